@@ -1,0 +1,51 @@
+import { z } from 'zod'
+
+const port = z.int().min(0).max(65535)
+const positive = z.int().min(1)
+
+/**
+ * Every node option, flat so that each key maps one-to-one onto a CLI flag
+ * (kebab-case) and an environment variable (DIDCOMM_MESH_ + SCREAMING_SNAKE).
+ */
+export const configSchema = z.object({
+  dataDir: z.string().min(1).default('./data')
+    .describe('Directory holding the LevelDB database and the key store'),
+  host: z.string().min(1).default('127.0.0.1')
+    .describe('Interface the HTTP/WebSocket server and libp2p listen on'),
+  httpPort: port.default(8080)
+    .describe('HTTP/WebSocket port; 0 picks any free port'),
+  p2pPort: port.default(4001)
+    .describe('libp2p TCP port; 0 picks any free port'),
+  publicUrl: z.url({ protocol: /^https?$/ }).optional()
+    .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+    .describe('Log level'),
+  maxMessageBytes: z.int().min(1024).default(1_048_576)
+    .describe('Largest accepted DIDComm message in bytes'),
+  maxMessagesPerRecipient: positive.default(10_000)
+    .describe('Most messages queued for one recipient'),
+  maxBytesPerRecipient: positive.default(104_857_600)
+    .describe('Most bytes queued for one recipient'),
+  messageLifetimeSeconds: positive.default(604_800)
+    .describe('Queued messages older than this many seconds are swept'),
+  maxRecipientsPerClient: positive.default(1000)
+    .describe('Most recipient keys one mediated client may register'),
+  maxMediations: positive.default(100_000)
+    .describe('Most mediation grants this node holds'),
+  corsOrigins: z.array(z.string()).default(['*'])
+    .describe('Origin values browser wallets may call from'),
+  websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')
+    .describe('WebSocket frame type for outgoing messages; auto = binary when the upgrade carried an Origin header (a browser), text otherwise'),
+  bootstrap: z.array(z.string()).default([])
+    .describe('Multiaddrs of peers to dial at startup'),
+  announce: z.array(z.string()).default([])
+    .describe('Multiaddrs to announce to peers instead of the listen addresses'),
+  mdns: z.boolean().default(false)
+    .describe('Discover peers on the local network with mDNS'),
+  maxConnections: positive.default(300)
+    .describe('Most open libp2p connections'),
+  relayOpen: z.boolean().default(false)
+    .describe("Relay to other mediators for anyone, not only this node's clients")
+})
+
+export type Config = z.infer<typeof configSchema>

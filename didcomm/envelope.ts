@@ -1,0 +1,112 @@
+import { Message } from 'didcomm-node'
+import type { DIDResolver } from './resolver.ts'
+import { didOf } from './resolver.ts'
+
+/** A DIDComm v2 plaintext message, as the protocols see it. */
+export interface PlainMessage {
+  id: string
+  type: string
+  body: Record<string, unknown>
+  typ?: string
+  from?: string
+  to?: string[]
+  thid?: string
+  pthid?: string
+  created_time?: number
+  expires_time?: number
+  attachments?: Attachment[]
+  return_route?: string
+  [header: string]: unknown
+}
+
+export interface Attachment {
+  id?: string
+  media_type?: string
+  data: { json?: unknown, base64?: string, base64url?: string, links?: string[], hash?: string, jws?: string }
+  [field: string]: unknown
+}
+
+export interface Secret {
+  id: string
+  type: 'JsonWebKey2020'
+  privateKeyJwk: { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
+}
+
+/** The interface didcomm-node asks secrets through. */
+export interface SecretsResolver {
+  get_secret(id: string): Promise<Secret | null>
+  find_secrets(ids: string[]): Promise<string[]>
+}
+
+export function createSecretsResolver (lookup: (kid: string) => Secret | undefined): SecretsResolver {
+  return {
+    async get_secret (id) { return lookup(id) ?? null },
+    async find_secrets (ids) { return ids.filter(id => lookup(id) !== undefined) }
+  }
+}
+
+export interface Unpacked {
+  message: PlainMessage
+  /** The DID that authenticated the message (authcrypt sender, or signer), if any. */
+  sender?: string
+  /** The key ids the JWE was encrypted to that we hold. */
+  recipientKids: string[]
+}
+
+/** The packed input could not be decrypted, verified or parsed. */
+export class EnvelopeError extends Error {
+  override name = 'EnvelopeError'
+}
+
+export interface Envelope {
+  unpack(packed: string): Promise<Unpacked>
+  /** Authcrypt `message` from `from` to `to`, never wrapped in a forward: replies go back the way they came. */
+  pack(message: PlainMessage, to: string, from: string): Promise<string>
+  /** Anoncrypt to every keyAgreement key of `to`. */
+  anoncrypt(message: PlainMessage, to: string): Promise<string>
+}
+
+function errorText (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+export function createEnvelope (resolver: DIDResolver, secrets: SecretsResolver): Envelope {
+  async function packEncrypted (message: PlainMessage, to: string, from: string | null): Promise<string> {
+    const msg = new Message(message as ConstructorParameters<typeof Message>[0])
+    try {
+      const [packed] = await msg.pack_encrypted(to, from, null, resolver, secrets, { forward: false })
+      return packed
+    } finally {
+      msg.free()
+    }
+  }
+
+  return {
+    async unpack (packed) {
+      let result: Awaited<ReturnType<typeof Message.unpack>>
+      try {
+        result = await Message.unpack(packed, resolver, secrets, { unwrap_re_wrapping_forward: false })
+      } catch (err) {
+        throw new EnvelopeError(errorText(err))
+      }
+      const [msg, meta] = result
+      try {
+        const message = msg.as_value() as unknown as PlainMessage
+        const senderKid = meta.authenticated ? (meta.encrypted_from_kid ?? (meta.non_repudiation ? meta.sign_from : undefined)) : undefined
+        return {
+          message,
+          sender: senderKid === undefined ? undefined : didOf(senderKid),
+          recipientKids: meta.encrypted_to_kids ?? []
+        }
+      } finally {
+        msg.free()
+      }
+    },
+    async pack (message, to, from) {
+      return await packEncrypted(message, to, from)
+    },
+    async anoncrypt (message, to) {
+      return await packEncrypted(message, to, null)
+    }
+  }
+}

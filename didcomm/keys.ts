@@ -1,0 +1,41 @@
+import { fromString } from 'uint8arrays'
+import type { NodeKeys, OkpPrivateJwk } from '../storage/keys.ts'
+import { createSecretsResolver } from './envelope.ts'
+import type { Secret, SecretsResolver } from './envelope.ts'
+import { createPeerDid2, didOf } from './resolver.ts'
+import type { PeerDid2Service } from './resolver.ts'
+
+/** What a party needs to pack and unpack as its DIDs: the DIDs and the secrets behind their keys. */
+export interface DidIdentity {
+  /** The current DID; the one written into new invitations. */
+  did: string
+  /** Every DID these keys have answered to, current last. */
+  dids: readonly string[]
+  secrets: SecretsResolver
+}
+
+function publicKey (jwk: OkpPrivateJwk): Uint8Array {
+  return fromString(jwk.x, 'base64url')
+}
+
+/** A did:peer:2 of one X25519 keyAgreement key (#key-1) and one Ed25519 authentication key (#key-2). */
+export function peerDid2For (keyAgreement: OkpPrivateJwk, authentication: OkpPrivateJwk, services: PeerDid2Service[]): string {
+  return createPeerDid2({ keyAgreement: [publicKey(keyAgreement)], authentication: [publicKey(authentication)], services })
+}
+
+/**
+ * Secrets for DIDs built by `peerDid2For`: `<did>#key-1` is the X25519 key, `<did>#key-2` the
+ * Ed25519 one, for every DID in `dids` (a changed service makes a new DID over the same keys).
+ */
+export function createDidIdentity (keys: Pick<NodeKeys, 'keyAgreement' | 'authentication'>, dids: readonly string[]): DidIdentity {
+  const known = new Set(dids)
+  const byFragment: Record<string, OkpPrivateJwk> = { 'key-1': keys.keyAgreement, 'key-2': keys.authentication }
+  const lookup = (kid: string): Secret | undefined => {
+    const jwk = byFragment[kid.slice(kid.indexOf('#') + 1)]
+    if (jwk === undefined || !known.has(didOf(kid))) return undefined
+    return { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
+  }
+  const did = dids[dids.length - 1]
+  if (did === undefined) throw new Error('an identity needs at least one DID')
+  return { did, dids, secrets: createSecretsResolver(lookup) }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { Command, CommanderError } from 'commander'
+import { fromString } from 'uint8arrays'
+import packageJson from '../package.json' with { type: 'json' }
+import { addConfigOptions } from '../config/cli-options.ts'
+import { ConfigError, loadConfig } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
+import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
+import { loadOrCreateNodeKeys } from '../storage/keys.ts'
+import { createNode, endpointsFor, mediatorDid } from './node.ts'
+
+/** Exit codes: 1 runtime failure, 2 bad configuration or usage. */
+const EXIT_CONFIG = 2
+
+function configFrom (command: Command): Config {
+  return loadConfig({ env: process.env, flags: command.opts() })
+}
+
+/** The node's identity as `start` would publish it, without starting anything. */
+async function offlineIdentity (config: Config): Promise<{ did: string, peerId: string, endpoints: ReturnType<typeof endpointsFor> }> {
+  const keys = await loadOrCreateNodeKeys(config.dataDir)
+  const peerId = peerIdFromPrivateKey(privateKeyFromProtobuf(fromString(keys.libp2p, 'base64'))).toString()
+  const endpoints = endpointsFor(config, config.httpPort, peerId)
+  return { did: mediatorDid(keys, endpoints), peerId, endpoints }
+}
+
+const program = new Command('didcomm-mesh')
+  .description('A peer-to-peer mesh of DIDComm v2 mediator nodes')
+  .version(packageJson.version)
+  .exitOverride()
+
+addConfigOptions(program.command('start').description('run a mediator node (what `npm start` runs)'))
+  .action(async (_opts, command: Command) => {
+    const config = configFrom(command)
+    const node = createNode(config)
+    await node.start()
+    const info = node.info()
+    console.log(`peer ID       ${info.peerId}`)
+    console.log(`mediator DID  ${info.did}`)
+    console.log(`HTTP          ${info.endpoints.http}`)
+    console.log(`WebSocket     ${info.endpoints.ws}`)
+    for (const ma of info.multiaddrs) console.log(`libp2p        ${ma}`)
+    console.log(`invitation    ${node.invitation().url}`)
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) process.exit(1) // a second signal: exit at once
+      stopping = true
+      console.error(`${signal}: stopping`)
+      node.stop().then(() => process.exit(0), err => { console.error(err); process.exit(1) })
+    }
+    process.on('SIGTERM', () => { stop('SIGTERM') })
+    process.on('SIGINT', () => { stop('SIGINT') })
+  })
+
+addConfigOptions(program.command('id').description("print the node's mediator DID and peer ID").option('--json', 'print JSON'))
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    const id = await offlineIdentity(configFrom(command))
+    if (opts.json === true) console.log(JSON.stringify(id, null, 2))
+    else console.log(`peer ID       ${id.peerId}\nmediator DID  ${id.did}`)
+  })
+
+addConfigOptions(program.command('invite').description('print an out-of-band invitation to request mediation from this node').option('--json', 'print the invitation message as JSON'))
+  .action(async (opts: { json?: boolean }, command: Command) => {
+    const id = await offlineIdentity(configFrom(command))
+    const invitation = mediationInvitation(id.did, id.endpoints.http)
+    console.log(opts.json === true ? JSON.stringify(invitation, null, 2) : invitation.url)
+  })
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG)
+  if (err instanceof ConfigError) {
+    console.error(`didcomm-mesh: ${err.message}`)
+    process.exit(EXIT_CONFIG)
+  }
+  console.error(`didcomm-mesh: ${err instanceof Error ? err.message : String(err)}`)
+  process.exit(1)
+}

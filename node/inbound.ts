@@ -1,0 +1,141 @@
+import type { Logger } from 'pino'
+import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
+import { EnvelopeError } from '../didcomm/envelope.ts'
+import type { DIDResolver } from '../didcomm/resolver.ts'
+import { didOf } from '../didcomm/resolver.ts'
+import { problemReport } from '../protocols/problem-report/messages.ts'
+import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDelivery, Session } from '../protocols/types.ts'
+import { ProblemReportError } from '../protocols/types.ts'
+import type { Mailbox } from '../storage/mailbox.ts'
+import type { Mediations } from '../storage/mediations.ts'
+import { shortDid } from './log.ts'
+
+/** What a transport does with a message: its status, and what to send back on the same connection. */
+export interface InboundOutcome {
+  /** 200 with replies, 202 accepted with nothing to say, 4xx/5xx refused. */
+  status: number
+  /** Packed JWEs, or a plaintext problem report (JSON) when the sender is unknown. */
+  replies: string[]
+  /** Set when refused. */
+  problem?: { code: string, comment: string }
+  /** Call once the replies are sent. */
+  after?: () => void
+}
+
+export interface InboundComponents {
+  envelope: Envelope
+  resolver: DIDResolver
+  mailbox: Mailbox
+  mediations: Mediations
+  live: LiveDelivery
+  limits: Limits
+  /** The node's mediator DIDs, current last. */
+  dids: () => readonly string[]
+  dispatch: (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
+  logger: Logger
+}
+
+export interface Inbound {
+  receive(raw: string | Uint8Array, session: Session): Promise<InboundOutcome>
+}
+
+/** Forward layers addressed to this node that it will unwrap in a row, so a loop cannot recurse forever. */
+const MAX_OWN_LAYERS = 4
+
+function isJwe (value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const jwe = value as Record<string, unknown>
+  return typeof jwe.ciphertext === 'string' && typeof jwe.protected === 'string' && Array.isArray(jwe.recipients)
+}
+
+/**
+ * The one pipeline behind every transport: bytes → unpack → dispatch → packed replies. Transports
+ * only frame; protocols only see decrypted messages and a small context.
+ */
+export function createInbound (components: InboundComponents): Inbound {
+  const { envelope, logger } = components
+
+  async function unpack (text: string): Promise<InboundMessage & { to: string }> {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new ProblemReportError('e.p.msg.malformed', 'the body is not JSON', 400)
+    }
+    if (!isJwe(json)) {
+      throw new ProblemReportError('e.p.msg.unencrypted', 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
+    }
+    try {
+      const { message, sender, recipientKids } = await envelope.unpack(text)
+      const own = components.dids()
+      const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
+      return { message, sender, to: addressed }
+    } catch (err) {
+      if (err instanceof EnvelopeError) throw new ProblemReportError('e.p.trust.crypto', `cannot decrypt: ${err.message}`, 400)
+      throw err
+    }
+  }
+
+  async function handle (text: string, session: Session, depth: number): Promise<{ inbound: InboundMessage & { to: string }, result: HandlerResult }> {
+    const inbound = await unpack(text)
+    logger.debug({ type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
+    const ctx: HandlerContext = {
+      nodeDid: inbound.to,
+      ownDids: new Set(components.dids()),
+      mailbox: components.mailbox,
+      mediations: components.mediations,
+      resolver: components.resolver,
+      live: components.live,
+      limits: components.limits,
+      session,
+      receive: async packed => {
+        if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError('e.p.msg.too-many-layers', 'too many forward layers addressed to this node')
+        await handle(packed, session, depth + 1)
+      }
+    }
+    return { inbound, result: await components.dispatch(inbound, ctx) }
+  }
+
+  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<string[]> {
+    return await Promise.all(replies.map(async reply => await envelope.pack(reply, to, from)))
+  }
+
+  return {
+    async receive (raw, session) {
+      const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')
+      let request: (InboundMessage & { to: string }) | undefined
+      try {
+        const { inbound, result } = await handle(text, session, 0)
+        request = inbound
+        const replies = result.replies ?? []
+        if (replies.length === 0 || inbound.sender === undefined) return { status: 202, replies: [], after: result.after }
+        return { status: 200, replies: await packReplies(replies, inbound.sender, inbound.to), after: result.after }
+      } catch (err) {
+        if (!(err instanceof ProblemReportError)) {
+          logger.error({ err }, 'inbound message failed')
+          return await refuse(new ProblemReportError('e.p.me', 'internal error', 500), request)
+        }
+        return await refuse(err, request)
+      }
+    }
+  }
+
+  /** A problem report on the failed thread: encrypted to the sender when we know who it is, plaintext otherwise. */
+  async function refuse (err: ProblemReportError, request: (InboundMessage & { to: string }) | undefined): Promise<InboundOutcome> {
+    const problem = { code: err.code, comment: err.message }
+    logger.debug({ problem }, 'refused')
+    const sender = request?.sender
+    const report = problemReport(err.code, err.message, {
+      pthid: request?.message.thid ?? request?.message.id,
+      ...(sender === undefined || request === undefined ? {} : { from: request.to, to: sender })
+    })
+    if (sender !== undefined && request !== undefined) {
+      try {
+        return { status: err.httpStatus, replies: await packReplies([report], sender, request.to), problem }
+      } catch (packErr) {
+        logger.debug({ err: packErr }, 'cannot encrypt problem report; answering in plaintext')
+      }
+    }
+    return { status: err.httpStatus, replies: [JSON.stringify(report)], problem }
+  }
+}

@@ -1,0 +1,129 @@
+import type { Envelope } from '../didcomm/envelope.ts'
+import type { Logger } from 'pino'
+import type { Mailbox, QueuedMessage } from '../storage/mailbox.ts'
+import type { Mediations } from '../storage/mediations.ts'
+import { PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
+import type { LiveDelivery, PickupVersion, Session } from '../protocols/types.ts'
+
+/** How many pushed-but-unacknowledged messages a client may have; more follow as it acknowledges. */
+const IN_FLIGHT_MAX = 100
+/** Messages per pushed `delivery`. */
+const PUSH_BATCH = 10
+
+interface LiveBinding {
+  session: Session
+  client: string
+  version: PickupVersion
+  inFlight: Set<string>
+}
+
+export interface LiveDeliveryComponents {
+  mailbox: Mailbox
+  mediations: Mediations
+  envelope: Envelope
+  /** The DID pushes come from. */
+  nodeDid: () => string
+  logger: Logger
+}
+
+/**
+ * Live mode (pickup 3.0 and 4.0): a WebSocket bound to a client DID receives `delivery` messages for
+ * every recipient that client holds, as they arrive. Pushed messages stay queued until the client
+ * acknowledges them with messages-received; when the socket closes, they simply count as waiting again.
+ */
+export function createLiveDelivery (components: LiveDeliveryComponents): LiveDelivery {
+  const { mailbox, mediations, envelope, logger } = components
+  const bySession = new Map<Session, LiveBinding>()
+  const byClient = new Map<string, Set<LiveBinding>>()
+  const claims = new Map<string, Promise<void>>()
+
+  function inFlight (client: string): Set<string> {
+    const all = new Set<string>()
+    for (const binding of byClient.get(client) ?? []) for (const id of binding.inFlight) all.add(id)
+    return all
+  }
+
+  /** Claims up to the in-flight allowance of the client's waiting messages for its newest live session. */
+  async function claim (client: string): Promise<{ binding: LiveBinding, messages: QueuedMessage[] } | undefined> {
+    const binding = [...byClient.get(client) ?? []].at(-1)
+    if (binding === undefined) return undefined
+    const exclude = inFlight(client)
+    const room = IN_FLIGHT_MAX - exclude.size
+    if (room <= 0) return undefined
+    const messages: QueuedMessage[] = []
+    for (const recipient of await mediations.recipients(client)) {
+      messages.push(...await mailbox.list(recipient, room, exclude))
+    }
+    const batch = messages.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, room)
+    for (const m of batch) binding.inFlight.add(m.id)
+    return { binding, messages: batch }
+  }
+
+  async function push (binding: LiveBinding, messages: QueuedMessage[]): Promise<void> {
+    const v = PICKUP_VERSIONS[binding.version]
+    for (let i = 0; i < messages.length; i += PUSH_BATCH) {
+      const delivery = deliveryMessage(v, messages.slice(i, i + PUSH_BATCH), components.nodeDid(), binding.client)
+      try {
+        binding.session.push?.(await envelope.pack(delivery, binding.client, components.nodeDid()))
+      } catch (err) {
+        logger.warn({ err }, 'live push failed; messages stay queued')
+        for (const m of messages) binding.inFlight.delete(m.id)
+        return
+      }
+    }
+  }
+
+  /** Runs claims for one client one after another, so two arrivals never push the same message twice. */
+  function serially<T> (client: string, task: () => Promise<T>): Promise<T> {
+    const run = (claims.get(client) ?? Promise.resolve()).then(task)
+    const settled = run.then(() => {}, () => {})
+    claims.set(client, settled)
+    void settled.then(() => { if (claims.get(client) === settled) claims.delete(client) })
+    return run
+  }
+
+  function refill (client: string): void {
+    serially(client, async () => {
+      const claimed = await claim(client)
+      if (claimed !== undefined && claimed.messages.length > 0) await push(claimed.binding, claimed.messages)
+    }).catch(err => { logger.warn({ err }, 'live refill failed') })
+  }
+
+  return {
+    async enable (session, client, version) {
+      const existing = bySession.get(session)
+      if (existing !== undefined) existing.version = version
+      else {
+        const binding: LiveBinding = { session, client, version, inFlight: new Set() }
+        bySession.set(session, binding)
+        byClient.set(client, new Set([...byClient.get(client) ?? [], binding]))
+      }
+      const claimed = await serially(client, async () => await claim(client))
+      return () => { if (claimed !== undefined && claimed.messages.length > 0) void push(claimed.binding, claimed.messages) }
+    },
+
+    disable (session) {
+      const binding = bySession.get(session)
+      if (binding === undefined) return
+      bySession.delete(session)
+      const bindings = byClient.get(binding.client)
+      bindings?.delete(binding)
+      if (bindings?.size === 0) byClient.delete(binding.client)
+    },
+
+    isLive: session => bySession.has(session),
+
+    inFlight,
+
+    acknowledged (client, ids) {
+      const bindings = byClient.get(client)
+      if (bindings === undefined) return
+      for (const binding of bindings) for (const id of ids) binding.inFlight.delete(id)
+      refill(client)
+    },
+
+    queued (client) {
+      if (byClient.has(client)) refill(client)
+    }
+  }
+}

@@ -1,0 +1,170 @@
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import packageJson from '../package.json' with { type: 'json' }
+import type { Config } from '../config/schema.ts'
+import { createEnvelope } from '../didcomm/envelope.ts'
+import type { SecretsResolver } from '../didcomm/envelope.ts'
+import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
+import type { DidIdentity } from '../didcomm/keys.ts'
+import { createResolver } from '../didcomm/resolver.ts'
+import { createDispatcher } from '../protocols/index.ts'
+import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
+import type { Invitation } from '../protocols/out-of-band/messages.ts'
+import { GroupCommit, openDatabase } from '../storage/database.ts'
+import type { Database } from '../storage/database.ts'
+import { loadOrCreateNodeKeys, rememberMediatorDid } from '../storage/keys.ts'
+import type { NodeKeys } from '../storage/keys.ts'
+import { createLevelMailbox } from '../storage/mailbox.ts'
+import { createLevelMediations } from '../storage/mediations.ts'
+import { createInbound } from './inbound.ts'
+import { createMeshLibp2p } from './libp2p.ts'
+import type { MeshLibp2p } from './libp2p.ts'
+import { createLiveDelivery } from './live.ts'
+import { createLogger } from './log.ts'
+import { createHttpTransport } from './transports/http.ts'
+import { startLibp2pTransport } from './transports/libp2p.ts'
+import { WEBSOCKET_PATH } from './transports/websocket.ts'
+
+export interface Endpoints { http: string, ws: string, libp2p: string }
+
+export interface NodeInfo {
+  did: string
+  dids: readonly string[]
+  peerId: string
+  multiaddrs: string[]
+  endpoints: Endpoints
+  version: string
+}
+
+export interface MeshNode {
+  start(): Promise<void>
+  stop(): Promise<void>
+  info(): NodeInfo
+  invitation(): Invitation
+  /** The HTTP base URL the node listens on (the bound port, even when configured as 0). */
+  listenUrl(): string
+}
+
+export interface NodeOptions {
+  logger?: Logger
+}
+
+const SWEEP_INTERVAL_MS = 60_000
+
+/** Where the node is reached. */
+export function endpointsFor (config: Config, httpPort: number, peerId: string): Endpoints {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+  const http = (config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`).replace(/\/+$/, '')
+  return { http, ws: http.replace(/^http/, 'ws') + WEBSOCKET_PATH, libp2p: `libp2p-peerId:${peerId}` }
+}
+
+/**
+ * The mediator DID: did:peer:2 over the node's keys, one DIDCommMessaging service per endpoint, in
+ * the order real clients need: http(s) first (Identus and didcomm-rust POST to the first), then
+ * ws(s) (browser wallets open the first ws), then libp2p.
+ */
+export function mediatorDid (keys: NodeKeys, endpoints: Endpoints): string {
+  return peerDid2For(keys.keyAgreement, keys.authentication, [endpoints.http, endpoints.ws, endpoints.libp2p].map(uri => ({ uri, accept: ['didcomm/v2'] })))
+}
+
+export function createNode (config: Config, options: NodeOptions = {}): MeshNode {
+  const logger = options.logger ?? createLogger(config.logLevel)
+  let db: Database | undefined
+  let libp2p: MeshLibp2p | undefined
+  let http: FastifyInstance | undefined
+  let identity: DidIdentity | undefined
+  let endpoints: Endpoints | undefined
+  let sweepTimer: NodeJS.Timeout | undefined
+  let ready = false
+
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('node is not started')
+    return value
+  }
+
+  // Secrets exist only once the DID is known (it names the bound port); until then nothing decrypts.
+  const secrets: SecretsResolver = {
+    get_secret: async id => await (identity?.secrets.get_secret(id) ?? null),
+    find_secrets: async ids => await (identity?.secrets.find_secrets(ids) ?? [])
+  }
+
+  return {
+    async start () {
+      const keys = await loadOrCreateNodeKeys(config.dataDir)
+      db = await openDatabase(config.dataDir)
+      const commit = new GroupCommit(db)
+      const mailbox = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
+      const mediations = createLevelMediations(db, commit)
+      const resolver = createResolver()
+      const envelope = createEnvelope(resolver, secrets)
+      const nodeDid = (): string => started(identity).did
+      const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid, logger })
+      const limits = { maxMessageBytes: config.maxMessageBytes, maxMediations: config.maxMediations, maxRecipientsPerClient: config.maxRecipientsPerClient }
+      const inbound = createInbound({
+        envelope, resolver, mailbox, mediations, live, limits, logger,
+        dids: () => identity?.dids ?? [],
+        dispatch: createDispatcher(config.maxMessageBytes)
+      })
+
+      libp2p = await createMeshLibp2p({ privateKey: keys.libp2p, host: config.host, port: config.p2pPort, announce: config.announce, maxConnections: config.maxConnections })
+      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
+      await libp2p.start()
+
+      http = await createHttpTransport(inbound, live, {
+        info: () => this.info(),
+        invitation: () => this.invitation(),
+        ready: () => ready
+      }, { maxMessageBytes: config.maxMessageBytes, corsOrigins: config.corsOrigins, websocketFrames: config.websocketFrames }, logger)
+      await http.listen({ host: config.host, port: config.httpPort })
+      const address = http.server.address()
+      const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
+
+      endpoints = endpointsFor(config, httpPort, libp2p.peerId.toString())
+      identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
+
+      const sweep = (): void => {
+        mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)
+          .then(n => { if (n > 0) logger.info({ expired: n }, 'swept expired messages') })
+          .catch(err => { logger.error({ err }, 'expiry sweep failed') })
+      }
+      sweep()
+      sweepTimer = setInterval(sweep, SWEEP_INTERVAL_MS)
+      sweepTimer.unref()
+      ready = true
+      logger.info({ peerId: libp2p.peerId.toString(), endpoints }, 'node started')
+    },
+
+    async stop () {
+      ready = false
+      clearInterval(sweepTimer)
+      await http?.close()
+      await libp2p?.stop()
+      await db?.close()
+      http = undefined
+      libp2p = undefined
+      db = undefined
+    },
+
+    info () {
+      const id = started(identity)
+      return {
+        did: id.did,
+        dids: id.dids,
+        peerId: started(libp2p).peerId.toString(),
+        multiaddrs: started(libp2p).getMultiaddrs().map(ma => ma.toString()),
+        endpoints: started(endpoints),
+        version: packageJson.version
+      }
+    },
+
+    invitation () {
+      return mediationInvitation(started(identity).did, started(endpoints).http)
+    },
+
+    listenUrl () {
+      const address = started(http).server.address()
+      if (typeof address !== 'object' || address === null) throw new Error('HTTP server is not listening')
+      return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+    }
+  }
+}

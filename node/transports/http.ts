@@ -1,0 +1,85 @@
+import cors from '@fastify/cors'
+import websocket from '@fastify/websocket'
+import Fastify from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import type { Logger } from 'pino'
+import { problemReport } from '../../protocols/problem-report/messages.ts'
+import type { LiveDelivery } from '../../protocols/types.ts'
+import type { Inbound, InboundOutcome } from '../inbound.ts'
+import { registerWebSocket } from './websocket.ts'
+import type { FrameRule } from './websocket.ts'
+
+export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
+
+export interface HttpTransportInit {
+  maxMessageBytes: number
+  corsOrigins: string[]
+  websocketFrames: FrameRule
+  /** Seconds a request may take to arrive. */
+  requestTimeout?: number
+}
+
+export interface HttpRoutes {
+  /** GET /info */
+  info: () => unknown
+  /** GET /oob */
+  invitation: () => unknown
+  /** GET /ready: whether the node can take work */
+  ready: () => boolean
+}
+
+/** The answer a DIDComm POST gets: the reply JWE as the body (clients rely on it even without return_route), else 202. */
+function sendOutcome (reply: FastifyReply, outcome: InboundOutcome): FastifyReply {
+  const [first] = outcome.replies
+  if (first === undefined) return reply.code(outcome.status).send()
+  const type = first.includes('"ciphertext"') ? ENCRYPTED_MEDIA_TYPE : 'application/json'
+  return reply.code(outcome.status).type(type).send(first)
+}
+
+/** Status and problem code for errors fastify raises before a body reaches us (size, media type, framing). */
+function problemFor (err: FastifyError): { status: number, code: string } {
+  if (err.statusCode === 413) return { status: 413, code: 'e.p.msg.too-big' }
+  if (err.statusCode === 415) return { status: 415, code: 'e.p.msg.unsupported-media-type' }
+  return { status: err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500, code: 'e.p.msg.malformed' }
+}
+
+/** HTTP and WebSocket on one port: DIDComm at POST / and /ws, plus health, info and the invitation. */
+export async function createHttpTransport (inbound: Inbound, live: LiveDelivery, routes: HttpRoutes, init: HttpTransportInit, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Requests are not logged one by one: they would name clients' IPs next to their DIDs.
+    logger: false,
+    bodyLimit: init.maxMessageBytes,
+    requestTimeout: (init.requestTimeout ?? 30) * 1000
+  })
+  // Browser wallets post from other origins with a non-simple content type, so preflights must pass.
+  await app.register(cors, {
+    origin: init.corsOrigins.includes('*') ? '*' : init.corsOrigins,
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['content-type']
+  })
+  await app.register(websocket, { options: { maxPayload: init.maxMessageBytes } })
+
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser([ENCRYPTED_MEDIA_TYPE, 'application/json'], { parseAs: 'string' }, (_req, body, done) => { done(null, body) })
+
+  app.setErrorHandler((err: FastifyError, _request, reply) => {
+    const { status, code } = problemFor(err)
+    if (status >= 500) logger.error({ err }, 'http request failed')
+    return reply.code(status).type('application/json').send(JSON.stringify(problemReport(code, err.message)))
+  })
+
+  app.post('/', async (request, reply) => {
+    const outcome = await inbound.receive(request.body as string, { transport: 'http' })
+    sendOutcome(reply, outcome)
+    outcome.after?.()
+    return reply
+  })
+
+  app.get('/health', async () => ({ status: 'ok' }))
+  app.get('/ready', async (_request, reply) => routes.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }))
+  app.get('/info', async () => routes.info())
+  app.get('/oob', async () => routes.invitation())
+
+  registerWebSocket(app, inbound, live, init.websocketFrames, logger)
+  return app
+}

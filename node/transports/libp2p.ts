@@ -1,0 +1,77 @@
+import type { Connection, Stream } from '@libp2p/interface'
+import { lpStream } from '@libp2p/utils'
+import type { Logger } from 'pino'
+import type { Inbound } from '../inbound.ts'
+import type { MeshLibp2p } from '../libp2p.ts'
+
+/** Acknowledged node-to-node and agent protocol: one request frame, one status frame back. */
+export const DIDCOMM_MESH_PROTOCOL = '/didcomm-mesh/didcomm/1.0.0'
+/** The DIF DIDComm libp2p extension: one length-prefixed message per stream, no answer. */
+export const DIF_DIDCOMM_PROTOCOL = 'didcomm/v2'
+
+/** The status frame answering a request on DIDCOMM_MESH_PROTOCOL. */
+export interface StatusFrame {
+  status: 'accepted' | 'rejected'
+  code?: string
+  comment?: string
+  /** Packed replies for the sender (e.g. a pickup delivery), when there are any. */
+  replies?: string[]
+}
+
+export interface Libp2pTransportInit {
+  maxMessageBytes: number
+  /** Milliseconds allowed for reading the request and for writing the answer. */
+  timeout?: number
+}
+
+const DEFAULT_TIMEOUT = 10_000
+
+export function encodeStatus (frame: StatusFrame): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(frame))
+}
+
+export function decodeStatus (bytes: Uint8Array): StatusFrame {
+  const frame = JSON.parse(new TextDecoder().decode(bytes)) as StatusFrame
+  if (frame.status !== 'accepted' && frame.status !== 'rejected') throw new Error('invalid status frame')
+  return frame
+}
+
+/** Registers both DIDComm stream protocols on libp2p; framing only, the inbound pipeline does the rest. */
+export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound, init: Libp2pTransportInit, logger: Logger): Promise<void> {
+  const timeout = init.timeout ?? DEFAULT_TIMEOUT
+  const session = { transport: 'libp2p' as const }
+
+  async function readRequest (stream: Stream): Promise<{ lp: ReturnType<typeof lpStream<Stream>>, request: Uint8Array }> {
+    const lp = lpStream(stream, { maxDataLength: init.maxMessageBytes })
+    const request = (await lp.read({ signal: AbortSignal.timeout(timeout) })).subarray()
+    return { lp, request }
+  }
+
+  await libp2p.handle(DIDCOMM_MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    try {
+      const { lp, request } = await readRequest(stream)
+      const outcome = await inbound.receive(request, session)
+      const frame: StatusFrame = outcome.problem === undefined
+        ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
+        : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies: outcome.replies }
+      await lp.write(encodeStatus(frame), { signal: AbortSignal.timeout(timeout) })
+      await stream.close()
+      outcome.after?.()
+    } catch (err) {
+      logger.debug({ err, peer: connection.remotePeer.toString() }, 'libp2p request failed')
+      stream.abort(err as Error)
+    }
+  }, { runOnLimitedConnection: false })
+
+  await libp2p.handle(DIF_DIDCOMM_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    try {
+      const { request } = await readRequest(stream)
+      await stream.close()
+      const outcome = await inbound.receive(request, session)
+      if (outcome.problem !== undefined) logger.debug({ problem: outcome.problem, peer: connection.remotePeer.toString() }, 'didcomm/v2 message refused')
+    } catch (err) {
+      logger.debug({ err }, 'didcomm/v2 stream failed')
+      stream.abort(err as Error)
+    }
+  })
+}

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto'
+import { z } from 'zod'
+import type { PlainMessage } from '../../didcomm/envelope.ts'
+
+export const OUT_OF_BAND_PROTOCOL = 'https://didcomm.org/out-of-band/2.0'
+export const INVITATION = `${OUT_OF_BAND_PROTOCOL}/invitation`
+
+export interface Invitation { invitation: PlainMessage, url: string }
+
+/** An invitation to request mediation from `did`, and its `?_oob=` URL form. */
+export function mediationInvitation (did: string, baseUrl: string, label = 'didcomm-mesh node'): Invitation {
+  const invitation: PlainMessage = {
+    id: randomUUID(),
+    type: INVITATION,
+    from: did,
+    body: { goal_code: 'request-mediate', goal: 'Request mediation', label, accept: ['didcomm/v2'] }
+  }
+  const url = new URL(baseUrl)
+  url.searchParams.set('_oob', Buffer.from(JSON.stringify(invitation)).toString('base64url'))
+  return { invitation, url: url.toString() }
+}
+
+const invitationSchema = z.object({
+  type: z.literal(INVITATION),
+  id: z.string(),
+  from: z.string().startsWith('did:'),
+  body: z.object({ goal_code: z.string().optional() }).loose()
+}).loose()
+
+export class InvitationError extends Error {
+  override name = 'InvitationError'
+}
+
+/** Reads an invitation from its URL (`_oob` or `oob` parameter, base64url or base64). */
+export function parseInvitationUrl (text: string): PlainMessage {
+  let encoded: string | null
+  try {
+    const url = new URL(text)
+    encoded = url.searchParams.get('_oob') ?? url.searchParams.get('oob')
+  } catch {
+    throw new InvitationError('not a URL')
+  }
+  if (encoded === null) throw new InvitationError('the URL has no _oob parameter')
+  let json: unknown
+  try {
+    json = JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8'))
+  } catch {
+    throw new InvitationError('the _oob parameter is not base64url-encoded JSON')
+  }
+  const parsed = invitationSchema.safeParse(json)
+  if (!parsed.success) throw new InvitationError(`not an out-of-band 2.0 invitation: ${parsed.error.issues[0]?.message ?? ''}`)
+  return parsed.data as PlainMessage
+}

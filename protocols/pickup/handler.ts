@@ -1,0 +1,88 @@
+import type { MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
+import type { Handler, HandlerContext, InboundMessage } from '../types.ts'
+import { ProblemReportError, parseBody, replyTo, requireMediation } from '../types.ts'
+import {
+  PICKUP_V3, PICKUP_V4, deliveryMessage, deliveryRequestBody, liveDeliveryChangeBody,
+  messagesReceivedBody, statusBody, statusRequestBody
+} from './messages.ts'
+import type { PickupVocabulary } from './messages.ts'
+
+/** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */
+async function recipientsOf (client: string, named: string | undefined, ctx: HandlerContext): Promise<string[]> {
+  const held = await ctx.mediations.recipients(client)
+  if (named === undefined) return held
+  if (!held.includes(named)) {
+    throw new ProblemReportError('e.p.req.recipient-not-held', `${named} is not in this client's keylist`, 403)
+  }
+  return [named]
+}
+
+/** Messages already pushed live and not yet acknowledged are not "waiting": live clients would fetch them twice. */
+async function waiting (client: string, recipients: string[], ctx: HandlerContext): Promise<MailboxStatus> {
+  const exclude = ctx.live.inFlight(client)
+  const total: MailboxStatus = { count: 0, bytes: 0 }
+  for (const recipient of recipients) {
+    const s = await ctx.mailbox.status(recipient, exclude)
+    total.count += s.count
+    total.bytes += s.bytes
+    if (s.oldest !== undefined && (total.oldest === undefined || s.oldest < total.oldest)) total.oldest = s.oldest
+    if (s.newest !== undefined && (total.newest === undefined || s.newest > total.newest)) total.newest = s.newest
+  }
+  return total
+}
+
+function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
+  const status = async (inbound: InboundMessage, ctx: HandlerContext, client: string, named?: string): Promise<ReturnType<typeof replyTo>> => {
+    const recipients = await recipientsOf(client, named, ctx)
+    const body = statusBody(v, await waiting(client, recipients, ctx), ctx.live.isLive(ctx.session), named)
+    return replyTo(inbound, ctx, `${v.protocol}/status`, body)
+  }
+
+  return {
+    [`${v.protocol}/status-request`]: async (inbound, ctx) => {
+      const client = await requireMediation(inbound, ctx)
+      const { recipient_did: named } = parseBody(statusRequestBody, inbound)
+      return { replies: [await status(inbound, ctx, client, named)] }
+    },
+
+    [`${v.protocol}/delivery-request`]: async (inbound, ctx) => {
+      const client = await requireMediation(inbound, ctx)
+      const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
+      const exclude = ctx.live.inFlight(client)
+      const found: QueuedMessage[] = []
+      for (const recipient of await recipientsOf(client, named, ctx)) {
+        found.push(...await ctx.mailbox.list(recipient, limit, exclude))
+      }
+      const batch = found.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
+      if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
+      const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id)
+      return { replies: [delivery] }
+    },
+
+    [`${v.protocol}/messages-received`]: async (inbound, ctx) => {
+      const client = await requireMediation(inbound, ctx)
+      const { message_id_list: ids } = parseBody(messagesReceivedBody, inbound)
+      await ctx.mailbox.remove(await ctx.mediations.recipients(client), ids)
+      ctx.live.acknowledged(client, ids)
+      return { replies: [await status(inbound, ctx, client)] }
+    },
+
+    [`${v.protocol}/live-delivery-change`]: async (inbound, ctx) => {
+      const client = await requireMediation(inbound, ctx)
+      const { live_delivery: live } = parseBody(liveDeliveryChangeBody, inbound)
+      if (!live) {
+        ctx.live.disable(ctx.session)
+        return { replies: [await status(inbound, ctx, client)] }
+      }
+      if (ctx.session.push === undefined) {
+        throw new ProblemReportError('e.m.live-mode-not-supported', `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`, 400)
+      }
+      // Claim the backlog first, so the status below already excludes what is about to be pushed.
+      const pushBacklog = await ctx.live.enable(ctx.session, client, v.version)
+      return { replies: [await status(inbound, ctx, client)], after: pushBacklog }
+    }
+  }
+}
+
+export const pickupProtocols = [PICKUP_V3.protocol, PICKUP_V4.protocol]
+export const pickupHandlersByType: Record<string, Handler> = { ...pickupHandlers(PICKUP_V3), ...pickupHandlers(PICKUP_V4) }

@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto'
+import type { z } from 'zod'
+import type { PlainMessage } from '../didcomm/envelope.ts'
+import type { DIDResolver } from '../didcomm/resolver.ts'
+import type { Mailbox } from '../storage/mailbox.ts'
+import type { Mediations } from '../storage/mediations.ts'
+
+/** A decrypted message and who provably sent it. */
+export interface InboundMessage {
+  message: PlainMessage
+  /** The authenticated sender's DID (authcrypt or signature); undefined for anoncrypt. */
+  sender?: string
+}
+
+/** The connection a message arrived on, as far as protocols care. */
+export interface Session {
+  readonly transport: 'http' | 'websocket' | 'libp2p'
+  /** Present only where the node can push later messages (live delivery). */
+  push?: (packed: string) => void
+}
+
+/** Pushes queued messages to clients connected in live mode. */
+export interface LiveDelivery {
+  /** Binds `session` to `client` and claims its backlog; call the returned function to push it. */
+  enable(session: Session, client: string, version: PickupVersion): Promise<() => void>
+  disable(session: Session): void
+  isLive(session: Session): boolean
+  /** Ids pushed to the client and not yet acknowledged: not counted as waiting. */
+  inFlight(client: string): ReadonlySet<string>
+  acknowledged(client: string, ids: readonly string[]): void
+  /** A message was queued for `recipient`, held by `client`. */
+  queued(client: string, recipient: string): void
+}
+
+export type PickupVersion = '3.0' | '4.0'
+
+export interface Limits {
+  maxRecipientsPerClient: number
+  maxMediations: number
+  maxMessageBytes: number
+}
+
+export interface HandlerContext {
+  /** The mediator DID the request was addressed to: replies come from it. */
+  nodeDid: string
+  /** Every DID this node answers to (current and earlier). */
+  ownDids: ReadonlySet<string>
+  mailbox: Mailbox
+  mediations: Mediations
+  resolver: DIDResolver
+  live: LiveDelivery
+  limits: Limits
+  session: Session
+  /** Handles a packed message addressed to this node: the next layer of a forward to one of our own DIDs. */
+  receive(packed: string): Promise<void>
+}
+
+export interface HandlerResult {
+  replies?: PlainMessage[]
+  /** Runs after the replies are on their way (e.g. live pushes that must follow a status). */
+  after?: () => void
+}
+
+export type Handler = (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
+
+/** A refusal that becomes a problem report on the request's thread (and an HTTP status). */
+export class ProblemReportError extends Error {
+  override name = 'ProblemReportError'
+  readonly code: string
+  readonly httpStatus: number
+
+  constructor (code: string, comment: string, httpStatus = 400) {
+    super(comment)
+    this.code = code
+    this.httpStatus = httpStatus
+  }
+}
+
+/** A reply on the request's thread, from the node to the sender. */
+export function replyTo (inbound: InboundMessage, ctx: Pick<HandlerContext, 'nodeDid'>, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): PlainMessage {
+  return {
+    id: randomUUID(),
+    type,
+    body,
+    from: ctx.nodeDid,
+    ...(inbound.sender === undefined ? {} : { to: [inbound.sender] }),
+    thid: inbound.message.thid ?? inbound.message.id,
+    created_time: Math.floor(Date.now() / 1000),
+    ...extra
+  }
+}
+
+/** The authenticated sender, or a problem report: mediation and pickup need to know who asks. */
+export function requireSender (inbound: InboundMessage): string {
+  if (inbound.sender === undefined) {
+    throw new ProblemReportError('e.p.trust.crypto.unauthenticated', 'this request must be authcrypted from the client DID', 401)
+  }
+  return inbound.sender
+}
+
+/** The sender must hold a mediation here. */
+export async function requireMediation (inbound: InboundMessage, ctx: HandlerContext): Promise<string> {
+  const client = requireSender(inbound)
+  if (await ctx.mediations.get(client) === undefined) {
+    throw new ProblemReportError('e.p.req.not-enrolled', 'no mediation granted to this DID: send a mediate-request first', 403)
+  }
+  return client
+}
+
+/** Validates a message body against its schema, or refuses it naming what is wrong. */
+export function parseBody<T> (schema: z.ZodType<T>, inbound: InboundMessage): T {
+  const parsed = schema.safeParse(inbound.message.body ?? {})
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const where = issue === undefined || issue.path.length === 0 ? 'body' : `body.${issue.path.join('.')}`
+    throw new ProblemReportError('e.p.msg.malformed', `${inbound.message.type}: ${where}: ${issue?.message ?? 'invalid'}`)
+  }
+  return parsed.data
+}

@@ -1,0 +1,98 @@
+import { sublevel } from './database.ts'
+import type { Database, GroupCommit, Sublevel } from './database.ts'
+
+export interface MediationRecord {
+  client: string
+  /** epoch milliseconds */
+  grantedAt: number
+}
+
+export type KeylistResult = 'success' | 'no_change' | 'client_error'
+
+export interface Mediations {
+  get(client: string): Promise<MediationRecord | undefined>
+  /** Idempotent: granting twice keeps the first grant. */
+  grant(client: string, now?: number): Promise<MediationRecord>
+  count(): Promise<number>
+  /** `client_error` when another client already holds the recipient. Aliases (e.g. did:key forms of the recipient's keys) route to it too. */
+  addRecipient(client: string, recipient: string, aliases?: readonly string[]): Promise<KeylistResult>
+  removeRecipient(client: string, recipient: string): Promise<KeylistResult>
+  recipients(client: string): Promise<string[]>
+  /** Resolves a recipient DID or one of its aliases to its holder. */
+  findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
+}
+
+const SEP = '\x00'
+
+interface RecipientRecord { client: string, aliases: string[] }
+
+export function createLevelMediations (db: Database, commit: GroupCommit): Mediations {
+  const clients: Sublevel = sublevel(db, 'mediation-clients')
+  const recipients: Sublevel = sublevel(db, 'mediation-recipients')
+  const aliases: Sublevel = sublevel(db, 'mediation-aliases')
+  // client␀recipient → '' : a client's keylist, read by range.
+  const keylists: Sublevel = sublevel(db, 'mediation-keylists')
+  let clientCount: number | undefined
+
+  return {
+    async get (client) {
+      return await clients.get(client) as MediationRecord | undefined
+    },
+
+    async grant (client, now = Date.now()) {
+      const existing = await clients.get(client) as MediationRecord | undefined
+      if (existing !== undefined) return existing
+      const record: MediationRecord = { client, grantedAt: now }
+      await commit.write([{ type: 'put', sublevel: clients, key: client, value: record }])
+      if (clientCount !== undefined) clientCount++
+      return record
+    },
+
+    async count () {
+      if (clientCount === undefined) {
+        let n = 0
+        for await (const _key of clients.keys()) n++
+        clientCount = n
+      }
+      return clientCount
+    },
+
+    async addRecipient (client, recipient, recipientAliases = []) {
+      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      if (holder !== undefined) return holder.client === client ? 'no_change' : 'client_error'
+      const record: RecipientRecord = { client, aliases: [...recipientAliases] }
+      await commit.write([
+        { type: 'put', sublevel: recipients, key: recipient, value: record },
+        { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
+        ...recipientAliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
+      ])
+      return 'success'
+    },
+
+    async removeRecipient (client, recipient) {
+      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      if (holder === undefined) return 'no_change'
+      if (holder.client !== client) return 'client_error'
+      await commit.write([
+        { type: 'del', sublevel: recipients, key: recipient },
+        { type: 'del', sublevel: keylists, key: client + SEP + recipient },
+        ...holder.aliases.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
+      ])
+      return 'success'
+    },
+
+    async recipients (client) {
+      const found: string[] = []
+      for await (const key of keylists.keys({ gt: client + SEP, lt: client + SEP + '\xff' })) {
+        found.push(key.slice(client.length + 1))
+      }
+      return found
+    },
+
+    async findRecipient (didOrAlias) {
+      const recipient = (await aliases.get(didOrAlias) as string | undefined) ?? didOrAlias
+      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      return holder === undefined ? undefined : { client: holder.client, recipient }
+    }
+  }
+}
