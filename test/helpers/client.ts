@@ -1,0 +1,177 @@
+/**
+ * A DIDComm v2 client for tests, built directly on didcomm-node and fetch/ws: it shares no code with
+ * the node's handlers, so the tests check the node against the library, not against itself.
+ */
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { Message } from 'didcomm-node'
+import WebSocket from 'ws'
+import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
+import type { DIDResolver } from '../../didcomm/resolver.ts'
+
+type Jwk = { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
+type Secret = { id: string, type: 'JsonWebKey2020', privateKeyJwk: Jwk }
+export type Plain = { id: string, type: string, body: Record<string, unknown>, from?: string, to?: string[], thid?: string, pthid?: string, attachments?: Array<{ id?: string, data: { base64?: string, json?: unknown } }>, [k: string]: unknown }
+
+export const CM2 = 'https://didcomm.org/coordinate-mediation/2.0'
+export const CM3 = 'https://didcomm.org/coordinate-mediation/3.0'
+export const PICKUP3 = 'https://didcomm.org/messagepickup/3.0'
+export const PICKUP4 = 'https://didcomm.org/message-pickup/4.0'
+export const BASIC = 'https://didcomm.org/basicmessage/2.0/message'
+
+export const sharedResolver: DIDResolver = createResolver()
+
+function okp (crv: 'X25519' | 'Ed25519'): Jwk {
+  const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
+  const jwk = privateKey.export({ format: 'jwk' })
+  return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
+}
+
+export interface HttpAnswer { status: number, contentType: string, text: string, headers: Headers }
+
+export async function post (url: string, body: string, contentType = 'application/didcomm-encrypted+json', headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType, ...headers }, body })
+  return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text(), headers: res.headers }
+}
+
+/** A party with any number of did:peer:2 DIDs, each with its own keys. */
+export class TestAgent {
+  readonly secrets = new Map<string, Secret>()
+  readonly resolver: DIDResolver = sharedResolver
+  /** The agent's main DID: the one that asks for mediation. */
+  did: string
+
+  constructor () {
+    this.did = this.newDid()
+  }
+
+  /** A new DID with fresh keys; `mediatorDid` makes it routable through that mediator. */
+  newDid (mediatorDid?: string): string {
+    const ka = okp('X25519')
+    const auth = okp('Ed25519')
+    const did = createPeerDid2({
+      keyAgreement: [Buffer.from(ka.x, 'base64url')],
+      authentication: [Buffer.from(auth.x, 'base64url')],
+      services: mediatorDid === undefined ? [] : [{ uri: mediatorDid, accept: ['didcomm/v2'] }]
+    })
+    this.secrets.set(`${did}#key-1`, { id: `${did}#key-1`, type: 'JsonWebKey2020', privateKeyJwk: ka })
+    this.secrets.set(`${did}#key-2`, { id: `${did}#key-2`, type: 'JsonWebKey2020', privateKeyJwk: auth })
+    return did
+  }
+
+  private get secretsResolver (): { get_secret: (id: string) => Promise<Secret | null>, find_secrets: (ids: string[]) => Promise<string[]> } {
+    return {
+      get_secret: async id => this.secrets.get(id) ?? null,
+      find_secrets: async ids => ids.filter(id => this.secrets.has(id))
+    }
+  }
+
+  message (type: string, body: Record<string, unknown>, to: string, extra: Record<string, unknown> = {}): Plain {
+    return { id: randomUUID(), type, body, from: this.did, to: [to], created_time: Math.floor(Date.now() / 1000), ...extra }
+  }
+
+  /** Authcrypt (or anoncrypt with from = null); `forward` wraps it for the recipient's mediator as didcomm-rust does. */
+  async pack (msg: Plain, to: string, from: string | null = this.did, options: { forward?: boolean, protect_sender?: boolean } = {}): Promise<string> {
+    const m = new Message(msg as never)
+    try {
+      const [packed] = await m.pack_encrypted(to, from, null, this.resolver as never, this.secretsResolver as never, { forward: options.forward ?? false, protect_sender: options.protect_sender ?? false })
+      return packed
+    } finally {
+      m.free()
+    }
+  }
+
+  async unpack (packed: string): Promise<{ message: Plain, authenticated: boolean, fromKid?: string }> {
+    const [m, meta] = await Message.unpack(packed, this.resolver as never, this.secretsResolver as never, {})
+    try {
+      return { message: m.as_value() as unknown as Plain, authenticated: meta.authenticated, fromKid: meta.encrypted_from_kid }
+    } finally {
+      m.free()
+    }
+  }
+
+  /** Sends a request to the node over HTTP and returns the decrypted reply (or throws with the problem). */
+  async request (nodeUrl: string, nodeDid: string, type: string, body: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<Plain> {
+    const answer = await post(nodeUrl, await this.pack(this.message(type, body, nodeDid, extra), nodeDid))
+    if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.text}`)
+    return (await this.unpack(answer.text)).message
+  }
+
+  /** Sends `msg` to `to` the standard way: packed for `to`, wrapped in a forward for its mediator, posted to `nodeUrl`. */
+  async sendVia (nodeUrl: string, msg: Plain, to: string, from: string): Promise<HttpAnswer> {
+    return await post(nodeUrl, await this.pack(msg, to, from, { forward: true, protect_sender: true }))
+  }
+
+  async mediate (nodeUrl: string, nodeDid: string, version: typeof CM2 | typeof CM3 = CM3): Promise<Plain> {
+    return await this.request(nodeUrl, nodeDid, `${version}/mediate-request`, {})
+  }
+
+  /** A new pairwise DID routed through the node, registered in this agent's keylist. */
+  async pairwiseDid (nodeUrl: string, nodeDid: string, version: typeof CM2 | typeof CM3 = CM3): Promise<string> {
+    const did = this.newDid(nodeDid)
+    const type = version === CM2 ? `${CM2}/keylist-update` : `${CM3}/recipient-update`
+    const reply = await this.request(nodeUrl, nodeDid, type, { updates: [{ recipient_did: did, action: 'add' }] })
+    const updated = reply.body.updated as Array<{ result: string }>
+    if (updated[0]?.result !== 'success') throw new Error(`keylist add failed: ${JSON.stringify(reply.body)}`)
+    return did
+  }
+
+  /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted, and acknowledged when `ack`. */
+  async pickup (nodeUrl: string, nodeDid: string, options: { ack?: boolean, version?: typeof PICKUP3 | typeof PICKUP4 } = {}): Promise<Array<{ id: string, message: Plain }>> {
+    const version = options.version ?? PICKUP3
+    const limitField = version === PICKUP3 ? 'limit' : 'message_count_limit'
+    const reply = await this.request(nodeUrl, nodeDid, `${version}/delivery-request`, { [limitField]: 100 })
+    if (reply.type.endsWith('/status')) return []
+    const received = []
+    for (const attachment of reply.attachments ?? []) {
+      const packed = Buffer.from(attachment.data.base64 ?? '', 'base64').toString('utf8')
+      received.push({ id: attachment.id ?? '', message: (await this.unpack(packed)).message })
+    }
+    if (options.ack === true && received.length > 0) {
+      await this.request(nodeUrl, nodeDid, `${version}/messages-received`, { message_id_list: received.map(r => r.id) })
+    }
+    return received
+  }
+}
+
+/** A WebSocket connection to a node, collecting every frame it receives. */
+export class TestSocket {
+  readonly frames: Array<{ text: string, binary: boolean }> = []
+  private readonly ws: WebSocket
+  private waiters: Array<() => void> = []
+
+  private constructor (ws: WebSocket) {
+    this.ws = ws
+    ws.on('message', (data: Buffer, binary: boolean) => {
+      this.frames.push({ text: data.toString('utf8'), binary })
+      for (const wake of this.waiters.splice(0)) wake()
+    })
+  }
+
+  static async open (url: string, headers: Record<string, string> = {}): Promise<TestSocket> {
+    const ws = new WebSocket(url, { headers })
+    await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
+    return new TestSocket(ws)
+  }
+
+  send (packed: string): void {
+    this.ws.send(packed)
+  }
+
+  /** Waits for the frame at `index` (0-based) to arrive. */
+  async frame (index: number, timeout = 10_000): Promise<{ text: string, binary: boolean }> {
+    const deadline = Date.now() + timeout
+    while (this.frames.length <= index) {
+      if (Date.now() > deadline) throw new Error(`no WebSocket frame #${index} within ${timeout} ms (got ${this.frames.length})`)
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+    return this.frames[index] as { text: string, binary: boolean }
+  }
+
+  async close (): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    await new Promise<void>(resolve => { this.ws.once('close', () => { resolve() }); this.ws.close() })
+  }
+}
