@@ -72,41 +72,85 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   const messages: Sublevel = sublevel(db, 'mailbox')
   // recipient␀id → message key, to find a message by id (delete) and to dedupe.
   const byId: Sublevel = sublevel(db, 'mailbox-ids')
+  // Per-recipient totals, counted once from disk and then kept in step with every write made here, so
+  // that quota checks and status cost no scan and stay exact under concurrent writes.
+  const totals = new Map<string, Promise<{ count: number, bytes: number }>>()
+  // Writes under way, so a retry that races its original is still stored once.
+  const writing = new Map<string, Promise<AddResult>>()
+  const deleting = new Set<string>()
 
   async function * keys (recipient: string): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
     for await (const key of messages.keys(recipientRange(recipient))) yield { key, ...parseKey(key) }
   }
 
-  async function status (recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus> {
-    const result: MailboxStatus = { count: 0, bytes: 0 }
-    for await (const entry of keys(recipient)) {
-      if (exclude?.has(entry.id) === true) continue
-      result.count++
-      result.bytes += entry.size
-      result.oldest ??= entry.receivedAt
-      result.newest = entry.receivedAt
+  function totalsOf (recipient: string): Promise<{ count: number, bytes: number }> {
+    let total = totals.get(recipient)
+    if (total === undefined) {
+      total = (async () => {
+        const counted = { count: 0, bytes: 0 }
+        for await (const entry of keys(recipient)) {
+          counted.count++
+          counted.bytes += entry.size
+        }
+        return counted
+      })()
+      totals.set(recipient, total)
     }
-    return result
+    return total
   }
 
-  // Writes under way, so a retry that races its original is still stored once.
-  const writing = new Map<string, Promise<AddResult>>()
+  /** Deletes message keys in one batch and takes them off the totals. */
+  async function deleteKeys (candidates: string[]): Promise<number> {
+    // A key already being deleted by a concurrent call (two acknowledgements of one id) counts once.
+    const keysToDelete = candidates.filter(key => !deleting.has(key))
+    if (keysToDelete.length === 0) return 0
+    for (const key of keysToDelete) deleting.add(key)
+    try {
+      return await deleteNow(keysToDelete)
+    } finally {
+      for (const key of keysToDelete) deleting.delete(key)
+    }
+  }
+
+  async function deleteNow (keysToDelete: string[]): Promise<number> {
+    const entries = keysToDelete.map(parseKey)
+    await Promise.all(entries.map(async entry => await totalsOf(entry.recipient)))
+    await commit.write(keysToDelete.flatMap((key, i) => {
+      const entry = entries[i] as ReturnType<typeof parseKey>
+      return [{ type: 'del' as const, sublevel: messages, key }, { type: 'del' as const, sublevel: byId, key: entry.recipient + SEP + entry.id }]
+    }))
+    for (const entry of entries) {
+      const total = await totalsOf(entry.recipient)
+      total.count--
+      total.bytes -= entry.size
+    }
+    return entries.length
+  }
 
   async function add (recipient: string, message: string, now: number): Promise<AddResult> {
     const id = messageId(message)
     if (await byId.get(recipient + SEP + id) !== undefined) return { id, duplicate: true }
-      const size = Buffer.byteLength(message)
-      const current = await status(recipient)
-      if (current.count + 1 > limits.maxMessages || current.bytes + size > limits.maxBytes) {
-        throw new MailboxFullError(`mailbox full: ${current.count} messages, ${current.bytes} bytes queued`)
-      }
-      const key = messageKey(recipient, now, id, size)
-      const record: QueuedMessage = { id, recipient, receivedAt: now, size, message }
+    const size = Buffer.byteLength(message)
+    const total = await totalsOf(recipient)
+    if (total.count + 1 > limits.maxMessages || total.bytes + size > limits.maxBytes) {
+      throw new MailboxFullError(`mailbox full: ${total.count} messages, ${total.bytes} bytes queued`)
+    }
+    // Reserve before the write, so concurrent adds cannot overrun the quota together.
+    total.count++
+    total.bytes += size
+    const key = messageKey(recipient, now, id, size)
+    const record: QueuedMessage = { id, recipient, receivedAt: now, size, message }
+    try {
       await commit.write([
         { type: 'put', sublevel: messages, key, value: record },
         { type: 'put', sublevel: byId, key: recipient + SEP + id, value: key }
       ])
-      return { id, duplicate: false }
+    } catch (err) {
+      total.count--
+      total.bytes -= size
+      throw err
+    }
+    return { id, duplicate: false }
   }
 
   return {
@@ -123,7 +167,25 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       }
     },
 
-    status,
+    async status (recipient, exclude) {
+      if (exclude !== undefined && exclude.size > 0) {
+        // Few messages are in flight at once; counting around them needs the keys themselves.
+        const result: MailboxStatus = { count: 0, bytes: 0 }
+        for await (const entry of keys(recipient)) {
+          if (exclude.has(entry.id)) continue
+          result.count++
+          result.bytes += entry.size
+          result.oldest ??= entry.receivedAt
+          result.newest = entry.receivedAt
+        }
+        return result
+      }
+      const { count, bytes } = await totalsOf(recipient)
+      if (count === 0) return { count, bytes }
+      const [first] = await messages.keys({ ...recipientRange(recipient), limit: 1 }).all()
+      const [last] = await messages.keys({ ...recipientRange(recipient), limit: 1, reverse: true }).all()
+      return { count, bytes, oldest: parseKey(first ?? '').receivedAt, newest: parseKey(last ?? '').receivedAt }
+    },
 
     async list (recipient, limit, exclude) {
       const found: QueuedMessage[] = []
@@ -138,29 +200,20 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     },
 
     async remove (recipients, ids) {
-      const ops: Parameters<GroupCommit['write']>[0] = []
+      const found: string[] = []
       for (const recipient of recipients) {
-        const indexKeys = ids.map(id => recipient + SEP + id)
-        const messageKeys = await byId.getMany(indexKeys)
-        messageKeys.forEach((key, i) => {
-          if (typeof key !== 'string') return
-          ops.push({ type: 'del', sublevel: messages, key }, { type: 'del', sublevel: byId, key: indexKeys[i] as string })
-        })
+        const messageKeys = await byId.getMany(ids.map(id => recipient + SEP + id))
+        for (const key of messageKeys) if (typeof key === 'string') found.push(key)
       }
-      if (ops.length > 0) await commit.write(ops)
-      return ops.length / 2
+      return await deleteKeys(found)
     },
 
     async sweep (before) {
-      const ops: Parameters<GroupCommit['write']>[0] = []
+      const expired: string[] = []
       for await (const key of messages.keys()) {
-        const entry = parseKey(key)
-        if (entry.receivedAt < before) {
-          ops.push({ type: 'del', sublevel: messages, key }, { type: 'del', sublevel: byId, key: entry.recipient + SEP + entry.id })
-        }
+        if (parseKey(key).receivedAt < before) expired.push(key)
       }
-      if (ops.length > 0) await commit.write(ops)
-      return ops.length / 2
+      return await deleteKeys(expired)
     }
   }
 }
