@@ -102,7 +102,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   /** Deletes message keys in one batch and takes them off the totals. */
   async function deleteKeys (candidates: string[]): Promise<number> {
     // A key already being deleted by a concurrent call (two acknowledgements of one id) counts once.
-    const keysToDelete = candidates.filter(key => !deleting.has(key))
+    const keysToDelete = [...new Set(candidates)].filter(key => !deleting.has(key))
     if (keysToDelete.length === 0) return 0
     for (const key of keysToDelete) deleting.add(key)
     try {

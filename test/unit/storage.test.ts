@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { GroupCommit, StorageVersionError, openDatabase, sublevel } from '../../storage/database.ts'
+import type { Database } from '../../storage/database.ts'
+import { MailboxFullError, createLevelMailbox, messageId } from '../../storage/mailbox.ts'
+import { createLevelMediations } from '../../storage/mediations.ts'
+import { tempDir } from '../helpers/node.ts'
+
+describe('storage', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>
+  let db: Database
+  let commit: GroupCommit
+
+  before(async () => {
+    dir = await tempDir()
+    db = await openDatabase(dir.path)
+    commit = new GroupCommit(db)
+  })
+  after(async () => {
+    await db.close()
+    await dir.remove()
+  })
+
+  it('mailbox: quotas are exact under concurrent adds, duplicates are kept once', async () => {
+    const mailbox = createLevelMailbox(db, commit, { maxMessages: 5, maxBytes: 1_000_000 })
+    const results = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) => await mailbox.add('did:ex:quota', `message ${i}`)))
+    assert.equal(results.filter(r => r.status === 'fulfilled').length, 5)
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError)
+    assert.equal((await mailbox.status('did:ex:quota')).count, 5)
+
+    const twice = await Promise.all([mailbox.add('did:ex:dupe', 'same'), mailbox.add('did:ex:dupe', 'same')])
+    assert.deepEqual(twice.map(r => r.duplicate).sort(), [false, true])
+    assert.equal((await mailbox.add('did:ex:dupe', 'same')).duplicate, true)
+    assert.equal((await mailbox.status('did:ex:dupe')).count, 1)
+  })
+
+  it('mailbox: lists oldest first by range, removes only the named recipients\' messages, sweeps by age', async () => {
+    const mailbox = createLevelMailbox(db, commit, { maxMessages: 100, maxBytes: 1_000_000 })
+    await mailbox.add('did:ex:a', 'first', 1000)
+    await mailbox.add('did:ex:a', 'second', 2000)
+    await mailbox.add('did:ex:b', 'other', 1500)
+    assert.deepEqual((await mailbox.list('did:ex:a', 10)).map(m => m.message), ['first', 'second'])
+    assert.deepEqual((await mailbox.list('did:ex:a', 10, new Set([messageId('first')]))).map(m => m.message), ['second'])
+    const status = await mailbox.status('did:ex:a')
+    assert.deepEqual(status, { count: 2, bytes: 11, oldest: 1000, newest: 2000 })
+
+    assert.equal(await mailbox.remove(['did:ex:b'], [messageId('first')]), 0)
+    assert.equal(await mailbox.remove(['did:ex:a'], [messageId('first'), messageId('first')]), 1)
+    assert.equal((await mailbox.status('did:ex:a')).count, 1)
+
+    assert.equal(await mailbox.sweep(1800), 1) // 'other' at 1500
+    assert.equal((await mailbox.status('did:ex:b')).count, 0)
+    assert.equal((await mailbox.status('did:ex:a')).count, 1)
+  })
+
+  it('mediations: one holder per recipient, aliases route to it, keylists by client', async () => {
+    const mediations = createLevelMediations(db, commit)
+    await mediations.grant('did:ex:client1')
+    assert.equal(await mediations.addRecipient('did:ex:client1', 'did:ex:r1', ['did:key:alias1']), 'success')
+    assert.equal(await mediations.addRecipient('did:ex:client1', 'did:ex:r1'), 'no_change')
+    assert.equal(await mediations.addRecipient('did:ex:client2', 'did:ex:r1'), 'client_error')
+    assert.deepEqual(await mediations.findRecipient('did:key:alias1'), { client: 'did:ex:client1', recipient: 'did:ex:r1' })
+    assert.deepEqual(await mediations.recipients('did:ex:client1'), ['did:ex:r1'])
+    assert.equal(await mediations.removeRecipient('did:ex:client2', 'did:ex:r1'), 'client_error')
+    assert.equal(await mediations.removeRecipient('did:ex:client1', 'did:ex:r1'), 'success')
+    assert.equal(await mediations.findRecipient('did:key:alias1'), undefined)
+  })
+
+  it('refuses a store of another layout version', async () => {
+    const other = await tempDir()
+    const old = await openDatabase(other.path)
+    await sublevel(old, 'meta').put('version', 999)
+    await old.close()
+    await assert.rejects(openDatabase(other.path), StorageVersionError)
+    await other.remove()
+  })
+})
