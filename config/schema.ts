@@ -43,9 +43,7 @@ export const configSchema = z.object({
   mdns: z.boolean().default(false)
     .describe('Discover peers on the local network with mDNS'),
   maxConnections: positive.default(300)
-    .describe('Most open libp2p connections'),
-  relayOpen: z.boolean().default(false)
-    .describe("Relay to other mediators for anyone, not only this node's clients")
+    .describe('Most open libp2p connections')
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -32,6 +32,8 @@ export interface NodeInfo {
   dids: readonly string[]
   peerId: string
   multiaddrs: string[]
+  /** Peer IDs of the libp2p peers connected now. */
+  peers: string[]
   endpoints: Endpoints
   version: string
 }
@@ -106,7 +108,10 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         dispatch: createDispatcher(config.maxMessageBytes)
       })
 
-      libp2p = await createMeshLibp2p({ privateKey: keys.libp2p, host: config.host, port: config.p2pPort, announce: config.announce, maxConnections: config.maxConnections })
+      libp2p = await createMeshLibp2p({
+        privateKey: keys.libp2p, host: config.host, port: config.p2pPort,
+        announce: config.announce, bootstrap: config.bootstrap, mdns: config.mdns, maxConnections: config.maxConnections
+      })
       await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
       await libp2p.start()
 
@@ -152,6 +157,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         dids: id.dids,
         peerId: started(libp2p).peerId.toString(),
         multiaddrs: started(libp2p).getMultiaddrs().map(ma => ma.toString()),
+        peers: started(libp2p).getPeers().map(peer => peer.toString()),
         endpoints: started(endpoints),
         version: packageJson.version
       }

@@ -41,7 +41,7 @@ describe('one node over HTTP: mediation, forward, pickup', () => {
     })
   }
 
-  for (const pickup of [PICKUP3, PICKUP4]) {
+  for (const pickup of [PICKUP3, PICKUP4] as const) {
     it(`pickup ${pickup.slice(-3)}: a forwarded message is queued, delivered, acknowledged`, async () => {
       const wallet = new TestAgent()
       await wallet.mediate(node.url, node.did)

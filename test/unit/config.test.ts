@@ -45,8 +45,7 @@ describe('loadConfig', () => {
       bootstrap: [],
       announce: [],
       mdns: false,
-      maxConnections: 300,
-      relayOpen: false
+      maxConnections: 300
     })
   })
 
@@ -75,10 +74,10 @@ describe('loadConfig', () => {
 
   it('converts env strings to lists and booleans', () => {
     const config = loadConfig({
-      env: { DIDCOMM_MESH_ANNOUNCE: '/ip4/1.2.3.4/tcp/1, /dns4/x.example/tcp/2', DIDCOMM_MESH_RELAY_OPEN: '1', DIDCOMM_MESH_CORS_ORIGINS: '' }
+      env: { DIDCOMM_MESH_ANNOUNCE: '/ip4/1.2.3.4/tcp/1, /dns4/x.example/tcp/2', DIDCOMM_MESH_MDNS: '1', DIDCOMM_MESH_CORS_ORIGINS: '' }
     })
     assert.deepEqual(config.announce, ['/ip4/1.2.3.4/tcp/1', '/dns4/x.example/tcp/2'])
-    assert.equal(config.relayOpen, true)
+    assert.equal(config.mdns, true)
     assert.deepEqual(config.corsOrigins, [])
   })
 
