@@ -6,13 +6,17 @@ import type { MediationVocabulary } from './messages.ts'
 
 const DEFAULT_PAGE = 100
 
-/** The did:key forms of a recipient's keyAgreement keys: some senders name those as `next`. */
+/**
+ * The did:key forms of a recipient's keyAgreement keys, and its other forms (a long-form did:peer:4's
+ * short form, via alsoKnownAs): some senders name those as `next`.
+ */
 async function aliasesOf (recipient: string, ctx: HandlerContext): Promise<string[]> {
   const doc = await ctx.resolver.resolve(recipient).catch(() => null)
   if (doc === null) return []
   return doc.verificationMethod
     .filter(vm => doc.keyAgreement.includes(vm.id) && vm.publicKeyJwk.crv === 'X25519')
     .map(vm => didKeyFromX25519(jwkToPublicKey(vm.publicKeyJwk).publicKey))
+    .concat(doc.alsoKnownAs ?? [])
     .filter(alias => alias !== recipient)
 }
 

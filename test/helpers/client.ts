@@ -175,3 +175,18 @@ export class TestSocket {
     await new Promise<void>(resolve => { this.ws.once('close', () => { resolve() }); this.ws.close() })
   }
 }
+
+/** Packs as other clients do, with any didcomm-node option (`enc_alg_anon`, ...); `from` null = anoncrypt. */
+export async function packWith (agent: TestAgent, msg: Plain, to: string, from: string | null, options: Record<string, unknown> = {}): Promise<string> {
+  const secrets = {
+    get_secret: async (id: string) => agent.secrets.get(id) ?? null,
+    find_secrets: async (ids: string[]) => ids.filter(id => agent.secrets.has(id))
+  }
+  const m = new Message(msg as never)
+  try {
+    const [packed] = await m.pack_encrypted(to, from, null, agent.resolver as never, secrets as never, { forward: false, ...options } as never)
+    return packed
+  } finally {
+    m.free()
+  }
+}
