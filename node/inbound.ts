@@ -76,8 +76,10 @@ export function createInbound (components: InboundComponents): Inbound {
     }
   }
 
-  async function handle (text: string, session: Session, depth: number): Promise<{ inbound: InboundMessage & { to: string }, result: HandlerResult }> {
+  async function handle (text: string, session: Session, depth: number, onUnpacked?: (inbound: InboundMessage & { to: string }) => void): Promise<{ inbound: InboundMessage & { to: string }, result: HandlerResult }> {
     const inbound = await unpack(text)
+    // Known before dispatch, so a handler's refusal is still encrypted to the sender and threaded (pthid).
+    onUnpacked?.(inbound)
     logger.debug({ type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
     const ctx: HandlerContext = {
       nodeDid: inbound.to,
@@ -105,8 +107,7 @@ export function createInbound (components: InboundComponents): Inbound {
       const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')
       let request: (InboundMessage & { to: string }) | undefined
       try {
-        const { inbound, result } = await handle(text, session, 0)
-        request = inbound
+        const { inbound, result } = await handle(text, session, 0, unpacked => { request = unpacked })
         const replies = result.replies ?? []
         if (replies.length === 0 || inbound.sender === undefined) return { status: 202, replies: [], after: result.after }
         return { status: 200, replies: await packReplies(replies, inbound.sender, inbound.to), after: result.after }
