@@ -39,6 +39,9 @@ export interface Inbound {
   receive(raw: string | Uint8Array, session: Session): Promise<InboundOutcome>
 }
 
+/** A decrypted message and the DID of ours it was encrypted to (replies come from that DID). */
+type Addressed = InboundMessage & { to: string }
+
 /** Forward layers addressed to this node that it will unwrap in a row, so a loop cannot recurse forever. */
 const MAX_OWN_LAYERS = 4
 
@@ -55,7 +58,7 @@ function isJwe (value: unknown): boolean {
 export function createInbound (components: InboundComponents): Inbound {
   const { envelope, logger } = components
 
-  async function unpack (text: string): Promise<InboundMessage & { to: string }> {
+  async function unpack (text: string): Promise<Addressed> {
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -76,10 +79,7 @@ export function createInbound (components: InboundComponents): Inbound {
     }
   }
 
-  async function handle (text: string, session: Session, depth: number, onUnpacked?: (inbound: InboundMessage & { to: string }) => void): Promise<{ inbound: InboundMessage & { to: string }, result: HandlerResult }> {
-    const inbound = await unpack(text)
-    // Known before dispatch, so a handler's refusal is still encrypted to the sender and threaded (pthid).
-    onUnpacked?.(inbound)
+  async function dispatch (inbound: Addressed, session: Session, depth: number): Promise<HandlerResult> {
     logger.debug({ type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
     const ctx: HandlerContext = {
       nodeDid: inbound.to,
@@ -92,10 +92,10 @@ export function createInbound (components: InboundComponents): Inbound {
       session,
       receive: async packed => {
         if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError('e.p.msg.too-many-layers', 'too many forward layers addressed to this node')
-        await handle(packed, session, depth + 1)
+        await dispatch(await unpack(packed), session, depth + 1)
       }
     }
-    return { inbound, result: await components.dispatch(inbound, ctx) }
+    return await components.dispatch(inbound, ctx)
   }
 
   async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<string[]> {
@@ -105,12 +105,14 @@ export function createInbound (components: InboundComponents): Inbound {
   return {
     async receive (raw, session) {
       const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')
-      let request: (InboundMessage & { to: string }) | undefined
+      // Kept outside the try, so that a handler's refusal is encrypted to the sender and threaded (pthid).
+      let request: Addressed | undefined
       try {
-        const { inbound, result } = await handle(text, session, 0, unpacked => { request = unpacked })
+        request = await unpack(text)
+        const result = await dispatch(request, session, 0)
         const replies = result.replies ?? []
-        if (replies.length === 0 || inbound.sender === undefined) return { status: 202, replies: [], after: result.after }
-        return { status: 200, replies: await packReplies(replies, inbound.sender, inbound.to), after: result.after }
+        if (replies.length === 0 || request.sender === undefined) return { status: 202, replies: [], after: result.after }
+        return { status: 200, replies: await packReplies(replies, request.sender, request.to), after: result.after }
       } catch (err) {
         if (!(err instanceof ProblemReportError)) {
           logger.error({ err }, 'inbound message failed')
@@ -122,7 +124,7 @@ export function createInbound (components: InboundComponents): Inbound {
   }
 
   /** A problem report on the failed thread: encrypted to the sender when we know who it is, plaintext otherwise. */
-  async function refuse (err: ProblemReportError, request: (InboundMessage & { to: string }) | undefined): Promise<InboundOutcome> {
+  async function refuse (err: ProblemReportError, request: Addressed | undefined): Promise<InboundOutcome> {
     const problem = { code: err.code, comment: err.message }
     logger.debug({ problem }, 'refused')
     const sender = request?.sender
