@@ -16,6 +16,8 @@ export const configSchema = z.object({
     .describe('HTTP/WebSocket port; 0 picks any free port'),
   p2pPort: port.default(4001)
     .describe('libp2p TCP port; 0 picks any free port'),
+  p2pWsPort: port.default(4002)
+    .describe('libp2p WebSocket port; 0 picks any free port'),
   publicUrl: z.url({ protocol: /^https?$/ }).optional()
     .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
@@ -42,8 +44,12 @@ export const configSchema = z.object({
     .describe('Multiaddrs to announce to peers instead of the listen addresses'),
   mdns: z.boolean().default(false)
     .describe('Discover peers on the local network with mDNS'),
+  privateAddresses: z.boolean().default(true)
+    .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh'),
   maxConnections: positive.default(300)
-    .describe('Most open libp2p connections')
+    .describe('Most open libp2p connections'),
+  relayOpen: z.boolean().default(false)
+    .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers")
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -4,7 +4,7 @@ import { EnvelopeError } from '../didcomm/envelope.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import { didOf } from '../didcomm/resolver.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
-import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDelivery, Session } from '../protocols/types.ts'
+import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDelivery, Onward, Session } from '../protocols/types.ts'
 import { ProblemReportError } from '../protocols/types.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
@@ -28,6 +28,7 @@ export interface InboundComponents {
   mailbox: Mailbox
   mediations: Mediations
   live: LiveDelivery
+  onward: Onward
   limits: Limits
   /** The node's mediator DIDs, current last. */
   dids: () => readonly string[]
@@ -88,6 +89,7 @@ export function createInbound (components: InboundComponents): Inbound {
       mediations: components.mediations,
       resolver: components.resolver,
       live: components.live,
+      onward: components.onward,
       limits: components.limits,
       session,
       receive: async packed => {

@@ -51,7 +51,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
     const room = IN_FLIGHT_MAX - exclude.size
     if (room <= 0) return undefined
     const messages: QueuedMessage[] = []
-    for (const recipient of await mediations.recipients(client)) {
+    for (const recipient of await mediations.mailboxes(client)) {
       messages.push(...await mailbox.list(recipient, room, exclude))
     }
     const batch = messages.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, room)

@@ -9,15 +9,20 @@ import type { DidIdentity } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import { createDispatcher } from '../protocols/index.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
+import { problemReport } from '../protocols/problem-report/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { GroupCommit, openDatabase } from '../storage/database.ts'
+import { createLibp2pDatastore } from '../storage/datastore.ts'
 import type { Database } from '../storage/database.ts'
 import { loadOrCreateNodeKeys, rememberMediatorDid } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
 import { createLevelMailbox } from '../storage/mailbox.ts'
 import { createLevelMediations } from '../storage/mediations.ts'
+import type { OutboxEntry } from '../storage/outbox.ts'
 import { createInbound } from './inbound.ts'
 import { createMeshLibp2p } from './libp2p.ts'
+import { createMesh } from './mesh/mesh.ts'
+import type { Mesh } from './mesh/mesh.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import { createLiveDelivery } from './live.ts'
 import { createLogger } from './log.ts'
@@ -34,6 +39,8 @@ export interface NodeInfo {
   multiaddrs: string[]
   /** Peer IDs of the libp2p peers connected now. */
   peers: string[]
+  /** Route lookups and the relay outbox. */
+  mesh: ReturnType<Mesh['stats']>
   endpoints: Endpoints
   version: string
 }
@@ -76,6 +83,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
   let http: FastifyInstance | undefined
   let identity: DidIdentity | undefined
   let endpoints: Endpoints | undefined
+  let mesh: Mesh | undefined
   let sweepTimer: NodeJS.Timeout | undefined
   let ready = false
 
@@ -102,15 +110,32 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       const nodeDid = (): string => started(identity).did
       const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid, logger })
       const limits = { maxMessageBytes: config.maxMessageBytes, maxMediations: config.maxMediations, maxRecipientsPerClient: config.maxRecipientsPerClient }
-      const inbound = createInbound({
-        envelope, resolver, mailbox, mediations, live, limits, logger,
-        dids: () => identity?.dids ?? [],
-        dispatch: createDispatcher(config.maxMessageBytes)
-      })
 
       libp2p = await createMeshLibp2p({
-        privateKey: keys.libp2p, host: config.host, port: config.p2pPort,
-        announce: config.announce, bootstrap: config.bootstrap, mdns: config.mdns, maxConnections: config.maxConnections
+        privateKey: keys.libp2p,
+        datastore: await createLibp2pDatastore(db),
+        host: config.host,
+        port: config.p2pPort,
+        wsPort: config.p2pWsPort,
+        announce: config.announce,
+        bootstrap: config.bootstrap,
+        mdns: config.mdns,
+        privateAddresses: config.privateAddresses,
+        maxConnections: config.maxConnections
+      })
+      // A message the mesh could not deliver is answered in its sender's own mailbox, like any message.
+      const report = async (entry: OutboxEntry, code: string, comment: string): Promise<void> => {
+        if (entry.origin === undefined) return
+        const problem = problemReport(code, comment, { from: nodeDid(), to: entry.origin, pthid: entry.thid })
+        await mailbox.add(entry.origin, await envelope.pack(problem, entry.origin, nodeDid()))
+        live.queued(entry.origin, entry.origin)
+      }
+      mesh = createMesh({ libp2p, resolver, db, commit, logger, report }, { relayOpen: config.relayOpen, messageLifetimeMs: config.messageLifetimeSeconds * 1000 })
+      const inbound = createInbound({
+        envelope, resolver, mailbox, mediations, live, limits, logger,
+        onward: mesh.onward,
+        dids: () => identity?.dids ?? [],
+        dispatch: createDispatcher(config.maxMessageBytes)
       })
       await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
       await libp2p.start()
@@ -126,6 +151,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
 
       endpoints = endpointsFor(config, httpPort, libp2p.peerId.toString())
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
+      await mesh.start(identity.dids)
 
       const sweep = (): void => {
         mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)
@@ -142,6 +168,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
     async stop () {
       ready = false
       clearInterval(sweepTimer)
+      mesh?.stop()
       await http?.close()
       await libp2p?.stop()
       await db?.close()
@@ -158,6 +185,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         peerId: started(libp2p).peerId.toString(),
         multiaddrs: started(libp2p).getMultiaddrs().map(ma => ma.toString()),
         peers: started(libp2p).getPeers().map(peer => peer.toString()),
+        mesh: started(mesh).stats(),
         endpoints: started(endpoints),
         version: packageJson.version
       }

@@ -40,6 +40,16 @@ export interface Limits {
   maxMessageBytes: number
 }
 
+/** Passing a forward on to another mediator (the mesh, or a standard mediator over HTTP). */
+export interface Onward {
+  /** Relay for anyone, not only this node's clients and mesh peers. */
+  readonly open: boolean
+  /** Whether `did` names a mediator this node can deliver to (a libp2p peer or an HTTP endpoint in its DID document). */
+  routable(did: string): Promise<boolean>
+  /** Durably queues `message` for the mediator `next`; resolves once it is on disk. */
+  enqueue(next: string, message: string, meta: { expiresAt?: number, origin?: string, thid?: string }): Promise<void>
+}
+
 export interface HandlerContext {
   /** The mediator DID the request was addressed to: replies come from it. */
   nodeDid: string
@@ -49,6 +59,7 @@ export interface HandlerContext {
   mediations: Mediations
   resolver: DIDResolver
   live: LiveDelivery
+  onward: Onward
   limits: Limits
   session: Session
   /** Handles a packed message addressed to this node: the next layer of a forward to one of our own DIDs. */

@@ -18,6 +18,8 @@ export interface Mediations {
   addRecipient(client: string, recipient: string, aliases?: readonly string[]): Promise<KeylistResult>
   removeRecipient(client: string, recipient: string): Promise<KeylistResult>
   recipients(client: string): Promise<string[]>
+  /** The mailboxes a client reads: every recipient it holds, and its own DID (the node's notices to it, such as undeliverable-message reports). */
+  mailboxes(client: string): Promise<string[]>
   /** Resolves a recipient DID or one of its aliases to its holder. */
   findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
 }
@@ -87,6 +89,10 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
         found.push(key.slice(client.length + 1))
       }
       return found
+    },
+
+    async mailboxes (client) {
+      return [client, ...await this.recipients(client)]
     },
 
     async findRecipient (didOrAlias) {

@@ -9,7 +9,7 @@ import type { PickupVocabulary } from './messages.ts'
 
 /** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */
 async function recipientsOf (client: string, named: string | undefined, ctx: HandlerContext): Promise<string[]> {
-  const held = await ctx.mediations.recipients(client)
+  const held = await ctx.mediations.mailboxes(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
     throw new ProblemReportError('e.p.req.recipient-not-held', `${named} is not in this client's keylist`, 403)
@@ -62,7 +62,7 @@ function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
     [`${v.protocol}/messages-received`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, ctx)
       const { message_id_list: ids } = parseBody(messagesReceivedBody, inbound)
-      await ctx.mailbox.remove(await ctx.mediations.recipients(client), ids)
+      await ctx.mailbox.remove(await ctx.mediations.mailboxes(client), ids)
       ctx.live.acknowledged(client, ids)
       return { replies: [await status(inbound, ctx, client)] }
     },

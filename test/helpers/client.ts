@@ -190,3 +190,21 @@ export async function packWith (agent: TestAgent, msg: Plain, to: string, from: 
     m.free()
   }
 }
+
+export const FORWARD = 'https://didcomm.org/routing/2.0/forward'
+
+/**
+ * One more forward layer, as a sender adds for each mesh hop: `packed` goes to mediator `next`, and
+ * this layer is for `mediator` — authcrypted from `from` (a client of that mediator), or anoncrypted.
+ */
+export async function wrapForward (agent: TestAgent, packed: string, next: string, mediator: string, from: string | null): Promise<string> {
+  const forward: Plain = {
+    id: randomUUID(),
+    type: FORWARD,
+    to: [mediator],
+    ...(from === null ? {} : { from }),
+    body: { next },
+    attachments: [{ data: { json: JSON.parse(packed) } }]
+  }
+  return await agent.pack(forward, mediator, from)
+}

@@ -1,0 +1,88 @@
+import type { Logger } from 'pino'
+import type { DIDResolver } from '../../didcomm/resolver.ts'
+import type { Onward } from '../../protocols/types.ts'
+import type { Database, GroupCommit } from '../../storage/database.ts'
+import { createLevelOutbox } from '../../storage/outbox.ts'
+import type { OutboxEntry } from '../../storage/outbox.ts'
+import type { MeshLibp2p } from '../libp2p.ts'
+import { createOutbox } from './outbox.ts'
+import type { OutboxInit, OutboxStats } from './outbox.ts'
+import { createRelay } from './relay.ts'
+import { createRoutes } from './routes.ts'
+import type { RouteStats, RoutesInit } from './routes.ts'
+
+export interface MeshInit {
+  relayOpen?: boolean
+  /** Lifetime of a relayed message that carries no expires_time of its own. */
+  messageLifetimeMs: number
+  routes?: RoutesInit
+  outbox?: OutboxInit
+  relayTimeoutMs?: number
+}
+
+export interface MeshComponents {
+  libp2p: MeshLibp2p
+  resolver: DIDResolver
+  db: Database
+  commit: GroupCommit
+  logger: Logger
+  /** Tells a local client that a message it sent could not be delivered. */
+  report: (entry: OutboxEntry, code: string, comment: string) => Promise<void>
+}
+
+export interface Mesh {
+  onward: Onward
+  start(ownDids: readonly string[]): Promise<void>
+  stop(): void
+  stats(): { routes: RouteStats, outbox: OutboxStats }
+}
+
+/** Node-to-node relay: routes (DHT + DID documents), the acknowledged relay protocol, and the durable outbox. */
+export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
+  const { libp2p, resolver, logger } = components
+  const routes = createRoutes({ libp2p, resolver, logger }, init.routes)
+  const relay = createRelay(libp2p, { timeoutMs: init.relayTimeoutMs })
+  const outbox = createOutbox({
+    store: createLevelOutbox(components.db, components.commit),
+    lookup: async did => await routes.lookup(did),
+    forget: did => { routes.forget(did) },
+    send: async (route, packed) => await relay.send(route, packed),
+    report: components.report,
+    logger
+  }, init.outbox)
+  const onConnect = (): void => { outbox.retryNow() }
+
+  return {
+    onward: {
+      open: init.relayOpen ?? false,
+      async routable (did) {
+        const doc = await resolver.resolve(did)
+        return (doc?.service ?? []).some(s => /^(libp2p-peerId:|https?:\/\/)/.test(s.serviceEndpoint.uri))
+      },
+      async enqueue (next, message, meta) {
+        await outbox.enqueue({
+          next,
+          message,
+          enqueuedAt: Date.now(),
+          expiresAt: Math.min(meta.expiresAt ?? Infinity, Date.now() + init.messageLifetimeMs),
+          ...(meta.origin === undefined ? {} : { origin: meta.origin }),
+          ...(meta.thid === undefined ? {} : { thid: meta.thid })
+        })
+      }
+    },
+
+    async start (ownDids) {
+      routes.start(ownDids)
+      libp2p.addEventListener('peer:connect', onConnect)
+      await outbox.start()
+    },
+
+    stop () {
+      libp2p.removeEventListener('peer:connect', onConnect)
+      outbox.stop()
+      routes.stop()
+    },
+
+    stats: () => ({ routes: routes.stats(), outbox: outbox.stats() })
+  }
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { after, it } from 'node:test'
+import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import type { TestNode } from '../helpers/node.ts'
+
+const nodes: TestNode[] = []
+const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
+after(async () => {
+  for (const node of nodes) await node.stop()
+  for (const dir of dirs) await dir.remove()
+})
+
+async function start (flags: Record<string, unknown> = {}): Promise<TestNode> {
+  const dir = await tempDir()
+  dirs.push(dir)
+  const node = await startTestNode({ dataDir: dir.path, ...flags })
+  nodes.push(node)
+  return node
+}
+
+it('a business at node J reaches a wallet at node A through the mesh', async () => {
+  const a = await start()
+  const j = await start({ bootstrap: [a.info.multiaddrs[0]] })
+  const wallet = new TestAgent()
+  await wallet.mediate(a.url, a.did)
+  const pairwise = await wallet.pairwiseDid(a.url, a.did)
+  const business = new TestAgent()
+  await business.mediate(j.url, j.did)
+
+  const msg = business.message(BASIC, { content: 'through the mesh' }, pairwise)
+  const forA = await business.pack(msg, pairwise, business.did, { forward: true, protect_sender: true })
+  const forJ = await wrapForward(business, forA, a.did, j.did, business.did)
+  const answer = await post(j.url, forJ)
+  assert.equal(answer.status, 202, answer.text)
+
+  const received = await waitFor(async () => {
+    const got = await wallet.pickup(a.url, a.did, { ack: true })
+    return got.length > 0 ? got : undefined
+  }, 20_000, 'relayed message')
+  assert.equal(received[0]?.message.id, msg.id)
+  assert.deepEqual(received[0]?.message.body, { content: 'through the mesh' })
+})
