@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { loadOrCreateNodeKeys } from '../storage/keys.ts'
 import { createNode, endpointsFor, mediatorDid } from './node.ts'
+import type { NodeInfo } from './node.ts'
 
 /** Exit codes: 1 runtime failure, 2 bad configuration or usage. */
 const EXIT_CONFIG = 2
@@ -66,6 +67,29 @@ addConfigOptions(program.command('invite').description('print an out-of-band inv
     const id = await offlineIdentity(configFrom(command))
     const invitation = mediationInvitation(id.did, id.endpoints.http)
     console.log(opts.json === true ? JSON.stringify(invitation, null, 2) : invitation.url)
+  })
+
+program.command('peers')
+  .description("show a running node's connected peers, route lookups and relay outbox (from its /info)")
+  .option('--url <url>', 'the node\'s HTTP URL', 'http://127.0.0.1:8080')
+  .option('--json', 'print JSON')
+  .action(async (opts: { url: string, json?: boolean }) => {
+    let info: NodeInfo
+    try {
+      info = await (await fetch(new URL('/info', opts.url))).json() as NodeInfo
+    } catch (err) {
+      throw new Error(`cannot reach a node at ${opts.url}: ${err instanceof Error ? err.message : String(err)}`)
+    }
+    if (opts.json === true) {
+      console.log(JSON.stringify({ peerId: info.peerId, peers: info.peers, mesh: info.mesh }, null, 2))
+      return
+    }
+    console.log(`peer ID       ${info.peerId}`)
+    console.log(`peers (${info.peers.length})`)
+    for (const peer of info.peers) console.log(`  ${peer}`)
+    const { routes, outbox } = info.mesh
+    console.log(`routes        ${Object.entries(routes.lookups).map(([source, n]) => `${source} ${n}`).join(', ')}; failed ${routes.failures}; unproven providers ignored ${routes.unprovenProviders}`)
+    console.log(`outbox        ${outbox.depth} waiting; delivered ${outbox.delivered}, expired ${outbox.expired}, rejected ${outbox.rejected}, retries ${outbox.retries}`)
   })
 
 try {
