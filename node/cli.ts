@@ -78,7 +78,7 @@ program.command('peers')
     try {
       info = await (await fetch(new URL('/info', opts.url))).json() as NodeInfo
     } catch (err) {
-      throw new Error(`cannot reach a node at ${opts.url}: ${err instanceof Error ? err.message : String(err)}`)
+      throw new Error(`cannot reach a node at ${opts.url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
     }
     if (opts.json === true) {
       console.log(JSON.stringify({ peerId: info.peerId, peers: info.peers, mesh: info.mesh }, null, 2))
