@@ -58,10 +58,17 @@ export class EnvelopeError extends Error {
   override name = 'EnvelopeError'
 }
 
+export interface PackOptions {
+  /** Wrap in forwards for the recipient's mediator(s), from its DID document (senders do; replies never). */
+  forward?: boolean
+  /** Hide the sender's key id from mediators (authcrypt inside anoncrypt). */
+  protectSender?: boolean
+}
+
 export interface Envelope {
   unpack(packed: string): Promise<Unpacked>
-  /** Authcrypt `message` from `from` to `to`, never wrapped in a forward: replies go back the way they came. */
-  pack(message: PlainMessage, to: string, from: string): Promise<string>
+  /** Authcrypt `message` from `from` to `to`; by default not wrapped in a forward, as replies go back the way they came. */
+  pack(message: PlainMessage, to: string, from: string, options?: PackOptions): Promise<string>
   /** Anoncrypt to every keyAgreement key of `to`. */
   anoncrypt(message: PlainMessage, to: string): Promise<string>
 }
@@ -71,10 +78,10 @@ function errorText (err: unknown): string {
 }
 
 export function createEnvelope (resolver: DIDResolver, secrets: SecretsResolver): Envelope {
-  async function packEncrypted (message: PlainMessage, to: string, from: string | null): Promise<string> {
+  async function packEncrypted (message: PlainMessage, to: string, from: string | null, options: PackOptions = {}): Promise<string> {
     const msg = new Message(message as ConstructorParameters<typeof Message>[0])
     try {
-      const [packed] = await msg.pack_encrypted(to, from, null, resolver, secrets, { forward: false })
+      const [packed] = await msg.pack_encrypted(to, from, null, resolver, secrets, { forward: options.forward ?? false, protect_sender: options.protectSender ?? false })
       return packed
     } finally {
       msg.free()
@@ -102,8 +109,8 @@ export function createEnvelope (resolver: DIDResolver, secrets: SecretsResolver)
         msg.free()
       }
     },
-    async pack (message, to, from) {
-      return await packEncrypted(message, to, from)
+    async pack (message, to, from, options) {
+      return await packEncrypted(message, to, from, options)
     },
     async anoncrypt (message, to) {
       return await packEncrypted(message, to, null)

@@ -7,17 +7,22 @@ export const INVITATION = `${OUT_OF_BAND_PROTOCOL}/invitation`
 
 export interface Invitation { invitation: PlainMessage, url: string }
 
-/** An invitation to request mediation from `did`, and its `?_oob=` URL form. */
-export function mediationInvitation (did: string, baseUrl: string, label = 'didcomm-mesh node'): Invitation {
-  const invitation: PlainMessage = {
+/** An out-of-band invitation from `from`, and its `?_oob=` URL form on `baseUrl`. */
+export function invitation (from: string, baseUrl: string, body: { goal_code: string, goal: string, label?: string }): Invitation {
+  const message: PlainMessage = {
     id: randomUUID(),
     type: INVITATION,
-    from: did,
-    body: { goal_code: 'request-mediate', goal: 'Request mediation', label, accept: ['didcomm/v2'] }
+    from,
+    body: { ...body, accept: ['didcomm/v2'] }
   }
   const url = new URL(baseUrl)
-  url.searchParams.set('_oob', Buffer.from(JSON.stringify(invitation)).toString('base64url'))
-  return { invitation, url: url.toString() }
+  url.searchParams.set('_oob', Buffer.from(JSON.stringify(message)).toString('base64url'))
+  return { invitation: message, url: url.toString() }
+}
+
+/** A node's invitation to request mediation from it. */
+export function mediationInvitation (did: string, baseUrl: string, label = 'didcomm-mesh node'): Invitation {
+  return invitation(did, baseUrl, { goal_code: 'request-mediate', goal: 'Request mediation', label })
 }
 
 const invitationSchema = z.object({

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { fromString, toString } from 'uint8arrays'
 import type { Attachment, PlainMessage } from '../../didcomm/envelope.ts'
@@ -7,6 +8,19 @@ export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'
 export const FORWARD = `${ROUTING_PROTOCOL}/forward`
 
 export const forwardBody = z.object({ next: z.string().min(1) })
+
+/** A forward asking `mediator` to pass `packed` on to `next`; pack it for the mediator. */
+export function forwardMessage (next: string, packed: string, init: { mediator: string, from?: string }): PlainMessage {
+  return {
+    id: randomUUID(),
+    type: FORWARD,
+    to: [init.mediator],
+    ...(init.from === undefined ? {} : { from: init.from }),
+    created_time: Math.floor(Date.now() / 1000),
+    body: { next },
+    attachments: [{ data: { json: JSON.parse(packed) as unknown } }]
+  }
+}
 
 /**
  * The forwarded message as the packed string to store or pass on. Senders put it in `data.json`

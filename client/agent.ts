@@ -1,0 +1,373 @@
+import { randomUUID } from 'node:crypto'
+import WebSocket from 'ws'
+import { createEnvelope, createSecretsResolver } from '../didcomm/envelope.ts'
+import type { Envelope, PlainMessage, Secret } from '../didcomm/envelope.ts'
+import { peerDid2For } from '../didcomm/keys.ts'
+import { createResolver, didOf } from '../didcomm/resolver.ts'
+import type { DIDResolver } from '../didcomm/resolver.ts'
+import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
+import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
+import { invitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
+import type { Invitation } from '../protocols/out-of-band/messages.ts'
+import { PICKUP_VERSIONS } from '../protocols/pickup/messages.ts'
+import type { PickupVocabulary } from '../protocols/pickup/messages.ts'
+import { PROBLEM_REPORT } from '../protocols/problem-report/messages.ts'
+import { forwardMessage } from '../protocols/routing/messages.ts'
+import { TRUST_PING_PROTOCOL } from '../protocols/trust-ping/handler.ts'
+import { generateOkpKey } from '../storage/keys.ts'
+import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
+import { AgentStore } from './store.ts'
+import type { Contact, DidKeys, HomeNode } from './store.ts'
+
+export const BASIC_MESSAGE = 'https://didcomm.org/basicmessage/2.0/message'
+const PING = `${TRUST_PING_PROTOCOL}/ping`
+const PING_RESPONSE = `${TRUST_PING_PROTOCOL}/ping-response`
+const PICKUP_BATCH = 50
+const RECONNECT_MAX_MS = 5_000
+
+/** A message this agent received, decrypted, with the relationship it belongs to. */
+export interface ReceivedMessage {
+  id: string
+  type: string
+  body: Record<string, unknown>
+  /** The sender's DID (authenticated), if any. */
+  from?: string
+  /** The relationship, when the sender is a contact. */
+  contact?: Contact
+  message: PlainMessage
+}
+
+/** Called for each received message; the message is acknowledged to the node only if it resolves. */
+export type MessageHandler = (message: ReceivedMessage) => void | Promise<void>
+
+export interface SendOptions {
+  /** Mediator DIDs of extra mesh hops, in order, between this agent's node and the recipient's. */
+  via?: string[]
+}
+
+export interface LiveConnection {
+  close(): Promise<void>
+}
+
+interface NodeEndpoints { http: string, ws?: string }
+
+function newKeys (): DidKeys {
+  return { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
+}
+
+/**
+ * A wallet's or business's agent: a persistent identity, mediation at a home node, one pairwise
+ * DID per relationship, sending across the mesh and receiving by pickup or live delivery.
+ */
+export class MeshAgent {
+  private readonly store: AgentStore
+  private readonly resolver: DIDResolver
+  private readonly envelope: Envelope
+
+  private constructor (store: AgentStore) {
+    this.store = store
+    this.resolver = createResolver()
+    // Every DID of the agent has its own keys: #key-1 X25519, #key-2 Ed25519.
+    this.envelope = createEnvelope(this.resolver, createSecretsResolver((kid): Secret | undefined => {
+      const keys = this.store.state.keys[didOf(kid)]
+      const fragment = kid.slice(kid.indexOf('#') + 1)
+      const jwk = fragment === 'key-1' ? keys?.keyAgreement : fragment === 'key-2' ? keys?.authentication : undefined
+      return jwk === undefined ? undefined : { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
+    }))
+  }
+
+  /** Opens the agent kept in `dir`, creating a new identity there on first use. */
+  static async open (dir: string): Promise<MeshAgent> {
+    const store = await AgentStore.open(dir, () => {
+      const keys = newKeys()
+      const did = peerDid2For(keys.keyAgreement, keys.authentication, [])
+      return { version: 1, did, keys: { [did]: keys }, contacts: [], invitations: [], seen: [] }
+    })
+    return new MeshAgent(store)
+  }
+
+  /** The agent's own DID, which holds the mediation. Contacts never see it. */
+  get did (): string { return this.store.state.did }
+  get node (): HomeNode | undefined { return this.store.state.node }
+  get contacts (): readonly Contact[] { return this.store.state.contacts }
+
+  contact (name: string): Contact {
+    const found = this.store.state.contacts.find(c => c.name === name || c.theirDid === name)
+    if (found === undefined) throw new UnknownContactError(`no contact named '${name}'`)
+    return found
+  }
+
+  /** Gets mediation from a node, named by its out-of-band invitation URL or its mediator DID. */
+  async connect (nodeRef: string, options: { mediation?: '2.0' | '3.0' } = {}): Promise<HomeNode> {
+    const nodeDid = nodeRef.startsWith('did:') ? nodeRef : String(parseInvitationUrl(nodeRef).from)
+    const version = options.mediation ?? '3.0'
+    const vocabulary = version === '2.0' ? MEDIATION_V2 : MEDIATION_V3
+    const reply = await this.requestTo(nodeDid, `${vocabulary.protocol}/mediate-request`, {})
+    if (reply?.type === `${vocabulary.protocol}/mediate-deny`) throw new MediationDeniedError(`${nodeDid} denied mediation`)
+    if (reply?.type !== `${vocabulary.protocol}/mediate-grant`) throw new NodeRefusedError(`unexpected answer to mediate-request: ${reply?.type ?? 'none'}`, 'e.p.msg', 0)
+    const routing = reply.body.routing_did
+    const routingDid = Array.isArray(routing) ? String(routing[0]) : typeof routing === 'string' ? routing : nodeDid
+    const pickup = await this.pickupVersionOf(nodeDid)
+    this.store.state.node = { did: nodeDid, routingDid, mediation: version, pickup }
+    await this.store.save()
+    return this.store.state.node
+  }
+
+  /** A business starts a relationship: a single-use invitation from a new pairwise DID. */
+  async createInvitation (options: { label?: string } = {}): Promise<Invitation> {
+    const node = this.requireNode()
+    const myDid = await this.mintPairwiseDid()
+    const { http } = await this.endpointsOf(node.did)
+    const made = invitation(myDid, http, { goal_code: 'connect', goal: 'Start a private channel', ...(options.label === undefined ? {} : { label: options.label }) })
+    this.store.state.invitations.push({ id: made.invitation.id, myDid, ...(options.label === undefined ? {} : { label: options.label }), createdAt: Date.now() })
+    await this.store.save()
+    return made
+  }
+
+  /** A customer accepts an invitation: a new pairwise DID for it, a contact, and a ping that tells the inviter our DID. */
+  async acceptInvitation (url: string, options: { name?: string, label?: string } = {}): Promise<Contact> {
+    const offer = parseInvitationUrl(url)
+    const theirDid = String(offer.from)
+    const myDid = await this.mintPairwiseDid()
+    const label = typeof offer.body.label === 'string' ? offer.body.label : undefined
+    const contact = await this.addContact(options.name ?? label, myDid, theirDid)
+    await this.sendMessage(contact, {
+      id: randomUUID(),
+      type: PING,
+      pthid: offer.id,
+      body: { response_requested: false },
+      ...(options.label === undefined ? {} : { label: options.label })
+    })
+    return contact
+  }
+
+  /** Sends a basic message (a string) or any message type to a contact, across the mesh. Returns the message id. */
+  async send (contactName: string, content: string | { type: string, body: Record<string, unknown> }, options: SendOptions = {}): Promise<string> {
+    const contact = this.contact(contactName)
+    const message: PlainMessage = typeof content === 'string'
+      ? { id: randomUUID(), type: BASIC_MESSAGE, body: { content }, lang: 'en' }
+      : { id: randomUUID(), type: content.type, body: content.body }
+    await this.sendMessage(contact, message, options)
+    return message.id
+  }
+
+  /** Fetches every waiting message once; each is acknowledged only after `handler` succeeded for it. */
+  async pickup (handler: MessageHandler = () => {}): Promise<ReceivedMessage[]> {
+    const node = this.requireNode()
+    const v = PICKUP_VERSIONS[node.pickup]
+    const handled: ReceivedMessage[] = []
+    for (;;) {
+      const reply = await this.requestTo(node.did, `${v.protocol}/delivery-request`, { [v.limitField]: PICKUP_BATCH })
+      const attachments = reply?.type === `${v.protocol}/delivery` ? reply.attachments ?? [] : []
+      if (attachments.length === 0) return handled
+      const { acknowledged, received } = await this.handleDelivery(attachments, handler)
+      handled.push(...received)
+      if (acknowledged.length > 0) await this.requestTo(node.did, `${v.protocol}/messages-received`, { message_id_list: acknowledged })
+      // Messages whose handler failed stay queued; stop rather than fetch them again at once.
+      if (acknowledged.length < attachments.length) return handled
+    }
+  }
+
+  /** Live delivery over the node's WebSocket; reconnects when the socket drops. */
+  async listen (handler: MessageHandler): Promise<LiveConnection> {
+    const node = this.requireNode()
+    const { ws: url } = await this.endpointsOf(node.did)
+    if (url === undefined) throw new NotConnectedError(`${node.did} has no WebSocket endpoint`)
+    const v = PICKUP_VERSIONS[node.pickup]
+    let closing = false
+    let socket: WebSocket | undefined
+    let attempt = 0
+
+    const open = async (): Promise<void> => {
+      const ws = new WebSocket(url)
+      socket = ws
+      ws.on('message', (data: Buffer) => { void this.onLiveFrame(ws, data.toString('utf8'), v, handler) })
+      ws.on('close', () => {
+        if (closing) return
+        const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** attempt++)
+        setTimeout(() => { void open().catch(() => {}) }, delay)
+      })
+      ws.on('error', () => {}) // 'close' follows and reconnects
+      await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
+      attempt = 0
+      ws.send(await this.packFor(node.did, `${v.protocol}/live-delivery-change`, { live_delivery: true }))
+    }
+
+    try {
+      await open()
+    } catch (err) {
+      closing = true
+      throw new NodeUnreachableError(`cannot open ${url}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    return {
+      close: async () => {
+        closing = true
+        const ws = socket
+        if (ws === undefined || ws.readyState === WebSocket.CLOSED) return
+        await new Promise<void>(resolve => { ws.once('close', () => { resolve() }); ws.close() })
+      }
+    }
+  }
+
+  private async onLiveFrame (ws: WebSocket, text: string, v: PickupVocabulary, handler: MessageHandler): Promise<void> {
+    try {
+      const { message } = await this.envelope.unpack(text)
+      if (message.type !== `${v.protocol}/delivery`) return
+      const { acknowledged } = await this.handleDelivery(message.attachments ?? [], handler)
+      if (acknowledged.length > 0 && ws.readyState === WebSocket.OPEN) {
+        ws.send(await this.packFor(this.requireNode().did, `${v.protocol}/messages-received`, { message_id_list: acknowledged }))
+      }
+    } catch {
+      // A frame we cannot read is left unacknowledged: the node keeps it queued.
+    }
+  }
+
+  /** Decrypts and handles a delivery's attachments; returns the ids to acknowledge. */
+  private async handleDelivery (attachments: NonNullable<PlainMessage['attachments']>, handler: MessageHandler): Promise<{ acknowledged: string[], received: ReceivedMessage[] }> {
+    const acknowledged: string[] = []
+    const received: ReceivedMessage[] = []
+    for (const attachment of attachments) {
+      const id = attachment.id
+      if (id === undefined) continue
+      const packed = attachment.data.json !== undefined
+        ? JSON.stringify(attachment.data.json)
+        : Buffer.from(attachment.data.base64 ?? attachment.data.base64url ?? '', attachment.data.base64 !== undefined ? 'base64' : 'base64url').toString('utf8')
+      try {
+        const message = await this.receive(packed)
+        if (message !== undefined) {
+          await handler(message)
+          received.push(message)
+          this.store.markSeen(message.id)
+        }
+        acknowledged.push(id)
+      } catch {
+        // Not acknowledged: it stays queued and comes again.
+      }
+    }
+    await this.store.save()
+    return { acknowledged, received }
+  }
+
+  /** One incoming message: relationships and trust pings are handled here, everything is passed on. Undefined for a duplicate. */
+  private async receive (packed: string): Promise<ReceivedMessage | undefined> {
+    const { message, sender } = await this.envelope.unpack(packed)
+    if (this.store.state.seen.includes(message.id)) return undefined
+    const to = message.to?.[0]
+    let contact = sender === undefined ? undefined : this.store.state.contacts.find(c => c.theirDid === sender && (to === undefined || c.myDid === to))
+    const pending = this.store.state.invitations.findIndex(i => i.id === message.pthid)
+    if (contact === undefined && sender !== undefined && pending >= 0) {
+      // Someone accepted our invitation: the relationship starts, and the invitation is used up.
+      const [used] = this.store.state.invitations.splice(pending, 1)
+      contact = await this.addContact(typeof message.label === 'string' ? message.label : undefined, used?.myDid ?? '', sender)
+    }
+    if (message.type === PING && contact !== undefined && message.body.response_requested !== false) {
+      await this.sendMessage(contact, { id: randomUUID(), type: PING_RESPONSE, thid: message.id, body: {} })
+    }
+    return { id: message.id, type: message.type, body: message.body, ...(sender === undefined ? {} : { from: sender }), ...(contact === undefined ? {} : { contact }), message }
+  }
+
+  private async addContact (wanted: string | undefined, myDid: string, theirDid: string): Promise<Contact> {
+    const contacts = this.store.state.contacts
+    const base = wanted ?? 'contact'
+    let name = base
+    for (let n = 2; contacts.some(c => c.name === name); n++) name = `${base}-${n}`
+    const contact: Contact = { name, myDid, theirDid, createdAt: Date.now() }
+    contacts.push(contact)
+    await this.store.save()
+    return contact
+  }
+
+  /** A new pairwise DID routed through the home node, registered in its keylist. */
+  private async mintPairwiseDid (): Promise<string> {
+    const node = this.requireNode()
+    const keys = newKeys()
+    const did = peerDid2For(keys.keyAgreement, keys.authentication, [{ uri: node.routingDid, accept: ['didcomm/v2'] }])
+    this.store.state.keys[did] = keys
+    await this.store.save()
+    const vocabulary = node.mediation === '2.0' ? MEDIATION_V2 : MEDIATION_V3
+    const reply = await this.requestTo(node.did, `${vocabulary.protocol}/${vocabulary.update}`, { updates: [{ recipient_did: did, action: 'add' }] })
+    const result = (reply?.body.updated as Array<{ result?: string }> | undefined)?.[0]?.result
+    if (result !== 'success') throw new NodeRefusedError(`the node did not register the new DID (${result ?? 'no answer'})`, 'e.p.req', 0)
+    return did
+  }
+
+  /**
+   * Packs for the contact, wrapped by the library for the contact's mediator, then wrapped once more
+   * for each extra hop and for our own node, so the mesh carries it. Skipped when both share a node.
+   */
+  private async sendMessage (contact: Contact, message: PlainMessage, options: SendOptions = {}): Promise<void> {
+    const node = this.requireNode()
+    const full: PlainMessage = { ...message, from: contact.myDid, to: [contact.theirDid], created_time: Math.floor(Date.now() / 1000) }
+    let packed = await this.envelope.pack(full, contact.theirDid, contact.myDid, { forward: true, protectSender: true })
+    const theirs = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint.uri
+    if (theirs === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
+    if (!theirs.startsWith('did:')) {
+      await this.post(theirs, packed)
+      return
+    }
+    const path = [...options.via ?? [], theirs]
+    for (let i = path.length - 2; i >= 0; i--) {
+      const hop = path[i] as string
+      packed = await this.envelope.anoncrypt(forwardMessage(path[i + 1] as string, packed, { mediator: hop }), hop)
+    }
+    const first = path[0] as string
+    if (first !== node.did && first !== node.routingDid) {
+      packed = await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did)
+    }
+    await this.post((await this.endpointsOf(node.did)).http, packed)
+  }
+
+  private requireNode (): HomeNode {
+    const node = this.store.state.node
+    if (node === undefined) throw new NotConnectedError('this agent has no home node yet: connect to one first')
+    return node
+  }
+
+  private async endpointsOf (nodeDid: string): Promise<NodeEndpoints> {
+    const uris = ((await this.resolver.resolve(nodeDid))?.service ?? []).map(s => s.serviceEndpoint.uri)
+    const http = uris.find(uri => /^https?:\/\//.test(uri))
+    if (http === undefined) throw new NodeUnreachableError(`${nodeDid} names no HTTP endpoint`)
+    const ws = uris.find(uri => /^wss?:\/\//.test(uri))
+    return { http, ...(ws === undefined ? {} : { ws }) }
+  }
+
+  private async packFor (nodeDid: string, type: string, body: Record<string, unknown>): Promise<string> {
+    return await this.envelope.pack({ id: randomUUID(), type, body, from: this.did, to: [nodeDid], created_time: Math.floor(Date.now() / 1000) }, nodeDid, this.did)
+  }
+
+  /** A request to a node over HTTP: the decrypted reply, or undefined when it accepted without one. */
+  private async requestTo (nodeDid: string, type: string, body: Record<string, unknown>): Promise<PlainMessage | undefined> {
+    const text = await this.post((await this.endpointsOf(nodeDid)).http, await this.packFor(nodeDid, type, body))
+    if (text === '') return undefined
+    const reply = (await this.envelope.unpack(text)).message
+    if (reply.type === PROBLEM_REPORT) throw new NodeRefusedError(String(reply.body.comment ?? 'refused'), String(reply.body.code ?? ''), 200)
+    return reply
+  }
+
+  /** POSTs a packed message; the body on 2xx, NodeRefusedError (with the problem code) otherwise. */
+  private async post (url: string, packed: string): Promise<string> {
+    let res: Response
+    try {
+      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/didcomm-encrypted+json' }, body: packed, signal: AbortSignal.timeout(30_000) })
+    } catch (err) {
+      throw new NodeUnreachableError(`cannot reach ${url}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`, { cause: err })
+    }
+    const text = await res.text()
+    if (res.ok) return text
+    let problem: { code?: string, comment?: string } = {}
+    try {
+      const json = JSON.parse(text) as { ciphertext?: unknown, body?: { code?: string, comment?: string } }
+      problem = json.ciphertext === undefined ? json.body ?? {} : (await this.envelope.unpack(text)).message.body as typeof problem
+    } catch {
+      problem = { comment: text }
+    }
+    throw new NodeRefusedError(`${url} refused (HTTP ${res.status}): ${problem.comment ?? ''}`, problem.code ?? '', res.status)
+  }
+
+  /** Pickup 4.0 when the node discloses it, else 3.0. */
+  private async pickupVersionOf (nodeDid: string): Promise<'3.0' | '4.0'> {
+    const reply = await this.requestTo(nodeDid, `${DISCOVER_FEATURES_PROTOCOL}/queries`, { queries: [{ 'feature-type': 'protocol', match: PICKUP_VERSIONS['4.0'].protocol }] })
+    const disclosed = (reply?.body.disclosures as unknown[] | undefined) ?? []
+    return disclosed.length > 0 ? '4.0' : '3.0'
+  }
+}
