@@ -4,6 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { Command, CommanderError } from 'commander'
 import { fromString } from 'uint8arrays'
 import packageJson from '../package.json' with { type: 'json' }
+import { addAgentCommands } from '../client/cli.ts'
 import { addConfigOptions } from '../config/cli-options.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
@@ -91,6 +92,8 @@ program.command('peers')
     console.log(`routes        ${Object.entries(routes.lookups).map(([source, n]) => `${source} ${n}`).join(', ')}; failed ${routes.failures}; unproven providers ignored ${routes.unprovenProviders}`)
     console.log(`outbox        ${outbox.depth} waiting; delivered ${outbox.delivered}, expired ${outbox.expired}, rejected ${outbox.rejected}, retries ${outbox.retries}`)
   })
+
+addAgentCommands(program)
 
 try {
   await program.parseAsync(process.argv)

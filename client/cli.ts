@@ -1,0 +1,89 @@
+import type { Command } from 'commander'
+import { MeshAgent } from './agent.ts'
+import type { ReceivedMessage } from './agent.ts'
+
+interface AgentOptions { dir: string, json?: boolean }
+
+const DEFAULT_DIR = process.env.DIDCOMM_MESH_AGENT_DIR ?? './agent'
+
+function print (json: boolean | undefined, data: unknown, text: string): void {
+  console.log(json === true ? JSON.stringify(data, null, 2) : text)
+}
+
+function describe (m: ReceivedMessage): string {
+  const who = m.contact?.name ?? (m.from === undefined ? 'anonymous' : 'unknown sender')
+  if (m.type.endsWith('/trust-ping/2.0/ping')) return m.message.pthid === undefined ? `${who}: ping` : `new contact: ${who} (accepted your invitation)`
+  const content = typeof m.body.content === 'string' ? m.body.content : JSON.stringify(m.body)
+  return `${who}: ${m.type.endsWith('/basicmessage/2.0/message') ? content : `[${m.type}] ${content}`}`
+}
+
+function summary (m: ReceivedMessage): Record<string, unknown> {
+  return { id: m.id, type: m.type, contact: m.contact?.name, body: m.body }
+}
+
+/** `didcomm-mesh agent …`: a wallet or business agent on the command line, kept in `--dir`. */
+export function addAgentCommands (program: Command): void {
+  const agent = program.command('agent').description('a wallet or business agent: mediation, relationships, messages')
+  const withDir = (command: Command): Command => command
+    .option('--dir <path>', 'the agent\'s directory (env DIDCOMM_MESH_AGENT_DIR)', DEFAULT_DIR)
+    .option('--json', 'print JSON')
+
+  withDir(agent.command('init').description('create the agent (if new) and get mediation from a home node'))
+    .requiredOption('--node <invitation-url|did>', 'the node\'s out-of-band invitation URL or mediator DID')
+    .option('--mediation <version>', 'coordinate-mediation version: 3.0 or 2.0', '3.0')
+    .action(async (opts: AgentOptions & { node: string, mediation: string }) => {
+      if (opts.mediation !== '3.0' && opts.mediation !== '2.0') throw new Error(`--mediation must be 3.0 or 2.0, not '${opts.mediation}'`)
+      const a = await MeshAgent.open(opts.dir)
+      const node = await a.connect(opts.node, { mediation: opts.mediation })
+      print(opts.json, { did: a.did, node }, `agent ready in ${opts.dir}, mediated by ${node.did.slice(0, 40)}…`)
+    })
+
+  withDir(agent.command('invite').description('start a relationship: print a single-use invitation URL'))
+    .option('--label <name>', 'how the other side will name you')
+    .action(async (opts: AgentOptions & { label?: string }) => {
+      const a = await MeshAgent.open(opts.dir)
+      const made = await a.createInvitation(opts.label === undefined ? {} : { label: opts.label })
+      print(opts.json, made, made.url)
+    })
+
+  withDir(agent.command('accept <url>').description('accept an invitation: a new pairwise DID and a contact'))
+    .option('--name <name>', 'your name for the contact (default: its label)')
+    .option('--label <name>', 'how the other side will name you')
+    .action(async (url: string, opts: AgentOptions & { name?: string, label?: string }) => {
+      const a = await MeshAgent.open(opts.dir)
+      const contact = await a.acceptInvitation(url, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(opts.label === undefined ? {} : { label: opts.label }) })
+      print(opts.json, contact, `new contact: ${contact.name}`)
+    })
+
+  withDir(agent.command('contacts').description('list relationships'))
+    .action(async (opts: AgentOptions) => {
+      const a = await MeshAgent.open(opts.dir)
+      print(opts.json, a.contacts, a.contacts.map(c => c.name).join('\n') || '(no contacts)')
+    })
+
+  withDir(agent.command('send <contact> <text>').description('send a basic message to a contact'))
+    .option('--via <mediator-did>', 'an extra mesh hop (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .action(async (contact: string, text: string, opts: AgentOptions & { via?: string[] }) => {
+      const a = await MeshAgent.open(opts.dir)
+      const id = await a.send(contact, text, opts.via === undefined ? {} : { via: opts.via })
+      print(opts.json, { id }, `sent (${id})`)
+    })
+
+  withDir(agent.command('inbox').description('pick up waiting messages once'))
+    .action(async (opts: AgentOptions) => {
+      const a = await MeshAgent.open(opts.dir)
+      const received = await a.pickup()
+      print(opts.json, received.map(summary), received.map(describe).join('\n') || '(no messages)')
+    })
+
+  withDir(agent.command('listen').description('receive messages live until interrupted'))
+    .action(async (opts: AgentOptions) => {
+      const a = await MeshAgent.open(opts.dir)
+      // One line per message, so the output can be piped.
+      const connection = await a.listen(m => { console.log(opts.json === true ? JSON.stringify(summary(m)) : describe(m)) })
+      const stop = (): void => { void connection.close().then(() => process.exit(0)) }
+      process.on('SIGINT', stop)
+      process.on('SIGTERM', stop)
+      console.error('listening; Ctrl-C to stop')
+    })
+}
