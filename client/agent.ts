@@ -143,6 +143,7 @@ export class MeshAgent {
 
   /** Sends a basic message (a string) or any message type to a contact, across the mesh. Returns the message id. */
   async send (contactName: string, content: string | { type: string, body: Record<string, unknown> }, options: SendOptions = {}): Promise<string> {
+    this.requireNode() // before connect, say so, not "no contact named …"
     const contact = this.contact(contactName)
     const message: PlainMessage = typeof content === 'string'
       ? { id: randomUUID(), type: BASIC_MESSAGE, body: { content }, lang: 'en' }
@@ -212,6 +213,8 @@ export class MeshAgent {
   private async onLiveFrame (ws: WebSocket, text: string, v: PickupVocabulary, handler: MessageHandler): Promise<void> {
     try {
       const { message } = await this.envelope.unpack(text)
+      // Live mode refused (e.g. the node was still starting): reconnecting asks again.
+      if (message.type === PROBLEM_REPORT) ws.close()
       if (message.type !== `${v.protocol}/delivery`) return
       const { acknowledged } = await this.handleDelivery(message.attachments ?? [], handler)
       if (acknowledged.length > 0 && ws.readyState === WebSocket.OPEN) {

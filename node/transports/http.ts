@@ -6,7 +6,7 @@ import type { Logger } from 'pino'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
-import { registerWebSocket } from './websocket.ts'
+import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts'
 import type { FrameRule } from './websocket.ts'
 
 export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
@@ -66,6 +66,13 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     const { status, code } = problemFor(err)
     if (status >= 500) logger.error({ err }, 'http request failed')
     return reply.code(status).type('application/json').send(JSON.stringify(problemReport(code, err.message)))
+  })
+
+  // The mediator DID names the bound port, so the server listens a moment before it can decrypt:
+  // DIDComm requests and WebSocket upgrades wait for readiness (clients retry on 503).
+  app.addHook('onRequest', async (request, reply) => {
+    if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
+    return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
   })
 
   app.post('/', async (request, reply) => {
