@@ -53,6 +53,10 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxConnections ?? 300 },
+    // The heartbeat ping shares the one outbound /ipfs/ping stream allowed per peer with the DHT's
+    // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
+    // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.
+    connectionMonitor: { abortConnectionOnPingFailure: false },
     peerDiscovery,
     services: {
       identify: identify(),

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pino } from 'pino'
 import { loadConfig } from '../../config/load.ts'
 import type { Config } from '../../config/schema.ts'
 import { createNode } from '../../node/node.ts'
@@ -27,7 +28,7 @@ export async function tempDir (prefix = 'didcomm-mesh-test-'): Promise<{ path: s
 
 /** A real node on 127.0.0.1 with free ports and its own LevelDB in a temp dir. */
 export async function startTestNode (flags: Record<string, unknown> = {}): Promise<TestNode> {
-  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
+  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
   const node = createNode(config)
   await node.start()
   const info = node.info()
@@ -57,5 +58,36 @@ export async function waitFor<T> (check: () => Promise<T | undefined> | T | unde
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
+export interface LoggedTestNode extends TestNode {
+  /** Everything the node has logged so far (pino JSON lines), across restarts. */
+  logs(): string
+  restart(): Promise<LoggedTestNode>
+}
+
+/** Like startTestNode, but the node's pino logs (level `logLevel`, debug unless given) are kept in memory for the test to read. */
+export async function startTestNodeWithLogs (flags: Record<string, unknown> = {}, lines: string[] = []): Promise<LoggedTestNode> {
+  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: 'debug', ...flags } })
+  const logger = pino({ level: config.logLevel, base: { service: 'didcomm-mesh' } }, { write: (line: string) => { lines.push(line) } })
+  const node = createNode(config, { logger })
+  await node.start()
+  const info = node.info()
+  const url = node.listenUrl()
+  const stop = async (): Promise<void> => { await node.stop() }
+  return {
+    node,
+    config,
+    info,
+    url,
+    wsUrl: url.replace(/^http/, 'ws') + '/ws',
+    did: info.did,
+    stop,
+    logs: () => lines.join(''),
+    restart: async () => {
+      await stop()
+      return await startTestNodeWithLogs({ ...flags, dataDir: config.dataDir, httpPort: Number(new URL(url).port) }, lines)
+    }
   }
 }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { after, it } from 'node:test'
 import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -20,4 +22,27 @@ it('a node started with --bootstrap connects to that peer', async () => {
   await waitFor(() => second.node.info().peers.includes(first.info.peerId) ? true : undefined, 15_000, 'bootstrap connection')
   const info = await (await fetch(`${first.url}/info`)).json() as { peers: string[] }
   assert.ok(info.peers.includes(second.info.peerId))
+})
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+// A node whose bootstrap peer is down when it starts keeps dialling it, and joins once it is up.
+it('a node whose bootstrap peer was down joins it when it comes up', async () => {
+  for (let i = 0; i < 2; i++) dirs.push(await tempDir())
+  const p2pPort = await freePort()
+  const first = await startTestNode({ dataDir: dirs[2]?.path, p2pPort })
+  const address = first.info.multiaddrs.find(ma => ma.includes(`/tcp/${p2pPort}/`)) as string
+  await first.stop()
+
+  const second = await startTestNode({ dataDir: dirs[3]?.path, bootstrap: [address] })
+  nodes.push(second)
+  const again = await startTestNode({ dataDir: dirs[2]?.path, p2pPort })
+  nodes.push(again)
+  await waitFor(() => second.node.info().peers.includes(again.info.peerId) ? true : undefined, 20_000, 'the late bootstrap connection')
 })
