@@ -178,11 +178,13 @@ export class MeshAgent {
     let closing = false
     let socket: WebSocket | undefined
     let attempt = 0
+    // Frames are handled one at a time, and close() waits for the last one's acknowledgement to go out.
+    let handling = Promise.resolve()
 
     const open = async (): Promise<void> => {
       const ws = new WebSocket(url)
       socket = ws
-      ws.on('message', (data: Buffer) => { void this.onLiveFrame(ws, data.toString('utf8'), v, handler) })
+      ws.on('message', (data: Buffer) => { handling = handling.then(async () => { await this.onLiveFrame(ws, data.toString('utf8'), v, handler) }) })
       ws.on('close', () => {
         if (closing) return
         const delay = Math.min(RECONNECT_MAX_MS, 100 * 2 ** attempt++)
@@ -203,6 +205,7 @@ export class MeshAgent {
     return {
       close: async () => {
         closing = true
+        await handling
         const ws = socket
         if (ws === undefined || ws.readyState === WebSocket.CLOSED) return
         await new Promise<void>(resolve => { ws.once('close', () => { resolve() }); ws.close() })
