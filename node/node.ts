@@ -137,7 +137,6 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         dids: () => identity?.dids ?? [],
         dispatch: createDispatcher(config.maxMessageBytes)
       })
-      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
       await libp2p.start()
 
       http = await createHttpTransport(inbound, live, {
@@ -151,6 +150,9 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
 
       endpoints = endpointsFor(config, httpPort, libp2p.peerId.toString())
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
+      // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
+      // rather than being told "rejected" and dropping the message.
+      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
       await mesh.start(identity.dids)
 
       const sweep = (): void => {
