@@ -75,6 +75,16 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
   })
 
+  // A response already under way when close() starts would leave its socket kept alive (fetch holds it
+  // for the advertised 72 s), and close() waits for it: a polling wallet (Identus polls every few
+  // seconds) held the node's stop ~70 s. Such responses end their connection instead.
+  let closing = false
+  app.addHook('preClose', done => { closing = true; done() })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
+
   app.post('/', async (request, reply) => {
     const outcome = await inbound.receive(request.body as string, { transport: 'http' })
     sendOutcome(reply, outcome)
