@@ -1,30 +1,18 @@
 import assert from 'node:assert/strict'
 import { after, it } from 'node:test'
 import { MeshAgent } from '../../client/index.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
-import type { TestNode } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 
-const nodes: TestNode[] = []
-const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
-after(async () => {
-  for (const node of nodes) await node.stop()
-  for (const dir of dirs) await dir.remove()
-})
-async function dir (): Promise<string> {
-  const d = await tempDir()
-  dirs.push(d)
-  return d.path
-}
+const nodes = testNodes()
+after(async () => { await nodes.stopAll() })
 
 it('business and customer on different nodes: invite, accept, send both ways', async () => {
-  const n1 = await startTestNode({ dataDir: await dir() })
-  nodes.push(n1)
-  const n2 = await startTestNode({ dataDir: await dir(), bootstrap: [n1.info.multiaddrs[0]] })
-  nodes.push(n2)
+  const n1 = await nodes.start()
+  const n2 = await nodes.start({ bootstrap: [n1.info.multiaddrs[0]] })
 
-  const business = await MeshAgent.open(await dir())
+  const business = await MeshAgent.open(await nodes.dir())
   await business.connect(n1.node.invitation().url)
-  const customer = await MeshAgent.open(await dir())
+  const customer = await MeshAgent.open(await nodes.dir())
   await customer.connect(n2.did)
 
   const offer = await business.createInvitation({ label: 'Acme' })

@@ -9,31 +9,14 @@ import { AGENT_FILE } from '../../client/store.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
 import { TRUST_PING_PROTOCOL } from '../../protocols/trust-ping/handler.ts'
 import { TestAgent, post } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
-const running = new Set<TestNode>()
-const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
-
-async function dir (): Promise<string> {
-  const d = await tempDir('didcomm-mesh-agent-')
-  dirs.push(d)
-  return d.path
-}
-
-async function start (flags: Record<string, unknown> = {}): Promise<TestNode> {
-  const node = await startTestNode({ dataDir: await dir(), ...flags })
-  running.add(node)
-  return node
-}
-
-async function stopNode (node: TestNode): Promise<void> {
-  running.delete(node)
-  await node.stop()
-}
+/** The suite's nodes and its agents' dirs, all cleaned up in its `after`. */
+const nodes = testNodes('didcomm-mesh-agent-')
 
 async function agentOn (node: TestNode, options: { mediation?: '2.0' | '3.0' } = {}): Promise<MeshAgent> {
-  const agent = await MeshAgent.open(await dir())
+  const agent = await MeshAgent.open(await nodes.dir())
   await agent.connect(node.did, options)
   return agent
 }
@@ -73,25 +56,21 @@ describe('MeshAgent against a three-node mesh', () => {
   let n3: TestNode
 
   before(async () => {
-    n1 = await start()
-    n2 = await start({ bootstrap: [n1.info.multiaddrs[0]] })
-    n3 = await start({ bootstrap: [n1.info.multiaddrs[0]] })
+    n1 = await nodes.start()
+    n2 = await nodes.start({ bootstrap: [n1.info.multiaddrs[0]] })
+    n3 = await nodes.start({ bootstrap: [n1.info.multiaddrs[0]] })
     await waitFor(() => n1.node.info().peers.length >= 2 ? true : undefined, 20_000, 'n2 and n3 to connect to n1')
   })
 
-  after(async () => {
-    for (const node of running) await node.stop()
-    running.clear()
-    for (const d of dirs) await d.remove()
-  })
+  after(async () => { await nodes.stopAll() })
 
   it('gets coordinate-mediation 3.0 by default and 2.0 on request, and routes through the home node with either', async () => {
-    const business = await MeshAgent.open(await dir())
+    const business = await MeshAgent.open(await nodes.dir())
     const v3 = await business.connect(n1.node.invitation().url)
     assert.deepEqual(v3, { did: n1.did, routingDid: n1.did, mediation: '3.0', pickup: '4.0' })
     assert.deepEqual(business.node, v3)
 
-    const customer = await MeshAgent.open(await dir())
+    const customer = await MeshAgent.open(await nodes.dir())
     const v2 = await customer.connect(n2.did, { mediation: '2.0' })
     assert.equal(v2.mediation, '2.0')
     assert.equal(v2.did, n2.did)
@@ -262,7 +241,7 @@ describe('MeshAgent against a three-node mesh', () => {
   })
 
   it('reopening the agent keeps its DID, node and contacts, in a 0600 file', async () => {
-    const path = await dir()
+    const path = await nodes.dir()
     const business = await MeshAgent.open(path)
     await business.connect(n1.did)
     const customer = await agentOn(n2)
@@ -317,7 +296,7 @@ describe('MeshAgent against a three-node mesh', () => {
   })
 
   it('errors: unknown contact, node unreachable, not connected', async () => {
-    const fresh = await MeshAgent.open(await dir())
+    const fresh = await MeshAgent.open(await nodes.dir())
     await assert.rejects(fresh.send('Acme', 'too early'), NotConnectedError)
     await assert.rejects(fresh.createInvitation(), NotConnectedError)
     await assert.rejects(fresh.pickup(), NotConnectedError)
@@ -329,25 +308,25 @@ describe('MeshAgent against a three-node mesh', () => {
     assert.throws(() => connected.contact('nobody'), UnknownContactError)
 
     // A node that is gone: its DID names a closed port.
-    const gone = await start()
+    const gone = await nodes.start()
     const goneDid = gone.did
     const goneInvitation = gone.node.invitation().url
-    await stopNode(gone)
+    await gone.stop()
     await assert.rejects(fresh.connect(goneDid), NodeUnreachableError)
     await assert.rejects(fresh.connect(goneInvitation), NodeUnreachableError)
     assert.equal(fresh.node, undefined, 'a failed connect leaves the agent unconnected')
   })
 
   it('mediation denied: a node with room for one client refuses the second', async () => {
-    const small = await start({ maxMediations: 1 })
-    const first = await MeshAgent.open(await dir())
+    const small = await nodes.start({ maxMediations: 1 })
+    const first = await MeshAgent.open(await nodes.dir())
     await first.connect(small.did)
-    const second = await MeshAgent.open(await dir())
+    const second = await MeshAgent.open(await nodes.dir())
     await assert.rejects(second.connect(small.did), MediationDeniedError)
     assert.equal(second.node, undefined)
     // The one granted keeps it: asking again is not a new mediation.
     assert.equal((await first.connect(small.did)).did, small.did)
-    await stopNode(small)
+    await small.stop()
   })
 
   // Last: it restarts n2.
@@ -367,12 +346,10 @@ describe('MeshAgent against a three-node mesh', () => {
       // A burst, and the customer's home node goes down while it streams.
       const burst = Promise.all(Array.from({ length: 5 }, async (_, i) => await business.send('Alice', `burst ${i + 1}`)))
       const old = n2
-      running.delete(old)
       const restarting = old.restart()
       sent.push(...await burst)
       for (let i = 1; i <= 3; i++) sent.push(await business.send('Alice', `while down ${i}`))
       n2 = await restarting
-      running.add(n2)
       assert.equal(n2.did, old.did, 'same node, same DID')
       for (let i = 1; i <= 3; i++) sent.push(await business.send('Alice', `after ${i}`))
 

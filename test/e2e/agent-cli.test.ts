@@ -1,66 +1,22 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { stat } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import { peerDid2For } from '../../didcomm/keys.ts'
 import { mediationInvitation } from '../../protocols/out-of-band/messages.ts'
 import { generateOkpKey } from '../../storage/keys.ts'
+import { exitOf, field, killAll, launch, launchStart, run } from '../helpers/cli.ts'
+import type { Running } from '../helpers/cli.ts'
 import { tempDir, waitFor } from '../helpers/node.ts'
-
-const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
-/** The environment without DIDCOMM_MESH_* variables, so only the flags configure the child. */
-function cleanEnv (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
-}
-
-interface Running { child: ChildProcess, stdout: () => string, stderr: () => string }
-
-const children = new Set<ChildProcess>()
-
-/** Starts the CLI under the Node running the tests, collecting its output. */
-function launch (args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  child.once('exit', () => { children.delete(child) })
-  let out = ''
-  let err = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
-  return { child, stdout: () => out, stderr: () => err }
-}
-
-async function exitOf (child: ChildProcess, timeout = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-  const [code] = await once(child, 'exit', { signal: AbortSignal.timeout(timeout) }) as [number | null]
-  return code
-}
-
-interface Result { code: number | null, stdout: string, stderr: string }
-
-async function run (args: string[], timeout = 30_000): Promise<Result> {
-  const running = launch(args)
-  const code = await exitOf(running.child, timeout)
-  return { code, stdout: running.stdout(), stderr: running.stderr() }
-}
 
 /** Runs an agent subcommand that must succeed. */
 async function agent (args: string[]): Promise<string> {
   const result = await run(['agent', ...args])
   assert.equal(result.code, 0, `agent ${args.join(' ')} failed: ${result.stderr}`)
   return result.stdout
-}
-
-function field (stdout: string, label: string): string | undefined {
-  const line = stdout.split('\n').find(l => l.startsWith(label + ' '))
-  return line?.slice(label.length).trim()
 }
 
 /** A port nothing listens on: bound, then released. */
@@ -90,14 +46,13 @@ describe('didcomm-mesh agent CLI', () => {
     agentsDir = await tempDir()
     business = join(agentsDir.path, 'business')
     customer = join(agentsDir.path, 'customer')
-    node = launch(['start', '--data-dir', nodeDir.path, '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn'])
-    await waitFor(() => field(node.stdout(), 'invitation'), 30_000, `the start banner (stderr: ${node.stderr()})`)
+    node = await launchStart(['--data-dir', nodeDir.path, '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn'])
     nodeInvitation = field(node.stdout(), 'invitation') as string
     nodeDid = field(node.stdout(), 'mediator DID') as string
   })
 
   after(async () => {
-    for (const child of children) child.kill('SIGKILL')
+    killAll()
     await nodeDir.remove()
     await agentsDir.remove()
   })

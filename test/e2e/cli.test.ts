@@ -1,54 +1,7 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
-import { tempDir, waitFor } from '../helpers/node.ts'
-
-const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-
-/** The environment without DIDCOMM_MESH_* variables, so only the flags configure the child. */
-function cleanEnv (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
-}
-
-interface Running { child: ChildProcess, stdout: () => string, stderr: () => string }
-
-const children = new Set<ChildProcess>()
-
-/** Starts the CLI (under the Node running the tests: process.execPath), collecting its output. */
-function launch (args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  child.once('exit', () => { children.delete(child) })
-  let out = ''
-  let err = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
-  return { child, stdout: () => out, stderr: () => err }
-}
-
-/** Waits for the child to exit (failing after `timeout` ms) and returns its exit code. */
-async function exitOf (child: ChildProcess, timeout = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-  const [code] = await once(child, 'exit', { signal: AbortSignal.timeout(timeout) }) as [number | null]
-  return code
-}
-
-/** Runs the CLI to completion. */
-async function run (args: string[], timeout = 30_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const running = launch(args)
-  const code = await exitOf(running.child, timeout)
-  return { code, stdout: running.stdout(), stderr: running.stderr() }
-}
-
-/** The value printed after `label` on its own line of `start`'s banner. */
-function field (stdout: string, label: string): string | undefined {
-  const line = stdout.split('\n').find(l => l.startsWith(label + ' '))
-  return line?.slice(label.length).trim()
-}
+import { exitOf, field, killAll, launchStart, run } from '../helpers/cli.ts'
+import { tempDir } from '../helpers/node.ts'
 
 describe('didcomm-mesh CLI', () => {
   let dir: Awaited<ReturnType<typeof tempDir>>
@@ -59,14 +12,13 @@ describe('didcomm-mesh CLI', () => {
   })
   after(async () => {
     // A failed test may leave a node running: kill it.
-    for (const child of children) child.kill('SIGKILL')
+    killAll()
     await dir.remove()
   })
 
   // Proves `start` runs a reachable node, prints its identity and endpoints, serves health/info/oob, and stops cleanly on SIGTERM.
   it('start prints the banner, serves /health /info /oob and exits 0 on SIGTERM', async () => {
-    const node = launch(['start', '--data-dir', dir.path, '--http-port', '0', '--p2p-port', '0'])
-    await waitFor(() => field(node.stdout(), 'invitation') !== undefined ? true : undefined, 30_000, `the start banner (stderr: ${node.stderr()})`)
+    const node = await launchStart(['--data-dir', dir.path, '--http-port', '0', '--p2p-port', '0'])
     const out = node.stdout()
     peerId = field(out, 'peer ID')
     const did = field(out, 'mediator DID')

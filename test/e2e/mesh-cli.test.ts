@@ -1,56 +1,31 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { after, it } from 'node:test'
+import { exitOf, fields, killAll, launchStart } from '../helpers/cli.ts'
+import type { Running } from '../helpers/cli.ts'
 import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
-import { tempDir, waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 
-const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+interface CliNode extends Running { http: string, did: string, multiaddr: string }
 
-interface CliNode { child: ChildProcess, stdout: () => string, stderr: () => string, http: string, did: string, multiaddr: string }
-
-const children = new Set<ChildProcess>()
-const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
+/** The nodes' data dirs. */
+const nodes = testNodes()
 after(async () => {
   // A failed test may leave nodes running.
-  for (const child of children) child.kill('SIGKILL')
-  for (const dir of dirs) await dir.remove()
+  killAll()
+  await nodes.stopAll()
 })
-
-/** The value printed after `label` on each line of `start`'s banner that starts with it. */
-function fields (stdout: string, label: string): string[] {
-  return stdout.split('\n').filter(line => line.startsWith(label + ' ')).map(line => line.slice(label.length).trim())
-}
 
 /** `didcomm-mesh start` as its own process (the Node running the tests), on free ports, in a fresh data dir. */
 async function startCli (bootstrap?: string): Promise<CliNode> {
-  const dir = await tempDir()
-  dirs.push(dir)
-  const args = ['start', '--data-dir', dir.path, '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn']
+  const args = ['--data-dir', await nodes.dir(), '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn']
   if (bootstrap !== undefined) args.push('--bootstrap', bootstrap)
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.add(child)
-  child.once('exit', () => { children.delete(child) })
-  let out = ''
-  let err = ''
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
-  await waitFor(() => fields(out, 'invitation').length > 0 ? true : undefined, 30_000, `the start banner (stderr: ${err})`)
+  const node = await launchStart(args)
+  const out = node.stdout()
   const multiaddr = fields(out, 'libp2p').find(ma => ma.includes('/tcp/') && !ma.includes('/ws'))
   const [http] = fields(out, 'HTTP')
   const [did] = fields(out, 'mediator DID')
   assert.ok(multiaddr !== undefined && http !== undefined && did !== undefined, out)
-  return { child, stdout: () => out, stderr: () => err, http, did, multiaddr }
-}
-
-async function exitOf (child: ChildProcess, timeout = 10_000): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-  const [code] = await once(child, 'exit', { signal: AbortSignal.timeout(timeout) }) as [number | null]
-  return code
+  return { ...node, http, did, multiaddr }
 }
 
 // Proves the CLI alone makes a mesh: three processes, nodes 2 and 3 bootstrapped to node 1; a business

@@ -2,6 +2,7 @@
  * A DIDComm v2 client for tests, built directly on didcomm-node and fetch/ws: it shares no code with
  * the node's handlers, so the tests check the node against the library, not against itself.
  */
+import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { Message } from 'didcomm-node'
 import WebSocket from 'ws'
@@ -131,6 +132,22 @@ export class TestAgent {
     }
     return received
   }
+}
+
+/** A new wallet with mediation at `node` and one pairwise DID routed through it, all over HTTP. */
+export async function mediatedWallet (node: { url: string, did: string }): Promise<{ wallet: TestAgent, pairwise: string }> {
+  const wallet = new TestAgent()
+  await wallet.mediate(node.url, node.did)
+  return { wallet, pairwise: await wallet.pairwiseDid(node.url, node.did) }
+}
+
+/** A new agent sends a basic message with `content` to `to` the standard way, over HTTP to `node`, which must accept it (202). */
+export async function sendTo (node: { url: string }, to: string, content: string): Promise<Plain> {
+  const sender = new TestAgent()
+  const sent = sender.message(BASIC, { content }, to)
+  const answer = await sender.sendVia(node.url, sent, to, sender.did)
+  assert.equal(answer.status, 202, answer.text)
+  return sent
 }
 
 /** A WebSocket connection to a node, collecting every frame it receives. */

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
+import type { Logger } from 'pino'
 import { loadConfig } from '../../config/load.ts'
 import type { Config } from '../../config/schema.ts'
 import { createNode } from '../../node/node.ts'
@@ -26,10 +27,13 @@ export async function tempDir (prefix = 'didcomm-mesh-test-'): Promise<{ path: s
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
 }
 
-/** A real node on 127.0.0.1 with free ports and its own LevelDB in a temp dir. */
-export async function startTestNode (flags: Record<string, unknown> = {}): Promise<TestNode> {
+/**
+ * A real node on 127.0.0.1 with free ports and its own LevelDB in a temp dir. `logger`, when given,
+ * makes the node's logger from its config (kept across restarts) instead of the node's own.
+ */
+export async function startTestNode (flags: Record<string, unknown> = {}, logger?: (config: Config) => Logger): Promise<TestNode> {
   const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
-  const node = createNode(config)
+  const node = createNode(config, { logger: logger?.(config) })
   await node.start()
   const info = node.info()
   const url = node.listenUrl()
@@ -45,7 +49,50 @@ export async function startTestNode (flags: Record<string, unknown> = {}): Promi
     restart: async () => {
       await stop()
       const port = Number(new URL(url).port)
-      return await startTestNode({ ...flags, dataDir: config.dataDir, httpPort: port })
+      return await startTestNode({ ...flags, dataDir: config.dataDir, httpPort: port }, logger)
+    }
+  }
+}
+
+export interface TestNodes {
+  /** Starts a node in a fresh temp data dir (or `flags.dataDir`); a restart of it is tracked too. */
+  start(flags?: Record<string, unknown>): Promise<TestNode>
+  /** A fresh temp dir (for a node or an agent), removed by stopAll. */
+  dir(): Promise<string>
+  /** Stops the nodes still running (not those stopped with their own stop()), then removes the temp dirs. */
+  stopAll(): Promise<void>
+}
+
+/** Nodes and temp dirs for one suite or test, all cleaned up by `stopAll()` (call it in `after`). Registers no hooks. */
+export function testNodes (prefix?: string): TestNodes {
+  const running = new Set<TestNode>()
+  const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
+  const dir = async (): Promise<string> => {
+    const made = await tempDir(prefix)
+    dirs.push(made)
+    return made.path
+  }
+  const track = (node: TestNode): TestNode => {
+    const tracked: TestNode = {
+      ...node,
+      stop: async () => {
+        running.delete(tracked)
+        await node.stop()
+      },
+      restart: async () => {
+        running.delete(tracked)
+        return track(await node.restart())
+      }
+    }
+    running.add(tracked)
+    return tracked
+  }
+  return {
+    start: async (flags = {}) => track(await startTestNode({ ...flags, dataDir: flags.dataDir ?? await dir() })),
+    dir,
+    stopAll: async () => {
+      for (const node of [...running]) await node.stop()
+      for (const made of dirs.splice(0)) await made.remove()
     }
   }
 }
@@ -69,25 +116,11 @@ export interface LoggedTestNode extends TestNode {
 
 /** Like startTestNode, but the node's pino logs (level `logLevel`, debug unless given) are kept in memory for the test to read. */
 export async function startTestNodeWithLogs (flags: Record<string, unknown> = {}, lines: string[] = []): Promise<LoggedTestNode> {
-  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: 'debug', ...flags } })
-  const logger = pino({ level: config.logLevel, base: { service: 'didcomm-mesh' } }, { write: (line: string) => { lines.push(line) } })
-  const node = createNode(config, { logger })
-  await node.start()
-  const info = node.info()
-  const url = node.listenUrl()
-  const stop = async (): Promise<void> => { await node.stop() }
-  return {
-    node,
-    config,
-    info,
-    url,
-    wsUrl: url.replace(/^http/, 'ws') + '/ws',
-    did: info.did,
-    stop,
+  const logged = (node: TestNode): LoggedTestNode => ({
+    ...node,
     logs: () => lines.join(''),
-    restart: async () => {
-      await stop()
-      return await startTestNodeWithLogs({ ...flags, dataDir: config.dataDir, httpPort: Number(new URL(url).port) }, lines)
-    }
-  }
+    restart: async () => logged(await node.restart())
+  })
+  return logged(await startTestNode({ logLevel: 'debug', ...flags }, config =>
+    pino({ level: config.logLevel, base: { service: 'didcomm-mesh' } }, { write: (line: string) => { lines.push(line) } })))
 }

@@ -1,38 +1,18 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { BASIC, CM2, CM3, PICKUP3, PICKUP4, TestAgent, post } from '../helpers/client.ts'
+import { CM2, CM3, PICKUP3, PICKUP4, TestAgent, mediatedWallet, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir } from '../helpers/node.ts'
+import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const PROBLEM_REPORT = 'https://didcomm.org/report-problem/2.0/problem-report'
 
 describe('authorization: a client reaches only its own recipients', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
-
-  const mediatedWallet = async (): Promise<{ wallet: TestAgent, pairwise: string }> => {
-    const wallet = new TestAgent()
-    await wallet.mediate(node.url, node.did)
-    return { wallet, pairwise: await wallet.pairwiseDid(node.url, node.did) }
-  }
-
-  const sendTo = async (pairwise: string, content: string): Promise<Plain> => {
-    const business = new TestAgent()
-    const sent = business.message(BASIC, { content }, pairwise)
-    const answer = await business.sendVia(node.url, sent, pairwise, business.did)
-    assert.equal(answer.status, 202, answer.text)
-    return sent
-  }
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
 
   /** Posts an authcrypted request and returns the HTTP status with the decrypted answer. */
   const ask = async (agent: TestAgent, type: string, body: Record<string, unknown>): Promise<{ status: number, request: Plain, reply: Plain }> => {
@@ -44,9 +24,9 @@ describe('authorization: a client reaches only its own recipients', () => {
   for (const pickup of [PICKUP3, PICKUP4] as const) {
     // Proves another client cannot read a recipient it does not hold: 403 and a problem report on the request's thread.
     it(`pickup ${pickup.slice(-3)}: a second client cannot fetch the first's messages`, async () => {
-      const first = await mediatedWallet()
-      const second = await mediatedWallet()
-      const sent = await sendTo(first.pairwise, 'private')
+      const first = await mediatedWallet(node)
+      const second = await mediatedWallet(node)
+      const sent = await sendTo(node, first.pairwise, 'private')
 
       const limit = pickup === PICKUP3 ? 'limit' : 'message_count_limit'
       const { status, request, reply } = await ask(second.wallet, `${pickup}/delivery-request`, { [limit]: 10, recipient_did: first.pairwise })
@@ -70,9 +50,9 @@ describe('authorization: a client reaches only its own recipients', () => {
 
   // Proves messages-received deletes only among the sender's own recipients: another client's ids are left in place.
   it('a second client cannot delete the first\'s messages', async () => {
-    const first = await mediatedWallet()
-    const second = await mediatedWallet()
-    const sent = await sendTo(first.pairwise, 'keep me')
+    const first = await mediatedWallet(node)
+    const second = await mediatedWallet(node)
+    const sent = await sendTo(node, first.pairwise, 'keep me')
     const peeked = await first.wallet.pickup(node.url, node.did)
     const ids = peeked.map(r => r.id)
     assert.equal(ids.length, 1)
@@ -90,8 +70,8 @@ describe('authorization: a client reaches only its own recipients', () => {
   for (const [version, update, query, listField] of [[CM2, 'keylist-update', 'keylist-query', 'keys'], [CM3, 'recipient-update', 'recipient-query', 'dids']] as const) {
     // Proves a client cannot take over or remove a recipient another client holds (client_error, keylist untouched).
     it(`coordinate-mediation ${version.slice(-3)}: a second client cannot remove or claim the first's recipient`, async () => {
-      const first = await mediatedWallet()
-      const second = await mediatedWallet()
+      const first = await mediatedWallet(node)
+      const second = await mediatedWallet(node)
 
       const removed = await second.wallet.request(node.url, node.did, `${version}/${update}`, { updates: [{ recipient_did: first.pairwise, action: 'remove' }] })
       assert.deepEqual(removed.body.updated, [{ recipient_did: first.pairwise, action: 'remove', result: 'client_error' }])
@@ -104,7 +84,7 @@ describe('authorization: a client reaches only its own recipients', () => {
       assert.deepEqual(others.body[listField], [{ recipient_did: second.pairwise }])
 
       // Mail for the first's recipient still reaches the first.
-      const sent = await sendTo(first.pairwise, 'still mine')
+      const sent = await sendTo(node, first.pairwise, 'still mine')
       assert.deepEqual((await first.wallet.pickup(node.url, node.did, { ack: true })).map(r => r.message.id), [sent.id])
     })
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, CM2, CM3, PICKUP3, PICKUP4, TestAgent, post } from '../helpers/client.ts'
 import type { HttpAnswer, Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir } from '../helpers/node.ts'
+import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const PROBLEM_REPORT = 'https://didcomm.org/report-problem/2.0/problem-report'
@@ -19,25 +19,17 @@ function plainProblem (answer: HttpAnswer): Plain {
 }
 
 describe('bad input gets a clear 4xx and a problem report; the node keeps serving', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
   // A second node with a small size limit, for the oversized-body test.
-  let smallDir: Awaited<ReturnType<typeof tempDir>>
   let small: TestNode
   const agent = new TestAgent()
 
   before(async () => {
-    dir = await tempDir()
-    smallDir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-    small = await startTestNode({ dataDir: smallDir.path, maxMessageBytes: MAX_MESSAGE_BYTES })
+    node = await nodes.start()
+    small = await nodes.start({ maxMessageBytes: MAX_MESSAGE_BYTES })
   })
-  after(async () => {
-    await node.stop()
-    await small.stop()
-    await dir.remove()
-    await smallDir.remove()
-  })
+  after(async () => { await nodes.stopAll() })
 
   /** The node still answers: a trust ping gets a ping-response on its thread. */
   const assertStillServing = async (target: TestNode = node): Promise<void> => {

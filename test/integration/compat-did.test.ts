@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { concat, fromString, toString } from 'uint8arrays'
 import { createResolver } from '../../didcomm/resolver.ts'
 import { BASIC, CM3, PICKUP3, TestAgent, TestSocket, post } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const resolver = createResolver()
@@ -83,45 +83,37 @@ describe('the mediator DID as clients read it', () => {
   // Identus and didcomm-rust POST to the first service; the DIF demo opens the first ws one and decodes
   // S segments fixing only the first '-' and '_'.
   it('services are http, ws, libp2p, each accept didcomm/v2 without routing keys, and every S segment decodes the DIF way', async () => {
-    const dir = await tempDir()
-    const node = await startTestNode({ dataDir: dir.path })
+    const nodes = testNodes()
+    const node = await nodes.start()
     try {
       assert.equal(node.info.endpoints.http, node.url)
       await checkMediatorDid(node.did, { http: node.url, ws: node.wsUrl, libp2p: `libp2p-peerId:${node.info.peerId}` })
     } finally {
-      await node.stop()
-      await dir.remove()
+      await nodes.stopAll()
     }
   })
 
   // The same with public URLs whose plain base64 would hold several '-' or '_' ('>', '?', '~' in the JSON).
   for (const publicUrl of ['https://mediator.example.org:8443/didcomm', 'https://m.example/a~b~c/d?x=>>>&y=???']) {
     it(`S segments stay DIF-decodable with publicUrl ${publicUrl}`, async () => {
-      const dir = await tempDir()
-      const node = await startTestNode({ dataDir: dir.path, publicUrl })
+      const nodes = testNodes()
+      const node = await nodes.start({ publicUrl })
       try {
         const http = publicUrl.replace(/\/+$/, '')
         await checkMediatorDid(node.did, { http, ws: http.replace(/^http/, 'ws') + '/ws', libp2p: `libp2p-peerId:${node.info.peerId}` })
       } finally {
-        await node.stop()
-        await dir.remove()
+        await nodes.stopAll()
       }
     })
   }
 })
 
 describe('a did:peer:4 client (DIF demo)', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
 
   it('resolves the long form to Multikey #key-1 (Ed25519) and #key-2 (X25519) under the long DID', async () => {
     const agent = new TestAgent()

@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, CM2, CM3, PICKUP3, TestAgent, packWith, post } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir } from '../helpers/node.ts'
+import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const FORWARD = 'https://didcomm.org/routing/2.0/forward'
@@ -45,17 +45,11 @@ function forwardTo (next: string, inner: string, encoding: 'json' | 'base64', to
 }
 
 describe('wallet compatibility over HTTP', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
 
   // Browser wallets (DIF demo) POST application/didcomm-encrypted+json cross-origin: a preflight comes first.
   it('CORS: preflight passes and a cross-origin mediate-request gets 200, allow-origin and a JWE object body', async () => {
@@ -203,17 +197,11 @@ describe('wallet compatibility over HTTP', () => {
 })
 
 describe('CORS with configured origins', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path, corsOrigins: ['https://good.example'] })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start({ corsOrigins: ['https://good.example'] }) })
+  after(async () => { await nodes.stopAll() })
 
   // An operator may limit which browser wallets can call the node: only those origins are allowed.
   it('allows the configured origin and no other', async () => {

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { BASIC, PICKUP3, TestAgent, TestSocket } from '../helpers/client.ts'
+import { PICKUP3, TestAgent, TestSocket, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const STANDARD_PADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
@@ -31,14 +31,6 @@ async function goLive (node: TestNode, headers: Record<string, string> = {}, bef
   return { wallet, pairwise, socket, status, statusBinary: frame.binary }
 }
 
-async function forward (node: TestNode, to: string, content: string): Promise<Plain> {
-  const sender = new TestAgent()
-  const sent = sender.message(BASIC, { content }, to)
-  const answer = await sender.sendVia(node.url, sent, to, sender.did)
-  assert.equal(answer.status, 202, answer.text)
-  return sent
-}
-
 /** Unpacks a pushed delivery and its attachments the way the DIF demo does (atob on data.base64). */
 async function readDelivery (wallet: TestAgent, text: string): Promise<{ delivery: Plain, messages: Array<{ id: string, message: Plain, base64: string }> }> {
   const delivery = (await wallet.unpack(text)).message
@@ -55,24 +47,18 @@ async function readDelivery (wallet: TestAgent, text: string): Promise<{ deliver
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 describe('live mode with the default frame rule (auto)', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
 
   // The DIF demo in a browser (the upgrade carries Origin) reads frames with Blob.text(): binary only.
   it('a socket opened with an Origin gets binary frames: the status reply and pushed deliveries in padded base64', async () => {
     const { wallet, pairwise, socket, statusBinary } = await goLive(node, { Origin: 'https://wallet.example' })
     try {
       assert.equal(statusBinary, true)
-      const sent = await forward(node, pairwise, 'binary push')
+      const sent = await sendTo(node, pairwise, 'binary push')
       const frame = await socket.frame(1)
       assert.equal(frame.binary, true)
       const { delivery, messages } = await readDelivery(wallet, frame.text)
@@ -93,7 +79,7 @@ describe('live mode with the default frame rule (auto)', () => {
     const { wallet, pairwise, socket, statusBinary } = await goLive(node)
     try {
       assert.equal(statusBinary, false)
-      const sent = await forward(node, pairwise, 'text push')
+      const sent = await sendTo(node, pairwise, 'text push')
       const frame = await socket.frame(1)
       assert.equal(frame.binary, false)
       const { messages } = await readDelivery(wallet, frame.text)
@@ -109,7 +95,7 @@ describe('live mode with the default frame rule (auto)', () => {
     const { wallet, socket } = await goLive(node, { Origin: 'https://wallet.example' })
     try {
       const later = await wallet.pairwiseDid(node.url, node.did)
-      const sent = await forward(node, later, 'to a later DID')
+      const sent = await sendTo(node, later, 'to a later DID')
       const frame = await socket.frame(1)
       const { messages } = await readDelivery(wallet, frame.text)
       assert.equal(messages.length, 1)
@@ -125,7 +111,7 @@ describe('live mode with the default frame rule (auto)', () => {
   it('message_count excludes live-pushed, unacknowledged messages (backlog and new arrivals)', async () => {
     let queuedBefore: Plain | undefined
     const { wallet, pairwise, socket, status } = await goLive(node, { Origin: 'https://wallet.example' }, async (_wallet, did) => {
-      queuedBefore = await forward(node, did, 'backlog')
+      queuedBefore = await sendTo(node, did, 'backlog')
     })
     try {
       // The backlog is claimed for the socket: the live-delivery-change status already leaves it out.
@@ -133,7 +119,7 @@ describe('live mode with the default frame rule (auto)', () => {
       const backlog = await readDelivery(wallet, (await socket.frame(1)).text)
       assert.equal(backlog.messages[0]?.message.id, queuedBefore?.id)
 
-      const sent = await forward(node, pairwise, 'new arrival')
+      const sent = await sendTo(node, pairwise, 'new arrival')
       const pushed = await readDelivery(wallet, (await socket.frame(2)).text)
       assert.equal(pushed.messages[0]?.message.id, sent.id)
 
@@ -156,7 +142,7 @@ describe('live mode with the default frame rule (auto)', () => {
   it('messages-received over HTTP while live removes the messages and the socket never gets them twice', async () => {
     const { wallet, pairwise, socket } = await goLive(node)
     try {
-      const first = await forward(node, pairwise, 'one')
+      const first = await sendTo(node, pairwise, 'one')
       const pushed = await readDelivery(wallet, (await socket.frame(1)).text)
       assert.equal(pushed.messages[0]?.message.id, first.id)
 
@@ -168,7 +154,7 @@ describe('live mode with the default frame rule (auto)', () => {
       assert.equal(socket.frames.length, 2, 'no frame after the acknowledgement')
       assert.deepEqual(await wallet.pickup(node.url, node.did), [], 'the acknowledged message is gone')
 
-      const second = await forward(node, pairwise, 'two')
+      const second = await sendTo(node, pairwise, 'two')
       const next = await readDelivery(wallet, (await socket.frame(2)).text)
       assert.deepEqual(next.messages.map(m => m.message.id), [second.id])
       await sleep(300)
@@ -185,7 +171,7 @@ describe('live mode with the default frame rule (auto)', () => {
   // A wallet that drops its socket before acknowledging (reload, network change) must still get the message.
   it('a pushed message never acknowledged counts as waiting again once the socket closes', async () => {
     const { wallet, pairwise, socket } = await goLive(node)
-    const sent = await forward(node, pairwise, 'unacknowledged')
+    const sent = await sendTo(node, pairwise, 'unacknowledged')
     await socket.frame(1)
     await socket.close()
     await waitFor(async () => {
@@ -198,24 +184,18 @@ describe('live mode with the default frame rule (auto)', () => {
 })
 
 describe('live mode with websocketFrames: text', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path, websocketFrames: 'text' })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start({ websocketFrames: 'text' }) })
+  after(async () => { await nodes.stopAll() })
 
   // An operator whose browser-like clients read text frames can override the Origin rule.
   it('sends text frames even when the upgrade carried an Origin', async () => {
     const { wallet, pairwise, socket, statusBinary } = await goLive(node, { Origin: 'https://wallet.example' })
     try {
       assert.equal(statusBinary, false)
-      const sent = await forward(node, pairwise, 'text by config')
+      const sent = await sendTo(node, pairwise, 'text by config')
       const frame = await socket.frame(1)
       assert.equal(frame.binary, false)
       const { messages } = await readDelivery(wallet, frame.text)

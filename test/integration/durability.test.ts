@@ -1,43 +1,22 @@
 import assert from 'node:assert/strict'
-import { afterEach, beforeEach, describe, it } from 'node:test'
-import { BASIC, PICKUP3, TestAgent, post } from '../helpers/client.ts'
-import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import { afterEach, describe, it } from 'node:test'
+import { BASIC, PICKUP3, TestAgent, mediatedWallet, post, sendTo } from '../helpers/client.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 describe('durability: restarts, dedupe, expiry', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   // The node currently running (restart() replaces it); stopped after each test.
   let node: TestNode | undefined
 
-  beforeEach(async () => {
-    dir = await tempDir()
-  })
   afterEach(async () => {
-    await node?.stop()
     node = undefined
-    await dir.remove()
+    await nodes.stopAll()
   })
 
   const running = (): TestNode => {
     assert.ok(node !== undefined, 'node is running')
     return node
-  }
-
-  /** A mediated wallet with one pairwise DID on the running node. */
-  const mediatedWallet = async (): Promise<{ wallet: TestAgent, pairwise: string }> => {
-    const { url, did } = running()
-    const wallet = new TestAgent()
-    await wallet.mediate(url, did)
-    return { wallet, pairwise: await wallet.pairwiseDid(url, did) }
-  }
-
-  const sendTo = async (pairwise: string, content: string): Promise<Plain> => {
-    const business = new TestAgent()
-    const sent = business.message(BASIC, { content }, pairwise)
-    const answer = await business.sendVia(running().url, sent, pairwise, business.did)
-    assert.equal(answer.status, 202, answer.text)
-    return sent
   }
 
   const messageCount = async (wallet: TestAgent): Promise<unknown> => {
@@ -47,10 +26,10 @@ describe('durability: restarts, dedupe, expiry', () => {
 
   // Proves a message acknowledged with 202 survives a restart, the node keeps its identity, and acknowledged messages stay deleted.
   it('an accepted message survives a restart; an acknowledged one stays gone', async () => {
-    node = await startTestNode({ dataDir: dir.path })
+    node = await nodes.start()
     const { did, info } = node
-    const { wallet, pairwise } = await mediatedWallet()
-    const sent = await sendTo(pairwise, 'survive the restart')
+    const { wallet, pairwise } = await mediatedWallet(running())
+    const sent = await sendTo(running(), pairwise, 'survive the restart')
 
     node = await running().restart()
     assert.equal(node.did, did, 'the mediator DID is unchanged')
@@ -68,14 +47,14 @@ describe('durability: restarts, dedupe, expiry', () => {
     assert.deepEqual(await wallet.pickup(node.url, node.did), [])
 
     // The keylist is still there: new mail for the pairwise DID is accepted after two restarts.
-    const later = await sendTo(pairwise, 'after two restarts')
+    const later = await sendTo(running(), pairwise, 'after two restarts')
     assert.deepEqual((await wallet.pickup(node.url, node.did, { ack: true })).map(r => r.message.id), [later.id])
   })
 
   // Proves the receiver stores a given packed message once, so a sender's retry is harmless.
   it('posting the exact same packed forward twice stores it once', async () => {
-    node = await startTestNode({ dataDir: dir.path })
-    const { wallet, pairwise } = await mediatedWallet()
+    node = await nodes.start()
+    const { wallet, pairwise } = await mediatedWallet(running())
     const business = new TestAgent()
     const sent = business.message(BASIC, { content: 'only once' }, pairwise)
     const packed = await business.pack(sent, pairwise, business.did, { forward: true, protect_sender: true })
@@ -100,9 +79,9 @@ describe('durability: restarts, dedupe, expiry', () => {
 
   // Proves the sweep deletes messages older than messageLifetimeSeconds (it runs on start, so a restart triggers it).
   it('a message older than the lifetime is swept', async () => {
-    node = await startTestNode({ dataDir: dir.path, messageLifetimeSeconds: 1 })
-    const { wallet, pairwise } = await mediatedWallet()
-    await sendTo(pairwise, 'expires soon')
+    node = await nodes.start({ messageLifetimeSeconds: 1 })
+    const { wallet, pairwise } = await mediatedWallet(running())
+    await sendTo(running(), pairwise, 'expires soon')
     const queuedAt = Date.now()
     assert.equal(await messageCount(wallet), 1)
 

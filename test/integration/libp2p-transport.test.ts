@@ -12,18 +12,17 @@ import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/transports/libp2
 import type { StatusFrame } from '../../node/transports/libp2p.ts'
 import { BASIC, CM3, PICKUP3, TestAgent } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir } from '../helpers/node.ts'
+import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 describe('libp2p transport: /didcomm-mesh/didcomm/1.0.0', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
   // A separate libp2p host playing a libp2p-capable agent (or another node).
   let peer: Libp2p
 
   before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
+    node = await nodes.start()
     peer = await createLibp2p({
       addresses: { listen: [] },
       transports: [tcp()],
@@ -34,8 +33,7 @@ describe('libp2p transport: /didcomm-mesh/didcomm/1.0.0', () => {
   })
   after(async () => {
     await peer.stop()
-    await node.stop()
-    await dir.remove()
+    await nodes.stopAll()
   })
 
   /** One request on a fresh stream: a length-prefixed frame out, the status frame back. */

@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, CM2, CM3, PICKUP3, PICKUP4, TestAgent } from '../helpers/client.ts'
-import { startTestNode, tempDir } from '../helpers/node.ts'
+import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 describe('one node over HTTP: mediation, forward, pickup', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
 
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
 
   for (const [version, grantShape] of [[CM2, 'string'], [CM3, 'array']] as const) {
     it(`coordinate-mediation ${version.slice(-3)}: grant, keylist add/query/remove`, async () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { BASIC, CM3, PICKUP3, PICKUP4, TestAgent, TestSocket, post } from '../helpers/client.ts'
+import { CM3, PICKUP3, PICKUP4, TestAgent, TestSocket, mediatedWallet, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const PROBLEM_REPORT = 'https://didcomm.org/report-problem/2.0/problem-report'
@@ -61,7 +61,7 @@ async function openDelivery (agent: TestAgent, delivery: Plain): Promise<Array<{
 }
 
 describe('WebSocket transport', () => {
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const nodes = testNodes()
   let node: TestNode
   const sockets: TestSocket[] = []
 
@@ -71,33 +71,11 @@ describe('WebSocket transport', () => {
     return new SocketClient(agent, socket, node.did)
   }
 
-  /** A wallet with mediation and one pairwise DID, set up over HTTP. */
-  const mediatedWallet = async (): Promise<{ wallet: TestAgent, pairwise: string }> => {
-    const wallet = new TestAgent()
-    await wallet.mediate(node.url, node.did)
-    return { wallet, pairwise: await wallet.pairwiseDid(node.url, node.did) }
-  }
-
-  /** Another agent sends `content` to `pairwise` the standard way, over HTTP. */
-  const sendTo = async (pairwise: string, content: string): Promise<Plain> => {
-    const business = new TestAgent()
-    const sent = business.message(BASIC, { content }, pairwise)
-    const answer = await business.sendVia(node.url, sent, pairwise, business.did)
-    assert.equal(answer.status, 202, answer.text)
-    return sent
-  }
-
-  before(async () => {
-    dir = await tempDir()
-    node = await startTestNode({ dataDir: dir.path })
-  })
+  before(async () => { node = await nodes.start() })
   afterEach(async () => {
     await Promise.all(sockets.splice(0).map(async s => { await s.close() }))
   })
-  after(async () => {
-    await node.stop()
-    await dir.remove()
-  })
+  after(async () => { await nodes.stopAll() })
 
   // Proves every request/reply of mediation and pickup 3.0 works with replies coming back as frames on the socket.
   it('mediation, recipient add and pickup 3.0 entirely over the socket', async () => {
@@ -118,7 +96,7 @@ describe('WebSocket transport', () => {
     assert.equal(empty.type, `${PICKUP3}/status`)
     assert.equal(empty.body.message_count, 0)
 
-    const sent = await sendTo(pairwise, 'over the socket')
+    const sent = await sendTo(node, pairwise, 'over the socket')
 
     const status = (await ws.request(`${PICKUP3}/status-request`, {})).message
     assert.equal(status.body.message_count, 1)
@@ -144,7 +122,7 @@ describe('WebSocket transport', () => {
   for (const pickup of [PICKUP3, PICKUP4] as const) {
     // Proves live mode: an arriving forward is pushed at once, counts as not waiting while unacknowledged, and is deleted on messages-received.
     it(`pickup ${pickup.slice(-3)} live delivery: a forward arriving over HTTP is pushed to the socket`, async () => {
-      const { wallet, pairwise } = await mediatedWallet()
+      const { wallet, pairwise } = await mediatedWallet(node)
       const ws = await open(wallet)
 
       const enabled = await ws.request(`${pickup}/live-delivery-change`, { live_delivery: true })
@@ -152,7 +130,7 @@ describe('WebSocket transport', () => {
       assert.equal(enabled.message.body.live_delivery, true)
       assert.equal(enabled.message.body.message_count, 0)
 
-      const sent = await sendTo(pairwise, 'live ' + pickup)
+      const sent = await sendTo(node, pairwise, 'live ' + pickup)
       const pushed = await ws.find(m => m.type === `${pickup}/delivery`, enabled.index + 1)
       assert.equal(pushed.message.from, node.did)
       assert.deepEqual(pushed.message.to, [wallet.did])
@@ -179,9 +157,9 @@ describe('WebSocket transport', () => {
 
     // Proves the backlog is pushed on enabling live mode, right after the status reply, which already excludes it.
     it(`pickup ${pickup.slice(-3)} live delivery: messages queued before enabling are pushed right after the status`, async () => {
-      const { wallet, pairwise } = await mediatedWallet()
-      const first = await sendTo(pairwise, 'queued 1')
-      const second = await sendTo(pairwise, 'queued 2')
+      const { wallet, pairwise } = await mediatedWallet(node)
+      const first = await sendTo(node, pairwise, 'queued 1')
+      const second = await sendTo(node, pairwise, 'queued 2')
       const before = await wallet.request(node.url, node.did, `${pickup}/status-request`, {})
       assert.equal(before.body.message_count, 2)
 
@@ -205,10 +183,10 @@ describe('WebSocket transport', () => {
 
   // Proves that unacknowledged live pushes are not lost: when the socket closes they count as waiting again.
   it('pushed but unacknowledged messages are waiting again once the live socket closes', async () => {
-    const { wallet, pairwise } = await mediatedWallet()
+    const { wallet, pairwise } = await mediatedWallet(node)
     const ws = await open(wallet)
     const enabled = await ws.request(`${PICKUP3}/live-delivery-change`, { live_delivery: true })
-    const sent = await sendTo(pairwise, 'not acknowledged')
+    const sent = await sendTo(node, pairwise, 'not acknowledged')
     await ws.find(m => m.type === `${PICKUP3}/delivery`, enabled.index + 1)
     await ws.socket.close()
 
@@ -223,7 +201,7 @@ describe('WebSocket transport', () => {
 
   // Proves live mode is refused where the node cannot push: HTTP gets a problem report e.m.live-mode-not-supported.
   it('live-delivery-change over HTTP is refused with e.m.live-mode-not-supported', async () => {
-    const { wallet } = await mediatedWallet()
+    const { wallet } = await mediatedWallet(node)
     const request = wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, node.did)
     const answer = await post(node.url, await wallet.pack(request, node.did))
     assert.ok(answer.status >= 400 && answer.status < 500, `status ${answer.status}`)

@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, it } from 'node:test'
 import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
-import { startTestNode, tempDir, waitFor } from '../helpers/node.ts'
-import type { TestNode } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 
-const nodes: TestNode[] = []
-const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
-after(async () => {
-  for (const node of nodes) await node.stop()
-  for (const dir of dirs) await dir.remove()
-})
-
-async function start (flags: Record<string, unknown> = {}): Promise<TestNode> {
-  const dir = await tempDir()
-  dirs.push(dir)
-  const node = await startTestNode({ dataDir: dir.path, ...flags })
-  nodes.push(node)
-  return node
-}
+const nodes = testNodes()
+after(async () => { await nodes.stopAll() })
 
 it('a business at node J reaches a wallet at node A through the mesh', async () => {
-  const a = await start()
-  const j = await start({ bootstrap: [a.info.multiaddrs[0]] })
+  const a = await nodes.start()
+  const j = await nodes.start({ bootstrap: [a.info.multiaddrs[0]] })
   const wallet = new TestAgent()
   await wallet.mediate(a.url, a.did)
   const pairwise = await wallet.pairwiseDid(a.url, a.did)
