@@ -21,6 +21,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY client ./client
 COPY config ./config
 COPY didcomm ./didcomm
 COPY node ./node
