@@ -1,0 +1,77 @@
+/** Load generators: a closed loop (N senders, each sending its next message when answered) and an open loop (a fixed schedule). */
+import { TestAgent, post } from '../../test/helpers/client.ts'
+import { packForwards } from './pack.ts'
+import type { ForwardSpec } from './forwards.ts'
+import { FILL_CHUNK } from './settings.ts'
+import { sleep } from './stats.ts'
+
+/** POSTs one packed message; anything but 202 (accepted after a durable write) fails the run. */
+export async function postAccepted (url: string, packed: string): Promise<void> {
+  const answer = await post(url, packed)
+  if (answer.status !== 202) throw new Error(`${url} answered ${answer.status}: ${answer.text.slice(0, 300)}`)
+}
+
+/** Runs `task(i)` for every i in [0, count), `concurrency` at a time; the first failure stops the rest. */
+export async function pool (count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
+    while (next < count) {
+      const i = next++
+      try {
+        await task(i)
+      } catch (err) {
+        next = count
+        throw err
+      }
+    }
+  }))
+}
+
+/** Closed loop: `senders` concurrent senders post every message to `url`. */
+export async function sendAll (url: string, messages: readonly string[], senders: number): Promise<void> {
+  await pool(messages.length, senders, async i => { await postAccepted(url, messages[i] as string) })
+}
+
+/**
+ * Open loop: starts `task(i)` at start + i/rate seconds whether or not earlier ones have answered, and
+ * returns each task's latency in ms, counted from its scheduled start (so a lagging schedule counts too).
+ */
+export async function openLoop (ratePerSecond: number, count: number, task: (i: number) => Promise<void>): Promise<number[]> {
+  const intervalMs = 1000 / ratePerSecond
+  const latencies: number[] = []
+  const running: Array<Promise<void>> = []
+  let failure: unknown
+  const start = performance.now()
+  for (let i = 0; i < count && failure === undefined; i++) {
+    const due = start + i * intervalMs
+    const wait = due - performance.now()
+    if (wait >= 1) await sleep(wait)
+    running.push(task(i).then(() => { latencies.push(performance.now() - due) }, (err: unknown) => { failure ??= err }))
+  }
+  await Promise.all(running)
+  if (failure !== undefined) throw failure
+  return latencies
+}
+
+/** Sizes of the chunks `count` is sent in. */
+function chunks (count: number): number[] {
+  return Array.from({ length: Math.ceil(count / FILL_CHUNK) }, (_, i) => Math.min(FILL_CHUNK, count - i * FILL_CHUNK))
+}
+
+/**
+ * Queues `count` messages for `spec.to` at the node (untimed), in chunks so memory stays bounded, the
+ * next chunk packing while the current one is sent.
+ */
+export async function fillMailbox (url: string, spec: ForwardSpec, count: number, senders: number): Promise<void> {
+  const business = new TestAgent()
+  const sizes = chunks(count)
+  let packing = packForwards(business, spec, sizes[0] ?? 0)
+  for (let i = 0; i < sizes.length; i++) {
+    const chunk = await packing
+    if (i + 1 < sizes.length) {
+      packing = packForwards(business, spec, sizes[i + 1] as number)
+      packing.catch(() => {}) // awaited next round; a failure to send this chunk must not leave it unhandled
+    }
+    await sendAll(url, chunk, senders)
+  }
+}

@@ -1,0 +1,46 @@
+/** How much each scenario does: `--quick` runs every scenario briefly (a smoke run), the default a full run. */
+export interface Settings {
+  quick: boolean
+  /** Where the results JSON goes. */
+  out: string
+  /** Unpacks timed for the single-thread ceiling. */
+  unpackRuns: number
+  /** Concurrent HTTP senders driving one node. */
+  senders: number
+  /** Forwards sent before timing starts (connections, JIT). */
+  warmup: number
+  /** Forwards timed for ingest_per_s (1 KiB bodies). */
+  ingestMessages: number
+  /** Forwards timed for ingest_16k_per_s (16 KiB bodies). */
+  ingest16kMessages: number
+  /** Seconds of open-loop load for the ingest latency figures. */
+  openLoopSeconds: number
+  /** Wait after a node starts before its idle RSS is read. */
+  idleSettleMs: number
+  /** Messages queued, then picked up over WebSocket, for pickup_per_s. */
+  pickupMessages: number
+  /** Messages queued for disk_bytes_per_message. */
+  diskMessages: number
+  /** Nodes in the mesh scenario. */
+  meshNodes: number
+  /** Sequential business-to-wallet messages (latency). */
+  e2eRuns: number
+  /** Business-to-wallet messages sent concurrently (throughput). */
+  e2eMessages: number
+  /** Concurrent senders for e2e_per_s. */
+  e2eSenders: number
+}
+
+export const KIB = 1024
+/** Messages per pickup delivery-request. */
+export const PICKUP_BATCH = 100
+/** Forwards packed and sent per round when filling a mailbox (the next round packs meanwhile). */
+export const FILL_CHUNK = 1000
+
+export function settingsFor (quick: boolean, out: string): Settings {
+  const common = { quick, out, senders: 16, e2eSenders: 8, meshNodes: 10 }
+  if (quick) {
+    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100 }
+  }
+  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000 }
+}

@@ -1,0 +1,61 @@
+/** A wallet's DIDComm WebSocket to its node: sends packed requests, reads the decrypted messages coming back in order. */
+import { PICKUP3, TestSocket } from '../../test/helpers/client.ts'
+import type { Plain, TestAgent } from '../../test/helpers/client.ts'
+import type { NodeEndpoints } from './child-node.ts'
+
+export const DELIVERY = `${PICKUP3}/delivery`
+export const STATUS = `${PICKUP3}/status`
+
+const FRAME_TIMEOUT_MS = 60_000
+
+export class WalletSocket {
+  private readonly socket: TestSocket
+  private readonly wallet: TestAgent
+  private readonly nodeDid: string
+  private read = 0
+
+  private constructor (socket: TestSocket, wallet: TestAgent, nodeDid: string) {
+    this.socket = socket
+    this.wallet = wallet
+    this.nodeDid = nodeDid
+  }
+
+  static async open (wallet: TestAgent, node: NodeEndpoints): Promise<WalletSocket> {
+    return new WalletSocket(await TestSocket.open(node.wsUrl), wallet, node.did)
+  }
+
+  /** Packs a pickup 3.0 message of `type` (e.g. `delivery-request`) to the node and sends it. */
+  async send (type: string, body: Record<string, unknown>): Promise<void> {
+    this.socket.send(await this.wallet.pack(this.wallet.message(`${PICKUP3}/${type}`, body, this.nodeDid), this.nodeDid))
+  }
+
+  /** The next message whose type is one of `types`, decrypted; messages of other types are skipped. */
+  async next (...types: string[]): Promise<Plain> {
+    for (;;) {
+      const message = (await this.wallet.unpack((await this.socket.frame(this.read++, FRAME_TIMEOUT_MS)).text)).message
+      if (types.includes(message.type)) return message
+    }
+  }
+
+  /** Asks the node to push messages to this socket as they arrive. */
+  async goLive (): Promise<void> {
+    await this.send('live-delivery-change', { live_delivery: true })
+    await this.next(STATUS)
+  }
+
+  /** Acknowledges a delivery without waiting for the node's status (a live wallet's way). */
+  async acknowledge (delivery: Plain): Promise<string[]> {
+    const ids = attachmentIds(delivery)
+    await this.send('messages-received', { message_id_list: ids })
+    return ids
+  }
+
+  async close (): Promise<void> {
+    await this.socket.close()
+  }
+}
+
+/** The ids of a delivery's attached messages (the wallet does not decrypt the messages themselves). */
+export function attachmentIds (delivery: Plain): string[] {
+  return (delivery.attachments ?? []).map(attachment => attachment.id as string)
+}

@@ -1,0 +1,171 @@
+/**
+ * A 10-node mesh in this process. A business posts to its node, which finds the wallet's home node
+ * (through the DHT the first time: route_cold_ms), relays, and the home node pushes the message live to
+ * the wallet's WebSocket (e2e_*). relay_*: one acknowledged node-to-node hop on a warm connection, from
+ * a bare mesh peer to the home node (acknowledged after the home node's durable write).
+ */
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MemoryDatastore } from 'datastore-core'
+import { toString } from 'uint8arrays'
+import { createMeshLibp2p } from '../../node/libp2p.ts'
+import type { MeshLibp2p } from '../../node/libp2p.ts'
+import { createRelay } from '../../node/mesh/relay.ts'
+import { mediatorKey } from '../../node/mesh/routes.ts'
+import { TestAgent, mediatedWallet } from '../../test/helpers/client.ts'
+import { startTestNode, waitFor } from '../../test/helpers/node.ts'
+import type { TestNode } from '../../test/helpers/node.ts'
+import { removeScratch, scratchDir } from '../lib/cleanup.ts'
+import type { Figures } from '../lib/figures.ts'
+import { postAccepted, sendAll } from '../lib/load.ts'
+import { packForwards } from '../lib/pack.ts'
+import { KIB } from '../lib/settings.ts'
+import type { Settings } from '../lib/settings.ts'
+import { perSecond, percentile, round, sleep } from '../lib/stats.ts'
+import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
+
+interface Mesh { nodes: TestNode[], stop(): Promise<void> }
+
+/** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host, and every node dials the first. */
+const JOIN_STAGGER_MS = 300
+
+/** `size` nodes, each bootstrapped from the first, started a little apart; resolves once every one has a peer. */
+async function startMesh (size: number): Promise<Mesh> {
+  const nodes: Array<TestNode | undefined> = []
+  const dirs: string[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map(async node => { await node?.stop() }))
+    await Promise.all(dirs.map(removeScratch))
+  }
+  const start = async (i: number, bootstrap: string[]): Promise<TestNode> => {
+    const dir = await scratchDir()
+    dirs.push(dir)
+    const node = await startTestNode({ dataDir: dir, bootstrap })
+    nodes[i] = node
+    return node
+  }
+  try {
+    const first = await start(0, [])
+    const bootstrap = [first.info.multiaddrs[0] as string]
+    // Settled, not all: a failed join must not leave later nodes starting after the mesh is stopped.
+    const joins = await Promise.allSettled(Array.from({ length: size - 1 }, async (_, i) => {
+      await sleep(i * JOIN_STAGGER_MS)
+      const node = await start(i + 1, bootstrap)
+      await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, 20_000, 'a node to join the mesh')
+    }))
+    const failed = joins.find(join => join.status === 'rejected')
+    if (failed !== undefined) throw failed.reason
+    return { nodes: nodes as TestNode[], stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** A libp2p peer with no node behind it: it relays like a mesh node and looks routes up in the DHT. */
+async function startBarePeer (): Promise<MeshLibp2p> {
+  const privateKey = toString(privateKeyToProtobuf(await generateKeyPair('Ed25519')), 'base64')
+  const peer = await createMeshLibp2p({ privateKey, datastore: new MemoryDatastore(), host: '127.0.0.1', port: 0, wsPort: 0 })
+  await peer.start()
+  return peer
+}
+
+/** Waits until `home`'s provider record is findable from `peer` (through `entry`), so the cold lookup is timed on a settled mesh. */
+async function waitForRoute (peer: MeshLibp2p, entry: TestNode, home: TestNode): Promise<void> {
+  await peer.dial(multiaddr(entry.info.multiaddrs[0] as string))
+  const key = await mediatorKey(home.did)
+  await waitFor(async () => {
+    try {
+      for await (const provider of peer.contentRouting.findProviders(key, { signal: AbortSignal.timeout(2000) })) {
+        if (provider.id.toString() === home.info.peerId) return true
+      }
+    } catch {
+      // not found within the timeout: ask again
+    }
+    return undefined
+  }, 60_000, "the home node's DHT record")
+}
+
+/** Milliseconds from each POST to the business's node until the wallet has the push, one message at a time. */
+async function sequentialE2e (sender: TestNode, socket: WalletSocket, forwards: readonly string[]): Promise<number[]> {
+  const latencies: number[] = []
+  for (const forward of forwards) {
+    const start = performance.now()
+    await postAccepted(sender.url, forward)
+    const pushed = await socket.next(DELIVERY)
+    latencies.push(performance.now() - start)
+    await socket.acknowledge(pushed)
+  }
+  return latencies
+}
+
+/** Receives and acknowledges pushes until `count` messages have arrived. */
+async function receivePushes (socket: WalletSocket, count: number): Promise<void> {
+  for (let received = 0; received < count;) received += (await socket.acknowledge(await socket.next(DELIVERY))).length
+}
+
+/** Messages a second from business to live wallet with `senders` POSTs in flight. */
+async function concurrentE2e (sender: TestNode, socket: WalletSocket, forwards: readonly string[], senders: number): Promise<number> {
+  const start = performance.now()
+  const received = receivePushes(socket, forwards.length)
+  await Promise.all([sendAll(sender.url, forwards, senders), received])
+  return perSecond(forwards.length, performance.now() - start)
+}
+
+/** Milliseconds for each acknowledged libp2p relay of one message from `peer` to `home`. */
+async function relayHops (peer: MeshLibp2p, home: TestNode, messages: readonly string[]): Promise<number[]> {
+  const relay = createRelay(peer)
+  const route = { kind: 'libp2p' as const, peerId: peerIdFromString(home.info.peerId) }
+  await peer.dial(multiaddr(home.info.multiaddrs[0] as string))
+  const hops: number[] = []
+  for (const packed of messages) {
+    const start = performance.now()
+    const result = await relay.send(route, packed)
+    if (result.outcome !== 'accepted') throw new Error(`relay not accepted: ${JSON.stringify(result)}`)
+    hops.push(performance.now() - start)
+  }
+  return hops
+}
+
+async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promise<Figures> {
+  const sender = mesh.nodes[1] as TestNode
+  const home = mesh.nodes[mesh.nodes.length - 1] as TestNode
+  const { wallet, pairwise } = await mediatedWallet(home)
+  const business = new TestAgent()
+  await business.mediate(sender.url, sender.did)
+  const viaSender = await packForwards(business, { to: pairwise, bodyBytes: KIB, via: { next: home.did, mediator: sender.did } }, 1 + settings.e2eRuns + settings.e2eMessages)
+  const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
+  const socket = await WalletSocket.open(wallet, home)
+  try {
+    await socket.goLive()
+    await waitForRoute(peer, mesh.nodes[0] as TestNode, home)
+    const [cold, ...e2e] = await sequentialE2e(sender, socket, viaSender.slice(0, 1 + settings.e2eRuns))
+    const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
+    const hops = await relayHops(peer, home, direct)
+    return {
+      route_cold_ms: round(cold ?? NaN),
+      relay_p50_ms: percentile(hops, 0.5),
+      relay_p99_ms: percentile(hops, 0.99),
+      e2e_per_s: e2eRate,
+      e2e_p50_ms: percentile(e2e, 0.5),
+      e2e_p99_ms: percentile(e2e, 0.99)
+    }
+  } finally {
+    await socket.close()
+  }
+}
+
+export async function meshScenario (settings: Settings): Promise<Figures> {
+  const mesh = await startMesh(settings.meshNodes)
+  try {
+    const peer = await startBarePeer()
+    try {
+      return await measure(mesh, peer, settings)
+    } finally {
+      await peer.stop()
+    }
+  } finally {
+    await mesh.stop()
+  }
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { after, describe, it } from 'node:test'
+import { tempDir } from '../helpers/node.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const TIMEOUT_MS = 180_000
+
+/** The figures the benchmark promises (docs and README tables rely on these names). Only their presence is tested, never a speed. */
+const FIGURES = [
+  'unpack_ceiling_per_s', 'ingest_per_s', 'ingest_ratio', 'ingest_p50_ms', 'ingest_p99_ms', 'ingest_16k_per_s',
+  'pickup_per_s', 'relay_p50_ms', 'relay_p99_ms', 'route_cold_ms', 'e2e_per_s', 'e2e_p50_ms', 'e2e_p99_ms',
+  'rss_idle_mb', 'rss_loaded_mb', 'disk_bytes_per_message'
+]
+
+describe('npm run bench -- --quick', { timeout: TIMEOUT_MS }, () => {
+  let bench: ChildProcess | undefined
+  let dir: Awaited<ReturnType<typeof tempDir>> | undefined
+
+  after(async () => {
+    // SIGTERM lets the benchmark kill its own child nodes and remove its temp dirs.
+    if (bench !== undefined && bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM')
+    await dir?.remove()
+  })
+
+  // Proves every scenario runs against real nodes and every named figure is written as a finite number.
+  it('exits 0 and writes every figure', { timeout: TIMEOUT_MS }, async () => {
+    dir = await tempDir('didcomm-mesh-bench-test-')
+    const out = join(dir.path, 'latest.json')
+    // Written elsewhere than bench/results/latest.json, so a test run never replaces a full run's figures.
+    bench = spawn(process.execPath, ['bench/run.ts', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    bench.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+    bench.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
+    const [code] = await once(bench, 'exit') as [number | null]
+    assert.equal(code, 0, output)
+
+    const results = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>
+    for (const figure of FIGURES) assert.ok(Number.isFinite(results[figure]), `${figure} is ${String(results[figure])}\n${output}`)
+    assert.equal(results.quick, true)
+    assert.equal(typeof results.cores, 'number')
+    assert.equal(typeof results.node, 'string')
+    assert.equal(typeof results.date, 'string')
+  })
+})
