@@ -8,6 +8,8 @@ export interface OutboxInit {
   /** First retry delay; it doubles per failed attempt, with jitter. */
   baseDelayMs?: number
   maxDelayMs?: number
+  /** Messages in flight at once towards one next hop. */
+  window?: number
 }
 
 export interface OutboxComponents {
@@ -40,12 +42,12 @@ interface Hop {
   timer?: NodeJS.Timeout
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 60_000 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 60_000, window: 16 }
 
 /**
- * Store-and-forward towards other mediators: one queue per next hop, delivered in order, retried
- * with exponential backoff and jitter (also after a restart), dropped at expiry with a problem
- * report to the local client that sent it.
+ * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of
+ * messages in flight, retried with exponential backoff and jitter (also after a restart), dropped at
+ * expiry with a problem report to the local client that sent it.
  */
 export function createOutbox (components: OutboxComponents, init: OutboxInit = {}): Outbox {
   const { store, logger } = components
@@ -68,12 +70,35 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     return delay / 2 + Math.random() * delay / 2
   }
 
+  function remove (hop: Hop, entry: OutboxEntry): void {
+    const index = hop.entries.indexOf(entry)
+    if (index >= 0) hop.entries.splice(index, 1)
+  }
+
   async function drop (hop: Hop, entry: OutboxEntry, code: string, comment: string): Promise<void> {
-    hop.entries.shift()
+    remove(hop, entry)
     await store.remove(entry)
     if (entry.origin !== undefined) {
       await components.report(entry, code, comment).catch(err => { logger.warn({ err }, 'could not queue a problem report for an undelivered message') })
     }
+  }
+
+  /** Settles one delivery attempt; true when the hop must back off. */
+  async function settle (hop: Hop, entry: OutboxEntry, result: DeliveryResult): Promise<boolean> {
+    if (result.outcome === 'accepted') {
+      stats.delivered++
+      remove(hop, entry)
+      await store.remove(entry)
+      return false
+    }
+    if (result.outcome === 'rejected') {
+      stats.rejected++
+      await drop(hop, entry, result.code, result.comment)
+      return false
+    }
+    stats.retries++
+    logger.debug({ next: shortDid(hop.next), reason: result.reason }, 'relay failed; will retry')
+    return true
   }
 
   async function drain (hop: Hop): Promise<void> {
@@ -82,33 +107,29 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     clearTimeout(hop.timer)
     try {
       while (running && hop.entries.length > 0) {
-        const entry = hop.entries[0] as OutboxEntry
-        if (entry.expiresAt <= Date.now()) {
+        const now = Date.now()
+        for (const entry of hop.entries.filter(e => e.expiresAt <= now)) {
           stats.expired++
           await drop(hop, entry, 'e.p.xfer.expired', `not delivered to ${shortDid(hop.next)} before it expired`)
+        }
+        // Up to a window of messages in flight at once on the hop's one connection: a relay's
+        // round trip and the receiver's fsync no longer bound the hop to one message per round trip.
+        const window = hop.entries.slice(0, options.window)
+        if (window.length === 0) break
+        const route = await components.lookup(hop.next)
+        const results: DeliveryResult[] = route === undefined
+          ? window.map(() => ({ outcome: 'retry', reason: 'no route' }))
+          : await Promise.all(window.map(async entry => await components.send(route, entry.message)))
+        const retry = (await Promise.all(window.map(async (entry, i) => await settle(hop, entry, results[i] as DeliveryResult)))).some(Boolean)
+        if (!retry) {
+          hop.attempts = 0
           continue
         }
-        const route = await components.lookup(hop.next)
-        const result: DeliveryResult = route === undefined
-          ? { outcome: 'retry', reason: 'no route' }
-          : await components.send(route, entry.message)
-        if (result.outcome === 'accepted') {
-          stats.delivered++
-          hop.attempts = 0
-          hop.entries.shift()
-          await store.remove(entry)
-        } else if (result.outcome === 'rejected') {
-          stats.rejected++
-          await drop(hop, entry, result.code, result.comment)
-        } else {
-          stats.retries++
-          hop.attempts++
-          components.forget(hop.next)
-          const delay = Math.min(backoff(hop.attempts), Math.max(0, entry.expiresAt - Date.now()))
-          logger.debug({ next: shortDid(hop.next), reason: result.reason, delay: Math.round(delay) }, 'relay failed; will retry')
-          hop.timer = setTimeout(() => { void drain(hop) }, delay)
-          return
-        }
+        hop.attempts++
+        components.forget(hop.next)
+        const soonest = Math.min(...hop.entries.map(e => e.expiresAt))
+        hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.attempts), Math.max(0, soonest - Date.now())))
+        return
       }
       if (hop.entries.length === 0) hops.delete(hop.next)
     } catch (err) {
