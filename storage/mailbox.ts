@@ -6,7 +6,6 @@ import type { Database, GroupCommit, Sublevel } from './database.ts'
 export interface QueuedMessage {
   /** base64url sha-256 of the packed message: the pickup attachment id, and the dedupe key. */
   id: string
-  recipient: string
   /** epoch milliseconds */
   receivedAt: number
   size: number
@@ -52,49 +51,59 @@ const SEP = '\x00'
 const TIME_WIDTH = 15
 
 /**
- * Keys sort by recipient, then arrival time: `recipient␀time␀id␀size`. Status and listing read keys
- * by range and never scan other recipients; size lives in the key so counting reads no values.
+ * A recipient's mailbox is named by a short hash of its DID, not the DID itself: a did:peer:2 runs
+ * to hundreds of characters, and it would stand in every key of every message.
  */
-function messageKey (recipient: string, receivedAt: number, id: string, size: number): string {
-  return [recipient, String(receivedAt).padStart(TIME_WIDTH, '0'), id, String(size)].join(SEP)
+function boxOf (recipient: string): string {
+  return createHash('sha256').update(recipient).digest('base64url').slice(0, 22)
 }
 
-function parseKey (key: string): { recipient: string, receivedAt: number, id: string, size: number } {
-  const [recipient = '', time = '0', id = '', size = '0'] = key.split(SEP)
-  return { recipient, receivedAt: Number(time), id, size: Number(size) }
+/**
+ * Keys sort by box, then arrival time: `box␀time␀id␀size`. Status and listing read keys by range
+ * and never scan other boxes; id, time and size live in the key, so counting reads no values and
+ * the value is the packed message alone.
+ */
+function messageKey (box: string, receivedAt: number, id: string, size: number): string {
+  return [box, String(receivedAt).padStart(TIME_WIDTH, '0'), id, String(size)].join(SEP)
 }
 
-function recipientRange (recipient: string): { gt: string, lt: string } {
-  return { gt: recipient + SEP, lt: recipient + SEP + '\xff' }
+function parseKey (key: string): { box: string, receivedAt: number, id: string, size: number } {
+  const [box = '', time = '0', id = '', size = '0'] = key.split(SEP)
+  return { box, receivedAt: Number(time), id, size: Number(size) }
+}
+
+function boxRange (box: string): { gt: string, lt: string } {
+  return { gt: box + SEP, lt: box + SEP + '\xff' }
 }
 
 export function createLevelMailbox (db: Database, commit: GroupCommit, limits: MailboxLimits): Mailbox {
-  const messages: Sublevel = sublevel(db, 'mailbox')
-  // recipient␀id → message key, to find a message by id (delete) and to dedupe.
+  // Values are the packed messages as they arrived (utf8, not JSON: no escaping of their quotes).
+  const messages = db.sublevel<string, string>('mailbox', { valueEncoding: 'utf8' }) as unknown as Sublevel
+  // box␀id → message key, to find a message by id (delete) and to dedupe.
   const byId: Sublevel = sublevel(db, 'mailbox-ids')
-  // Per-recipient totals, counted once from disk and then kept in step with every write made here, so
+  // Per-box totals, counted once from disk and then kept in step with every write made here, so
   // that quota checks and status cost no scan and stay exact under concurrent writes.
   const totals = new Map<string, Promise<{ count: number, bytes: number }>>()
   // Writes under way, so a retry that races its original is still stored once.
   const writing = new Map<string, Promise<AddResult>>()
   const deleting = new Set<string>()
 
-  async function * keys (recipient: string): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
-    for await (const key of messages.keys(recipientRange(recipient))) yield { key, ...parseKey(key) }
+  async function * keys (box: string): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
+    for await (const key of messages.keys(boxRange(box))) yield { key, ...parseKey(key) }
   }
 
-  function totalsOf (recipient: string): Promise<{ count: number, bytes: number }> {
-    let total = totals.get(recipient)
+  function totalsOf (box: string): Promise<{ count: number, bytes: number }> {
+    let total = totals.get(box)
     if (total === undefined) {
       total = (async () => {
         const counted = { count: 0, bytes: 0 }
-        for await (const entry of keys(recipient)) {
+        for await (const entry of keys(box)) {
           counted.count++
           counted.bytes += entry.size
         }
         return counted
       })()
-      totals.set(recipient, total)
+      totals.set(box, total)
     }
     return total
   }
@@ -114,36 +123,35 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
 
   async function deleteNow (keysToDelete: string[]): Promise<number> {
     const entries = keysToDelete.map(parseKey)
-    await Promise.all(entries.map(async entry => await totalsOf(entry.recipient)))
+    await Promise.all(entries.map(async entry => await totalsOf(entry.box)))
     await commit.write(keysToDelete.flatMap((key, i) => {
       const entry = entries[i] as ReturnType<typeof parseKey>
-      return [{ type: 'del' as const, sublevel: messages, key }, { type: 'del' as const, sublevel: byId, key: entry.recipient + SEP + entry.id }]
+      return [{ type: 'del' as const, sublevel: messages, key }, { type: 'del' as const, sublevel: byId, key: entry.box + SEP + entry.id }]
     }))
     for (const entry of entries) {
-      const total = await totalsOf(entry.recipient)
+      const total = await totalsOf(entry.box)
       total.count--
       total.bytes -= entry.size
     }
     return entries.length
   }
 
-  async function add (recipient: string, message: string, now: number): Promise<AddResult> {
+  async function add (box: string, message: string, now: number): Promise<AddResult> {
     const id = messageId(message)
-    if (await byId.get(recipient + SEP + id) !== undefined) return { id, duplicate: true }
+    if (await byId.get(box + SEP + id) !== undefined) return { id, duplicate: true }
     const size = Buffer.byteLength(message)
-    const total = await totalsOf(recipient)
+    const total = await totalsOf(box)
     if (total.count + 1 > limits.maxMessages || total.bytes + size > limits.maxBytes) {
       throw new MailboxFullError(`mailbox full: ${total.count} messages, ${total.bytes} bytes queued`)
     }
     // Reserve before the write, so concurrent adds cannot overrun the quota together.
     total.count++
     total.bytes += size
-    const key = messageKey(recipient, now, id, size)
-    const record: QueuedMessage = { id, recipient, receivedAt: now, size, message }
+    const key = messageKey(box, now, id, size)
     try {
       await commit.write([
-        { type: 'put', sublevel: messages, key, value: record },
-        { type: 'put', sublevel: byId, key: recipient + SEP + id, value: key }
+        { type: 'put', sublevel: messages, key, value: message },
+        { type: 'put', sublevel: byId, key: box + SEP + id, value: key }
       ])
     } catch (err) {
       total.count--
@@ -155,10 +163,11 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
 
   return {
     async add (recipient, message, now = Date.now()) {
-      const slot = recipient + SEP + messageId(message)
+      const box = boxOf(recipient)
+      const slot = box + SEP + messageId(message)
       const earlier = writing.get(slot)
       if (earlier !== undefined) return { id: (await earlier).id, duplicate: true }
-      const write = add(recipient, message, now)
+      const write = add(box, message, now)
       writing.set(slot, write)
       try {
         return await write
@@ -168,10 +177,11 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     },
 
     async status (recipient, exclude) {
+      const box = boxOf(recipient)
       if (exclude !== undefined && exclude.size > 0) {
         // Few messages are in flight at once; counting around them needs the keys themselves.
         const result: MailboxStatus = { count: 0, bytes: 0 }
-        for await (const entry of keys(recipient)) {
+        for await (const entry of keys(box)) {
           if (exclude.has(entry.id)) continue
           result.count++
           result.bytes += entry.size
@@ -180,20 +190,20 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         }
         return result
       }
-      const { count, bytes } = await totalsOf(recipient)
+      const { count, bytes } = await totalsOf(box)
       if (count === 0) return { count, bytes }
-      const [first] = await messages.keys({ ...recipientRange(recipient), limit: 1 }).all()
-      const [last] = await messages.keys({ ...recipientRange(recipient), limit: 1, reverse: true }).all()
+      const [first] = await messages.keys({ ...boxRange(box), limit: 1 }).all()
+      const [last] = await messages.keys({ ...boxRange(box), limit: 1, reverse: true }).all()
       return { count, bytes, oldest: parseKey(first ?? '').receivedAt, newest: parseKey(last ?? '').receivedAt }
     },
 
     async list (recipient, limit, exclude) {
       const found: QueuedMessage[] = []
       if (limit <= 0) return found
-      for await (const [, value] of messages.iterator(recipientRange(recipient))) {
-        const record = value as QueuedMessage
-        if (exclude?.has(record.id) === true) continue
-        found.push(record)
+      for await (const [key, value] of messages.iterator(boxRange(boxOf(recipient)))) {
+        const { id, receivedAt, size } = parseKey(key)
+        if (exclude?.has(id) === true) continue
+        found.push({ id, receivedAt, size, message: value as string })
         if (found.length >= limit) break
       }
       return found
@@ -201,8 +211,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
 
     async remove (recipients, ids) {
       const found: string[] = []
-      for (const recipient of recipients) {
-        const messageKeys = await byId.getMany(ids.map(id => recipient + SEP + id))
+      for (const box of recipients.map(boxOf)) {
+        const messageKeys = await byId.getMany(ids.map(id => box + SEP + id))
         for (const key of messageKeys) if (typeof key === 'string') found.push(key)
       }
       return await deleteKeys(found)
