@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
-import { createEnvelope, createSecretsResolver } from '../didcomm/envelope.ts'
+import { attachedMessage, createEnvelope, createSecretsResolver } from '../didcomm/envelope.ts'
 import type { Envelope, PlainMessage, Secret } from '../didcomm/envelope.ts'
 import { peerDid2For } from '../didcomm/keys.ts'
 import { createResolver, didOf } from '../didcomm/resolver.ts'
@@ -235,11 +235,8 @@ export class MeshAgent {
     for (const attachment of attachments) {
       const id = attachment.id
       if (id === undefined) continue
-      const packed = attachment.data.json !== undefined
-        ? JSON.stringify(attachment.data.json)
-        : Buffer.from(attachment.data.base64 ?? attachment.data.base64url ?? '', attachment.data.base64 !== undefined ? 'base64' : 'base64url').toString('utf8')
       try {
-        const message = await this.receive(packed)
+        const message = await this.receive(attachedMessage(attachment))
         if (message !== undefined) {
           await handler(message)
           received.push(message)

@@ -1,4 +1,5 @@
 import { Message } from 'didcomm-node'
+import { fromString, toString } from 'uint8arrays'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -24,6 +25,27 @@ export interface Attachment {
   media_type?: string
   data: { json?: unknown, base64?: string, base64url?: string, links?: string[], hash?: string, jws?: string }
   [field: string]: unknown
+}
+
+/** An attachment that carries no message, or carries it in invalid base64. */
+export class AttachmentError extends Error {
+  override name = 'AttachmentError'
+}
+
+/**
+ * The message an attachment carries, as text: `data.json` serialised again, or `data.base64` /
+ * `data.base64url` decoded (senders and mediators use all three).
+ */
+export function attachedMessage (attachment: Attachment | undefined): string {
+  const data = attachment?.data
+  if (data?.json !== undefined && data.json !== null) return JSON.stringify(data.json)
+  const encoded = data?.base64 ?? data?.base64url
+  if (typeof encoded !== 'string') throw new AttachmentError('no attached message (data.json, data.base64 or data.base64url)')
+  try {
+    return toString(fromString(encoded.replace(/=+$/, ''), data?.base64 !== undefined ? 'base64' : 'base64url'))
+  } catch {
+    throw new AttachmentError('attachment is not valid base64')
+  }
 }
 
 export interface Secret {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
-import { fromString, toString } from 'uint8arrays'
-import type { Attachment, PlainMessage } from '../../didcomm/envelope.ts'
+import { AttachmentError, attachedMessage } from '../../didcomm/envelope.ts'
+import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { ProblemReportError } from '../types.ts'
 
 export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'
@@ -22,20 +22,12 @@ export function forwardMessage (next: string, packed: string, init: { mediator: 
   }
 }
 
-/**
- * The forwarded message as the packed string to store or pass on. Senders put it in `data.json`
- * (didcomm-rust, Identus) or `data.base64`; both are accepted.
- */
+/** The forwarded message as the packed string to store or pass on. */
 export function forwardedMessage (message: PlainMessage): string {
-  const data = (message.attachments?.[0] as Attachment | undefined)?.data
-  if (data?.json !== undefined && data.json !== null) return JSON.stringify(data.json)
-  const encoded = data?.base64 ?? data?.base64url
-  if (typeof encoded === 'string') {
-    try {
-      return toString(fromString(encoded.replace(/=+$/, ''), data?.base64 !== undefined ? 'base64' : 'base64url'))
-    } catch {
-      throw new ProblemReportError('e.p.msg.malformed', 'forward attachment is not valid base64')
-    }
+  try {
+    return attachedMessage(message.attachments?.[0])
+  } catch (err) {
+    if (err instanceof AttachmentError) throw new ProblemReportError('e.p.msg.malformed', `forward: ${err.message}`)
+    throw err
   }
-  throw new ProblemReportError('e.p.msg.malformed', 'forward has no attached message (attachments[0].data.json or .base64)')
 }
