@@ -55,10 +55,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
   return {
     onward: {
       open: init.relayOpen ?? false,
-      async routable (did) {
-        const doc = await resolver.resolve(did)
-        return (doc?.service ?? []).some(s => /^(libp2p-peerId:|https?:\/\/)/.test(s.serviceEndpoint.uri))
-      },
+      routable: async did => await routes.reachable(did),
       async enqueue (next, message, meta) {
         await outbox.enqueue({
           next,

@@ -40,6 +40,8 @@ export interface RouteStats {
 export interface Routes {
   start(ownDids: readonly string[]): void
   stop(): void
+  /** Whether the DID document names a libp2p peer or an HTTP endpoint to deliver to (no network asked). */
+  reachable(did: string): Promise<boolean>
   /** The route to a mediator DID, or undefined when it has none. Only proven peers are returned. */
   lookup(did: string): Promise<Route | undefined>
   /** Forgets a cached route (after the peer failed). */
@@ -150,6 +152,11 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
       clearInterval(timer)
       clearTimeout(earlyProvide)
       libp2p.removeEventListener('peer:identify', onIdentify)
+    },
+
+    async reachable (did) {
+      const { peerId, http } = await namedPeer(did)
+      return peerId !== undefined || http !== undefined
     },
 
     async lookup (did) {
