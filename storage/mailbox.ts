@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { sublevel } from './database.ts'
+import { readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 /** One queued message for one recipient: the packed JWE exactly as it arrived. */
@@ -138,7 +138,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
 
   async function add (box: string, message: string, now: number): Promise<AddResult> {
     const id = messageId(message)
-    if (await byId.get(box + SEP + id) !== undefined) return { id, duplicate: true }
+    if (await readKey(byId, box + SEP + id) !== undefined) return { id, duplicate: true }
     const size = Buffer.byteLength(message)
     const total = await totalsOf(box)
     if (total.count + 1 > limits.maxMessages || total.bytes + size > limits.maxBytes) {

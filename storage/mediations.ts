@@ -1,4 +1,4 @@
-import { sublevel } from './database.ts'
+import { readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 export interface MediationRecord {
@@ -38,11 +38,11 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
 
   return {
     async get (client) {
-      return await clients.get(client) as MediationRecord | undefined
+      return await readKey(clients, client) as MediationRecord | undefined
     },
 
     async grant (client, now = Date.now()) {
-      const existing = await clients.get(client) as MediationRecord | undefined
+      const existing = await readKey(clients, client) as MediationRecord | undefined
       if (existing !== undefined) return existing
       const record: MediationRecord = { client, grantedAt: now }
       await commit.write([{ type: 'put', sublevel: clients, key: client, value: record }])
@@ -60,7 +60,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async addRecipient (client, recipient, recipientAliases = []) {
-      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
       if (holder !== undefined) return holder.client === client ? 'no_change' : 'client_error'
       const record: RecipientRecord = { client, aliases: [...recipientAliases] }
       await commit.write([
@@ -72,7 +72,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async removeRecipient (client, recipient) {
-      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
       if (holder === undefined) return 'no_change'
       if (holder.client !== client) return 'client_error'
       await commit.write([
@@ -96,8 +96,8 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async findRecipient (didOrAlias) {
-      const recipient = (await aliases.get(didOrAlias) as string | undefined) ?? didOrAlias
-      const holder = await recipients.get(recipient) as RecipientRecord | undefined
+      const recipient = (await readKey(aliases, didOrAlias) as string | undefined) ?? didOrAlias
+      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
       return holder === undefined ? undefined : { client: holder.client, recipient }
     }
   }

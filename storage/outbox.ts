@@ -1,5 +1,5 @@
 import { messageId } from './mailbox.ts'
-import { sublevel } from './database.ts'
+import { readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 /** A packed message waiting to be relayed to another mediator. */
@@ -37,8 +37,8 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
   return {
     async add (fields) {
       const entry: OutboxEntry = { id: messageId(fields.message), ...fields }
-      const existing = await byId.get(entry.next + SEP + entry.id) as string | undefined
-      if (existing !== undefined) return { entry: await entries.get(existing) as OutboxEntry, duplicate: true }
+      const existing = await readKey(byId, entry.next + SEP + entry.id) as string | undefined
+      if (existing !== undefined) return { entry: await readKey(entries, existing) as OutboxEntry, duplicate: true }
       const key = keyOf(entry)
       await commit.write([
         { type: 'put', sublevel: entries, key, value: entry },
