@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
-import { attachedMessage, createEnvelope, createSecretsResolver } from '../didcomm/envelope.ts'
+import { attachedMessage, createEnvelope } from '../didcomm/envelope.ts'
 import type { Envelope, PlainMessage, Secret } from '../didcomm/envelope.ts'
 import { peerDid2For } from '../didcomm/keys.ts'
 import { createResolver, didOf } from '../didcomm/resolver.ts'
@@ -68,12 +68,12 @@ export class MeshAgent {
     this.store = store
     this.resolver = createResolver()
     // Every DID of the agent has its own keys: #key-1 X25519, #key-2 Ed25519.
-    this.envelope = createEnvelope(this.resolver, createSecretsResolver((kid): Secret | undefined => {
+    this.envelope = createEnvelope(this.resolver, (kid): Secret | undefined => {
       const keys = this.store.state.keys[didOf(kid)]
       const fragment = kid.slice(kid.indexOf('#') + 1)
       const jwk = fragment === 'key-1' ? keys?.keyAgreement : fragment === 'key-2' ? keys?.authentication : undefined
       return jwk === undefined ? undefined : { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
-    }))
+    })
   }
 
   /** Opens the agent kept in `dir`, creating a new identity there on first use. */

@@ -1,5 +1,9 @@
+import { createPrivateKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { Message } from 'didcomm-node'
 import { fromString, toString } from 'uint8arrays'
+import { unwrapAnoncrypt } from './anoncrypt.ts'
+import type { JweJson } from './anoncrypt.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -54,17 +58,58 @@ export interface Secret {
   privateKeyJwk: { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
 }
 
+/** The secret behind one of our key ids, if we hold it. */
+export type SecretLookup = (kid: string) => Secret | undefined
+
 /** The interface didcomm-node asks secrets through. */
-export interface SecretsResolver {
+interface SecretsResolver {
   get_secret(id: string): Promise<Secret | null>
   find_secrets(ids: string[]): Promise<string[]>
 }
 
-export function createSecretsResolver (lookup: (kid: string) => Secret | undefined): SecretsResolver {
+function secretsResolver (lookup: SecretLookup): SecretsResolver {
   return {
     async get_secret (id) { return lookup(id) ?? null },
     async find_secrets (ids) { return ids.filter(id => lookup(id) !== undefined) }
   }
+}
+
+/** Our X25519 private keys as node:crypto KeyObjects, made once per key id. */
+function x25519Keys (lookup: SecretLookup): (kid: string) => KeyObject | undefined {
+  const made = new Map<string, KeyObject>()
+  return kid => {
+    const cached = made.get(kid)
+    if (cached !== undefined) return cached
+    const jwk = lookup(kid)?.privateKeyJwk
+    if (jwk?.crv !== 'X25519') return undefined
+    const key = createPrivateKey({ key: jwk, format: 'jwk' })
+    made.set(kid, key)
+    return key
+  }
+}
+
+const PLAIN_TYP = 'application/didcomm-plain+json'
+
+/** A payload the native unwrap may hand over as is: a plaintext message without from_prior (else the library decides). */
+function plainMessage (payload: string): PlainMessage | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(payload)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const message = value as Partial<PlainMessage>
+  const plain = message.typ === PLAIN_TYP && typeof message.id === 'string' && typeof message.type === 'string' &&
+    typeof message.body === 'object' && message.body !== null && message.from_prior === undefined
+  return plain ? message as PlainMessage : undefined
+}
+
+function isJweJson (value: unknown): value is JweJson {
+  if (typeof value !== 'object' || value === null) return false
+  const jwe = value as Record<string, unknown>
+  return typeof jwe.protected === 'string' && typeof jwe.iv === 'string' && typeof jwe.ciphertext === 'string' && typeof jwe.tag === 'string' &&
+    Array.isArray(jwe.recipients) && jwe.recipients.every(r => typeof r?.header?.kid === 'string' && typeof r.encrypted_key === 'string')
 }
 
 export interface Unpacked {
@@ -88,18 +133,44 @@ export interface PackOptions {
 }
 
 export interface Envelope {
-  unpack(packed: string): Promise<Unpacked>
+  /** `parsed`: the packed text's JSON, when the caller has parsed it already. */
+  unpack(packed: string, parsed?: unknown): Promise<Unpacked>
   /** Authcrypt `message` from `from` to `to`; by default not wrapped in a forward, as replies go back the way they came. */
   pack(message: PlainMessage, to: string, from: string, options?: PackOptions): Promise<string>
   /** Anoncrypt to every keyAgreement key of `to`. */
   anoncrypt(message: PlainMessage, to: string): Promise<string>
 }
 
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 function errorText (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-export function createEnvelope (resolver: DIDResolver, secrets: SecretsResolver): Envelope {
+export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): Envelope {
+  const secrets = secretsResolver(lookup)
+  const privateKeyFor = x25519Keys(lookup)
+
+  /** The anoncrypt layer around a plaintext message, unwrapped natively; undefined leaves the JWE to the library. */
+  function unwrapNatively (parsed: unknown): Unpacked | undefined {
+    if (!isJweJson(parsed)) return undefined
+    let unwrapped
+    try {
+      unwrapped = unwrapAnoncrypt(parsed, privateKeyFor)
+    } catch (err) {
+      throw new EnvelopeError(errorText(err), { cause: err })
+    }
+    if (unwrapped === undefined) return undefined
+    const message = plainMessage(unwrapped.plaintext)
+    return message === undefined ? undefined : { message, recipientKids: unwrapped.recipientKids }
+  }
+
   async function packEncrypted (message: PlainMessage, to: string, from: string | null, options: PackOptions = {}): Promise<string> {
     const msg = new Message(message as ConstructorParameters<typeof Message>[0])
     try {
@@ -111,7 +182,9 @@ export function createEnvelope (resolver: DIDResolver, secrets: SecretsResolver)
   }
 
   return {
-    async unpack (packed) {
+    async unpack (packed, parsed) {
+      const native = unwrapNatively(parsed ?? parseJson(packed))
+      if (native !== undefined) return native
       let result: Awaited<ReturnType<typeof Message.unpack>>
       try {
         result = await Message.unpack(packed, resolver, secrets, { unwrap_re_wrapping_forward: false })

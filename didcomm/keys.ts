@@ -1,7 +1,6 @@
 import { fromString } from 'uint8arrays'
 import type { NodeKeys, OkpPrivateJwk } from '../storage/keys.ts'
-import { createSecretsResolver } from './envelope.ts'
-import type { Secret, SecretsResolver } from './envelope.ts'
+import type { Secret, SecretLookup } from './envelope.ts'
 import { createPeerDid2, didOf } from './resolver.ts'
 import type { PeerDid2Service } from './resolver.ts'
 
@@ -11,7 +10,7 @@ export interface DidIdentity {
   did: string
   /** Every DID these keys have answered to, current last. */
   dids: readonly string[]
-  secrets: SecretsResolver
+  secret: SecretLookup
 }
 
 function publicKey (jwk: OkpPrivateJwk): Uint8Array {
@@ -37,5 +36,5 @@ export function createDidIdentity (keys: Pick<NodeKeys, 'keyAgreement' | 'authen
   }
   const did = dids[dids.length - 1]
   if (did === undefined) throw new Error('an identity needs at least one DID')
-  return { did, dids, secrets: createSecretsResolver(lookup) }
+  return { did, dids, secret: lookup }
 }

@@ -70,7 +70,7 @@ export function createInbound (components: InboundComponents): Inbound {
       throw new ProblemReportError('e.p.msg.unencrypted', 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
     }
     try {
-      const { message, sender, recipientKids } = await envelope.unpack(text)
+      const { message, sender, recipientKids } = await envelope.unpack(text, json)
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
       return { message, sender, to: addressed }

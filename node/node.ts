@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
-import type { SecretsResolver } from '../didcomm/envelope.ts'
+import type { SecretLookup } from '../didcomm/envelope.ts'
 import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
 import type { DidIdentity } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
@@ -93,10 +93,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
   }
 
   // Secrets exist only once the DID is known (it names the bound port); until then nothing decrypts.
-  const secrets: SecretsResolver = {
-    get_secret: async id => await (identity?.secrets.get_secret(id) ?? null),
-    find_secrets: async ids => await (identity?.secrets.find_secrets(ids) ?? [])
-  }
+  const secret: SecretLookup = kid => identity?.secret(kid)
 
   return {
     async start () {
@@ -106,7 +103,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       const mailbox = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
       const mediations = createLevelMediations(db, commit)
       const resolver = createResolver()
-      const envelope = createEnvelope(resolver, secrets)
+      const envelope = createEnvelope(resolver, secret)
       const nodeDid = (): string => started(identity).did
       const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid, logger })
       const limits = { maxMessageBytes: config.maxMessageBytes, maxMediations: config.maxMediations, maxRecipientsPerClient: config.maxRecipientsPerClient }

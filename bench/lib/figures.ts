@@ -1,6 +1,7 @@
 /** Every figure the benchmark reports, in table order, with what it measures. Bodies are 1 KiB unless named otherwise. */
 export const FIGURES = {
   unpack_ceiling_per_s: 'didcomm-node unpacking one forward layer, tight single-thread loop',
+  node_unpack_per_s: "the node's own unpack of the same forward (native anoncrypt unwrap), same loop",
   ingest_per_s: 'forwards accepted (202 after a durable write) by one node over HTTP, concurrent senders',
   ingest_ratio: 'ingest_per_s / unpack_ceiling_per_s',
   ingest_p50_ms: 'forward response time at half of ingest_per_s, open loop',
