@@ -9,77 +9,15 @@
  * DID, the first kid we hold decrypts). A JWE in any other form (authcrypt, another curve) gives
  * `undefined` and the library unpacks it; test/unit/anoncrypt.test.ts cross-checks the two paths.
  */
-import { createDecipheriv, createHash, createHmac, createPublicKey, diffieHellman, timingSafeEqual } from 'node:crypto'
-import type { KeyObject } from 'node:crypto'
+import { createDecipheriv, diffieHellman } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
+import { UnwrapError, checkedApv, concatKdf, decryptCbcHs512, decrypting, fromBase64url, ourRecipient, parseHeader, unwrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
+import type { JweJson, PrivateKeyFor, Unwrapped } from './jose.ts'
 
 export const ANONCRYPT_ALG = 'ECDH-ES+A256KW'
 
-export interface JweJson {
-  protected: string
-  recipients: Array<{ header: { kid: string }, encrypted_key: string }>
-  iv: string
-  ciphertext: string
-  tag: string
-}
-
-interface ProtectedHeader {
-  alg?: unknown
-  enc?: unknown
-  apu?: unknown
-  apv?: unknown
-  skid?: unknown
-  epk?: { kty?: unknown, crv?: unknown, x?: unknown }
-}
-
-export interface Unwrapped {
-  /** The decrypted payload, as text. */
-  plaintext: string
-  /** Every key id the JWE was encrypted to, in its order. */
-  recipientKids: string[]
-}
-
-/** The JWE is anoncrypt to us but does not decrypt or breaks a DIDComm rule. */
-export class UnwrapError extends Error {
-  override name = 'UnwrapError'
-}
-
 /** Content-encryption key length in bytes, by `enc`. */
 const CEK_BYTES: Record<string, number> = { 'A256CBC-HS512': 64, A256GCM: 32, XC20P: 32 }
-/** RFC 3394's default initial value for AES key wrap. */
-const KEY_WRAP_IV = Buffer.alloc(8, 0xa6)
-
-const bytes = (text: string): Buffer => Buffer.from(text, 'base64url')
-
-function u32 (value: number): Buffer {
-  const out = Buffer.alloc(4)
-  out.writeUInt32BE(value)
-  return out
-}
-
-function lengthPrefixed (data: Uint8Array): Buffer {
-  return Buffer.concat([u32(data.length), data])
-}
-
-/** JWA Concat KDF (RFC 7518 §4.6.2) for a 256-bit key: one SHA-256 round. */
-function concatKdf (z: Buffer, alg: string, apu: Buffer, apv: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.concat([u32(1), z, lengthPrefixed(Buffer.from(alg)), lengthPrefixed(apu), lengthPrefixed(apv), u32(256)])).digest()
-}
-
-function unwrapKey (kek: Buffer, wrapped: Buffer): Buffer {
-  const decipher = createDecipheriv('id-aes256-wrap', kek, KEY_WRAP_IV)
-  return Buffer.concat([decipher.update(wrapped), decipher.final()])
-}
-
-/** A256CBC-HS512 (RFC 7518 §5.2): HMAC-SHA-512 over aad ‖ iv ‖ ciphertext ‖ aad bit length, first 32 bytes. */
-function decryptCbcHs512 (cek: Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Buffer {
-  const aadBits = Buffer.alloc(8)
-  aadBits.writeBigUInt64BE(BigInt(aad.length) * 8n)
-  const mac = createHmac('sha512', cek.subarray(0, 32)).update(aad).update(iv).update(ciphertext).update(aadBits).digest().subarray(0, 32)
-  if (tag.length !== 32 || !timingSafeEqual(mac, tag)) throw new UnwrapError('authentication tag mismatch')
-  const decipher = createDecipheriv('aes-256-cbc', cek.subarray(32), iv)
-  return Buffer.concat([decipher.update(ciphertext), decipher.final()])
-}
 
 function aeadDecrypt (algorithm: 'aes-256-gcm' | 'chacha20-poly1305', key: Buffer, nonce: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Buffer {
   if (nonce.length !== 12) throw new UnwrapError(`${algorithm} needs a 12-byte nonce`)
@@ -115,63 +53,26 @@ function decryptXc20p (cek: Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer,
 
 const DECRYPT: Record<string, typeof decryptGcm> = { 'A256CBC-HS512': decryptCbcHs512, A256GCM: decryptGcm, XC20P: decryptXc20p }
 
-function parseHeader (encoded: string): ProtectedHeader | undefined {
-  try {
-    const header: unknown = JSON.parse(bytes(encoded).toString('utf8'))
-    return typeof header === 'object' && header !== null ? header as ProtectedHeader : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function didOfKid (kid: string): string {
-  const hash = kid.indexOf('#')
-  return hash < 0 ? kid : kid.slice(0, hash)
-}
-
-/** didcomm-rust's apv: sha256 of the recipients' kids, sorted, joined by '.'. */
-function expectedApv (kids: string[]): Buffer {
-  return createHash('sha256').update([...kids].sort().join('.')).digest()
-}
-
-function checkRecipients (kids: string[]): void {
-  const first = kids[0]
-  if (first === undefined) throw new UnwrapError('no recipient keys')
-  const did = didOfKid(first)
-  if (kids.some(kid => didOfKid(kid) !== did || !kid.includes('#'))) throw new UnwrapError('recipient keys are outside of one DID')
-}
-
 /**
- * The payload of an anoncrypt JWE to one of our X25519 keys (`privateKeyFor(kid)`), or `undefined`
- * when the JWE is of a form this path leaves to the library. Throws UnwrapError when it is ours and fails.
+ * The payload of an anoncrypt JWE to one of our X25519 keys, or `undefined` when the JWE is of a
+ * form this path leaves to the library. Throws UnwrapError when it is ours and fails.
  */
-export function unwrapAnoncrypt (jwe: JweJson, privateKeyFor: (kid: string) => KeyObject | undefined): Unwrapped | undefined {
+export function unwrapAnoncrypt (jwe: JweJson, privateKeyFor: PrivateKeyFor): Unwrapped | undefined {
   const header = parseHeader(jwe.protected)
   const enc = header?.enc
   if (header?.alg !== ANONCRYPT_ALG || typeof enc !== 'string' || DECRYPT[enc] === undefined) return undefined
-  const epk = header.epk
-  if (epk?.kty !== 'OKP' || epk.crv !== 'X25519' || typeof epk.x !== 'string') return undefined
-  if (typeof header.apv !== 'string' || header.apu !== undefined || header.skid !== undefined) return undefined
+  const epk = x25519Epk(header)
+  if (epk === undefined || typeof header.apv !== 'string' || header.apu !== undefined || header.skid !== undefined) return undefined
+  const apv = checkedApv(jwe, header.apv)
+  const ours = ourRecipient(jwe, privateKeyFor)
+  if (ours === undefined) return undefined
 
-  const recipientKids = jwe.recipients.map(recipient => recipient.header.kid)
-  if (!bytes(header.apv).equals(expectedApv(recipientKids))) throw new UnwrapError('APV mismatch')
-  checkRecipients(recipientKids)
-  const index = recipientKids.findIndex(kid => privateKeyFor(kid) !== undefined)
-  if (index < 0) return undefined
-  const ours = jwe.recipients[index] as JweJson['recipients'][number]
-  const privateKey = privateKeyFor(ours.header.kid) as KeyObject
-
-  try {
-    const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: epk.x }, format: 'jwk' })
-    const z = diffieHellman({ privateKey, publicKey })
-    const kek = concatKdf(z, ANONCRYPT_ALG, Buffer.alloc(0), bytes(header.apv))
-    const cek = unwrapKey(kek, bytes(ours.encrypted_key))
+  const plaintext = decrypting(() => {
+    const kek = concatKdf(diffieHellman({ privateKey: ours.privateKey, publicKey: x25519PublicKey(epk) }), ANONCRYPT_ALG, Buffer.alloc(0), apv)
+    const cek = unwrapKey(kek, fromBase64url(ours.encryptedKey))
     if (cek.length !== CEK_BYTES[enc]) throw new UnwrapError(`a ${enc} key has ${CEK_BYTES[enc]} bytes, not ${cek.length}`)
     const decrypt = DECRYPT[enc] as typeof decryptGcm
-    const plaintext = decrypt(cek, bytes(jwe.iv), bytes(jwe.ciphertext), bytes(jwe.tag), Buffer.from(jwe.protected, 'ascii'))
-    return { plaintext: new TextDecoder('utf-8', { fatal: true }).decode(plaintext), recipientKids }
-  } catch (err) {
-    if (err instanceof UnwrapError) throw err
-    throw new UnwrapError(`unable to decrypt: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-  }
+    return decrypt(cek, fromBase64url(jwe.iv), fromBase64url(jwe.ciphertext), fromBase64url(jwe.tag), Buffer.from(jwe.protected, 'ascii'))
+  })
+  return { plaintext, recipientKids: ours.recipientKids }
 }

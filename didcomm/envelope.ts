@@ -1,9 +1,6 @@
-import { createPrivateKey } from 'node:crypto'
-import type { KeyObject } from 'node:crypto'
 import { Message } from 'didcomm-node'
 import { fromString, toString } from 'uint8arrays'
-import { unwrapAnoncrypt } from './anoncrypt.ts'
-import type { JweJson } from './anoncrypt.ts'
+import { createNativeJwe } from './native-jwe.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -74,44 +71,6 @@ function secretsResolver (lookup: SecretLookup): SecretsResolver {
   }
 }
 
-/** Our X25519 private keys as node:crypto KeyObjects, made once per key id. */
-function x25519Keys (lookup: SecretLookup): (kid: string) => KeyObject | undefined {
-  const made = new Map<string, KeyObject>()
-  return kid => {
-    const cached = made.get(kid)
-    if (cached !== undefined) return cached
-    const jwk = lookup(kid)?.privateKeyJwk
-    if (jwk?.crv !== 'X25519') return undefined
-    const key = createPrivateKey({ key: jwk, format: 'jwk' })
-    made.set(kid, key)
-    return key
-  }
-}
-
-const PLAIN_TYP = 'application/didcomm-plain+json'
-
-/** A payload the native unwrap may hand over as is: a plaintext message without from_prior (else the library decides). */
-function plainMessage (payload: string): PlainMessage | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(payload)
-  } catch {
-    return undefined
-  }
-  if (typeof value !== 'object' || value === null) return undefined
-  const message = value as Partial<PlainMessage>
-  const plain = message.typ === PLAIN_TYP && typeof message.id === 'string' && typeof message.type === 'string' &&
-    typeof message.body === 'object' && message.body !== null && message.from_prior === undefined
-  return plain ? message as PlainMessage : undefined
-}
-
-function isJweJson (value: unknown): value is JweJson {
-  if (typeof value !== 'object' || value === null) return false
-  const jwe = value as Record<string, unknown>
-  return typeof jwe.protected === 'string' && typeof jwe.iv === 'string' && typeof jwe.ciphertext === 'string' && typeof jwe.tag === 'string' &&
-    Array.isArray(jwe.recipients) && jwe.recipients.every(r => typeof r?.header?.kid === 'string' && typeof r.encrypted_key === 'string')
-}
-
 export interface Unpacked {
   message: PlainMessage
   /** The DID that authenticated the message (authcrypt sender, or signer), if any. */
@@ -155,21 +114,7 @@ function errorText (err: unknown): string {
 
 export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): Envelope {
   const secrets = secretsResolver(lookup)
-  const privateKeyFor = x25519Keys(lookup)
-
-  /** The anoncrypt layer around a plaintext message, unwrapped natively; undefined leaves the JWE to the library. */
-  function unwrapNatively (parsed: unknown): Unpacked | undefined {
-    if (!isJweJson(parsed)) return undefined
-    let unwrapped
-    try {
-      unwrapped = unwrapAnoncrypt(parsed, privateKeyFor)
-    } catch (err) {
-      throw new EnvelopeError(errorText(err), { cause: err })
-    }
-    if (unwrapped === undefined) return undefined
-    const message = plainMessage(unwrapped.plaintext)
-    return message === undefined ? undefined : { message, recipientKids: unwrapped.recipientKids }
-  }
+  const native = createNativeJwe(resolver, lookup)
 
   async function packEncrypted (message: PlainMessage, to: string, from: string | null, options: PackOptions = {}): Promise<string> {
     const msg = new Message(message as ConstructorParameters<typeof Message>[0])
@@ -183,8 +128,13 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
 
   return {
     async unpack (packed, parsed) {
-      const native = unwrapNatively(parsed ?? parseJson(packed))
-      if (native !== undefined) return native
+      let unwrapped: Unpacked | undefined
+      try {
+        unwrapped = await native.unpack(parsed ?? parseJson(packed))
+      } catch (err) {
+        throw new EnvelopeError(errorText(err), { cause: err })
+      }
+      if (unwrapped !== undefined) return unwrapped
       let result: Awaited<ReturnType<typeof Message.unpack>>
       try {
         result = await Message.unpack(packed, resolver, secrets, { unwrap_re_wrapping_forward: false })
@@ -204,8 +154,9 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
         msg.free()
       }
     },
-    async pack (message, to, from, options) {
-      return await packEncrypted(message, to, from, options)
+    async pack (message, to, from, options = {}) {
+      const plain = options.forward !== true && options.protectSender !== true
+      return (plain ? await native.pack(message, to, from) : undefined) ?? await packEncrypted(message, to, from, options)
     },
     async anoncrypt (message, to) {
       return await packEncrypted(message, to, null)

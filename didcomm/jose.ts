@@ -1,0 +1,156 @@
+/**
+ * The JOSE pieces the node's native JWE paths share (didcomm/anoncrypt.ts, didcomm/authcrypt.ts):
+ * the general JSON serialisation, Concat KDF, AES key wrap and A256CBC-HS512, on node:crypto.
+ */
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, timingSafeEqual } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+
+export interface JweJson {
+  protected: string
+  recipients: Array<{ header: { kid: string }, encrypted_key: string }>
+  iv: string
+  ciphertext: string
+  tag: string
+}
+
+/** The fields of a DIDComm JWE's protected header this code reads. */
+export interface ProtectedHeader {
+  alg?: unknown
+  enc?: unknown
+  apu?: unknown
+  apv?: unknown
+  skid?: unknown
+  epk?: { kty?: unknown, crv?: unknown, x?: unknown }
+}
+
+export interface Unwrapped {
+  /** The decrypted payload, as text. */
+  plaintext: string
+  /** Every key id the JWE was encrypted to, in its order. */
+  recipientKids: string[]
+}
+
+/** Our X25519 private key for a key id, if we hold one. */
+export type PrivateKeyFor = (kid: string) => KeyObject | undefined
+
+/** A JWE that is ours to open but does not decrypt or breaks a DIDComm rule. */
+export class UnwrapError extends Error {
+  override name = 'UnwrapError'
+}
+
+export const PLAIN_TYP = 'application/didcomm-plain+json'
+export const ENCRYPTED_TYP = 'application/didcomm-encrypted+json'
+
+/** RFC 3394's default initial value for AES key wrap. */
+const KEY_WRAP_IV = Buffer.alloc(8, 0xa6)
+
+export const base64url = (data: Uint8Array): string => Buffer.from(data).toString('base64url')
+export const fromBase64url = (text: string): Buffer => Buffer.from(text, 'base64url')
+
+function u32 (value: number): Buffer {
+  const out = Buffer.alloc(4)
+  out.writeUInt32BE(value)
+  return out
+}
+
+function lengthPrefixed (data: Uint8Array): Buffer {
+  return Buffer.concat([u32(data.length), data])
+}
+
+/**
+ * JWA Concat KDF (RFC 7518 §4.6.2) for a 256-bit key-wrapping key: one SHA-256 round. `ccTag`, for
+ * ECDH-1PU key wrap, is appended to SuppPubInfo with its length (draft-madden-jose-ecdh-1pu-04 §2.3).
+ */
+export function concatKdf (z: Buffer, alg: string, apu: Uint8Array, apv: Uint8Array, ccTag?: Uint8Array): Buffer {
+  const suppPubInfo = ccTag === undefined ? u32(256) : Buffer.concat([u32(256), lengthPrefixed(ccTag)])
+  return createHash('sha256').update(Buffer.concat([u32(1), z, lengthPrefixed(Buffer.from(alg)), lengthPrefixed(apu), lengthPrefixed(apv), suppPubInfo])).digest()
+}
+
+export function wrapKey (kek: Buffer, key: Buffer): Buffer {
+  const cipher = createCipheriv('id-aes256-wrap', kek, KEY_WRAP_IV)
+  return Buffer.concat([cipher.update(key), cipher.final()])
+}
+
+export function unwrapKey (kek: Buffer, wrapped: Buffer): Buffer {
+  const decipher = createDecipheriv('id-aes256-wrap', kek, KEY_WRAP_IV)
+  return Buffer.concat([decipher.update(wrapped), decipher.final()])
+}
+
+/** didcomm-rust's apv: sha256 of the recipients' kids, sorted, joined by '.'. */
+export function recipientsApv (kids: readonly string[]): Buffer {
+  return createHash('sha256').update([...kids].sort().join('.')).digest()
+}
+
+/** A256CBC-HS512's tag (RFC 7518 §5.2.2.1): HMAC-SHA-512 over aad ‖ iv ‖ ciphertext ‖ aad bit length, first 32 bytes. */
+function cbcHs512Tag (macKey: Buffer, iv: Buffer, ciphertext: Buffer, aad: Buffer): Buffer {
+  const aadBits = Buffer.alloc(8)
+  aadBits.writeBigUInt64BE(BigInt(aad.length) * 8n)
+  return createHmac('sha512', macKey).update(aad).update(iv).update(ciphertext).update(aadBits).digest().subarray(0, 32)
+}
+
+export function encryptCbcHs512 (cek: Buffer, iv: Buffer, plaintext: Buffer, aad: Buffer): { ciphertext: Buffer, tag: Buffer } {
+  const cipher = createCipheriv('aes-256-cbc', cek.subarray(32), iv)
+  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
+  return { ciphertext, tag: cbcHs512Tag(cek.subarray(0, 32), iv, ciphertext, aad) }
+}
+
+export function decryptCbcHs512 (cek: Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Buffer {
+  if (tag.length !== 32 || !timingSafeEqual(cbcHs512Tag(cek.subarray(0, 32), iv, ciphertext, aad), tag)) throw new UnwrapError('authentication tag mismatch')
+  const decipher = createDecipheriv('aes-256-cbc', cek.subarray(32), iv)
+  return Buffer.concat([decipher.update(ciphertext), decipher.final()])
+}
+
+/** A public X25519 key as node:crypto uses it, from its JWK `x`. */
+export function x25519PublicKey (x: string): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x }, format: 'jwk' })
+}
+
+export function parseHeader (encoded: string): ProtectedHeader | undefined {
+  try {
+    const header: unknown = JSON.parse(fromBase64url(encoded).toString('utf8'))
+    return typeof header === 'object' && header !== null ? header as ProtectedHeader : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The ephemeral key's `x`, when it is an X25519 key (the only curve of this node's keys). */
+export function x25519Epk (header: ProtectedHeader): string | undefined {
+  const epk = header.epk
+  return epk?.kty === 'OKP' && epk.crv === 'X25519' && typeof epk.x === 'string' ? epk.x : undefined
+}
+
+function didOfKid (kid: string): string {
+  const hash = kid.indexOf('#')
+  return hash < 0 ? kid : kid.slice(0, hash)
+}
+
+/** didcomm-rust's rules for the recipients: apv is the hash of their kids, and they are keys of one DID. Returns apv's bytes. */
+export function checkedApv (jwe: JweJson, apv: string): Buffer {
+  const kids = jwe.recipients.map(recipient => recipient.header.kid)
+  const bytes = fromBase64url(apv)
+  if (!bytes.equals(recipientsApv(kids))) throw new UnwrapError('APV mismatch')
+  if (kids.length === 0) throw new UnwrapError('no recipient keys')
+  const did = didOfKid(kids[0] as string)
+  if (kids.some(kid => didOfKid(kid) !== did || !kid.includes('#'))) throw new UnwrapError('recipient keys are outside of one DID')
+  return bytes
+}
+
+/** The first recipient entry we hold a key for, as didcomm-rust picks it. */
+export function ourRecipient (jwe: JweJson, privateKeyFor: PrivateKeyFor): { encryptedKey: string, privateKey: KeyObject, recipientKids: string[] } | undefined {
+  for (const recipient of jwe.recipients) {
+    const privateKey = privateKeyFor(recipient.header.kid)
+    if (privateKey !== undefined) return { encryptedKey: recipient.encrypted_key, privateKey, recipientKids: jwe.recipients.map(r => r.header.kid) }
+  }
+  return undefined
+}
+
+/** Runs a decryption; any failure becomes an UnwrapError, and the plaintext must be UTF-8. */
+export function decrypting (decrypt: () => Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(decrypt())
+  } catch (err) {
+    if (err instanceof UnwrapError) throw err
+    throw new UnwrapError(`unable to decrypt: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The node's hot-path JWEs done with node:crypto instead of the didcomm library's WASM: opening
+ * anoncrypt to our keys (every forward) and authcrypting our replies (pickup deliveries above all).
+ * Each returns `undefined` for a form it does not handle, and the caller uses the library.
+ */
+import { createPrivateKey } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
+import { unwrapAnoncrypt } from './anoncrypt.ts'
+import { packAuthcrypt, unwrapAuthcrypt } from './authcrypt.ts'
+import type { AuthcryptKeys } from './authcrypt.ts'
+import type { PlainMessage, SecretLookup, Unpacked } from './envelope.ts'
+import { PLAIN_TYP, x25519PublicKey } from './jose.ts'
+import type { JweJson } from './jose.ts'
+import type { DIDResolver } from './resolver.ts'
+import { didOf } from './resolver.ts'
+
+export interface NativeJwe {
+  /** A parsed JWE opened natively (anoncrypt, authcrypt, or authcrypt inside anoncrypt); throws UnwrapError when it is ours and fails. */
+  unpack(parsed: unknown): Promise<Unpacked | undefined>
+  /** `message` authcrypted from `from` to `to`, when both have X25519 keys we can use. */
+  pack(message: PlainMessage, to: string, from: string): Promise<string | undefined>
+}
+
+/** Our X25519 private keys as node:crypto KeyObjects, made once per key id. */
+function x25519Keys (lookup: SecretLookup): (kid: string) => KeyObject | undefined {
+  const made = new Map<string, KeyObject>()
+  return kid => {
+    const cached = made.get(kid)
+    if (cached !== undefined) return cached
+    const jwk = lookup(kid)?.privateKeyJwk
+    if (jwk?.crv !== 'X25519') return undefined
+    const key = createPrivateKey({ key: jwk, format: 'jwk' })
+    made.set(kid, key)
+    return key
+  }
+}
+
+function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** A payload handed over as is: a plaintext message without from_prior (anything else, the library decides). */
+function plainMessage (value: unknown): PlainMessage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const message = value as Partial<PlainMessage>
+  const plain = message.typ === PLAIN_TYP && typeof message.id === 'string' && typeof message.type === 'string' &&
+    typeof message.body === 'object' && message.body !== null && message.from_prior === undefined
+  return plain ? message as PlainMessage : undefined
+}
+
+function isJweJson (value: unknown): value is JweJson {
+  if (typeof value !== 'object' || value === null) return false
+  const jwe = value as Record<string, unknown>
+  return typeof jwe.protected === 'string' && typeof jwe.iv === 'string' && typeof jwe.ciphertext === 'string' && typeof jwe.tag === 'string' &&
+    Array.isArray(jwe.recipients) && jwe.recipients.every(r => typeof r?.header?.kid === 'string' && typeof r.encrypted_key === 'string')
+}
+
+export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): NativeJwe {
+  const privateKeyFor = x25519Keys(lookup)
+
+  /** didcomm-rust's choice: the sender's first keyAgreement key we hold, to every keyAgreement key of the recipient (or the one named). */
+  async function authcryptKeys (to: string, from: string): Promise<AuthcryptKeys | undefined> {
+    const [fromDoc, toDoc] = await Promise.all([resolver.resolve(didOf(from)), resolver.resolve(didOf(to))])
+    const senderKid = from.includes('#') ? from : fromDoc?.keyAgreement.find(kid => privateKeyFor(kid) !== undefined)
+    const senderKey = senderKid === undefined ? undefined : privateKeyFor(senderKid)
+    const kids = to.includes('#') ? [to] : toDoc?.keyAgreement ?? []
+    const methods = kids.map(kid => toDoc?.verificationMethod.find(method => method.id === kid))
+    if (senderKid === undefined || senderKey === undefined || kids.length === 0) return undefined
+    if (methods.some(method => method?.publicKeyJwk.crv !== 'X25519')) return undefined
+    return { senderKid, senderKey, recipients: methods.map(method => ({ kid: method?.id as string, key: x25519PublicKey(method?.publicKeyJwk.x as string) })) }
+  }
+
+  /** The sender's X25519 key, when `kid` is one of the keyAgreement keys of its DID. */
+  async function senderKeyFor (kid: string): Promise<KeyObject | undefined> {
+    const doc = await resolver.resolve(didOf(kid))
+    const method = doc?.keyAgreement.includes(kid) === true ? doc.verificationMethod.find(m => m.id === kid) : undefined
+    return method?.publicKeyJwk.crv === 'X25519' ? x25519PublicKey(method.publicKeyJwk.x) : undefined
+  }
+
+  return {
+    // The library's order: an anoncrypt layer, then an authcrypt one, then the plaintext.
+    async unpack (parsed) {
+      if (!isJweJson(parsed)) return undefined
+      const anoncrypted = unwrapAnoncrypt(parsed, privateKeyFor)
+      const inner = anoncrypted === undefined ? parsed : parseJson(anoncrypted.plaintext)
+      const authcrypted = isJweJson(inner) ? await unwrapAuthcrypt(inner, privateKeyFor, senderKeyFor) : undefined
+      if (anoncrypted === undefined && authcrypted === undefined) return undefined
+      const message = plainMessage(authcrypted === undefined ? inner : parseJson(authcrypted.plaintext))
+      if (message === undefined) return undefined
+      const recipientKids = anoncrypted?.recipientKids ?? authcrypted?.recipientKids ?? []
+      return { message, recipientKids, ...(authcrypted === undefined ? {} : { sender: didOf(authcrypted.senderKid) }) }
+    },
+
+    async pack (message, to, from) {
+      const keys = await authcryptKeys(to, from)
+      return keys === undefined ? undefined : packAuthcrypt(JSON.stringify({ ...message, typ: PLAIN_TYP }), keys)
+    }
+  }
+}
