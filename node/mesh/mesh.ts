@@ -77,6 +77,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
     stop () {
       libp2p.removeEventListener('peer:connect', onConnect)
       outbox.stop()
+      relay.close()
       routes.stop()
     },
 

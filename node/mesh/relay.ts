@@ -1,8 +1,7 @@
 import type { PeerId } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../transports/libp2p.ts'
 import type { StatusFrame } from '../transports/libp2p.ts'
+import { RelayChannel } from './channel.ts'
 import type { Route } from './routes.ts'
 
 export interface RelayInit {
@@ -13,24 +12,40 @@ export interface RelayInit {
 /** The outcome of one delivery attempt: accepted, rejected for good (the receiver said no), or worth retrying. */
 export type DeliveryResult = { outcome: 'accepted' } | { outcome: 'rejected', code: string, comment: string } | { outcome: 'retry', reason: string }
 
-const STATUS_MAX_BYTES = 64 * 1024
+export interface Relay {
+  send(route: Route, packed: string): Promise<DeliveryResult>
+  /** Closes the open channels. */
+  close(): void
+}
 
 /**
  * Sends one packed message along a route and waits for the receiver's acknowledgement, which it gives
- * only after a durable write. Connections are reused by libp2p; each message is one stream.
+ * only after a durable write. Over libp2p, messages to a peer share one pipelined channel.
  */
-export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): { send(route: Route, packed: string): Promise<DeliveryResult> } {
+export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
   const timeoutMs = init.timeoutMs ?? 10_000
+  const channels = new Map<string, Promise<RelayChannel>>()
+
+  /** The peer's open channel, or a new one (one dial even when many messages ask at once). */
+  async function channelTo (peerId: PeerId, signal: AbortSignal): Promise<RelayChannel> {
+    const key = peerId.toString()
+    const existing = channels.get(key)
+    if (existing !== undefined) {
+      const channel = await existing.catch(() => undefined)
+      if (channel?.usable === true) return channel
+      if (channels.get(key) !== existing) return await channelTo(peerId, signal)
+    }
+    const opening = RelayChannel.open(libp2p, peerId, signal)
+    channels.set(key, opening)
+    opening.catch(() => { if (channels.get(key) === opening) channels.delete(key) })
+    return await opening
+  }
 
   async function overLibp2p (peerId: PeerId, packed: string): Promise<DeliveryResult> {
     const signal = AbortSignal.timeout(timeoutMs)
     let status: StatusFrame
     try {
-      const stream = await libp2p.dialProtocol(peerId, DIDCOMM_MESH_PROTOCOL, { signal })
-      const lp = lpStream(stream, { maxDataLength: STATUS_MAX_BYTES })
-      await lp.write(new TextEncoder().encode(packed), { signal })
-      status = decodeStatus((await lp.read({ signal })).subarray())
-      await stream.close({ signal })
+      status = await (await channelTo(peerId, signal)).request(packed, signal)
     } catch (err) {
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
@@ -54,6 +69,10 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): { send(r
   return {
     async send (route, packed) {
       return route.kind === 'libp2p' ? await overLibp2p(route.peerId, packed) : await overHttp(route.url, packed)
+    },
+    close () {
+      for (const opening of channels.values()) void opening.then(channel => { channel.close() }, () => {})
+      channels.clear()
     }
   }
 }

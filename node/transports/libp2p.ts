@@ -1,10 +1,13 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
+import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
-import type { Inbound } from '../inbound.ts'
+import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 
-/** Acknowledged node-to-node and agent protocol: one request frame, one status frame back. */
+/**
+ * Acknowledged node-to-node and agent protocol: each request frame is answered by one status frame,
+ * in order. A sender may send one frame per stream or pipeline many on one long-lived stream.
+ */
 export const DIDCOMM_MESH_PROTOCOL = '/didcomm-mesh/didcomm/1.0.0'
 /** The DIF DIDComm libp2p extension: one length-prefixed message per stream, no answer. */
 export const DIF_DIDCOMM_PROTOCOL = 'didcomm/v2'
@@ -25,6 +28,10 @@ export interface Libp2pTransportInit {
 }
 
 const DEFAULT_TIMEOUT = 10_000
+/** A pipelined stream with no new frame for this long is closed (senders close theirs after 20 s). */
+const IDLE_TIMEOUT = 60_000
+/** Frames of one stream processed at once; a sender pipelining more waits for their statuses. */
+const MAX_IN_FLIGHT = 32
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(frame))
@@ -47,16 +54,42 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     return { lp, request }
   }
 
-  await libp2p.handle(DIDCOMM_MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {
+  /** The next frame, or undefined once the sender has closed its side between frames. */
+  async function nextFrame (lp: ReturnType<typeof lpStream<Stream>>, stream: Stream): Promise<Uint8Array | undefined> {
     try {
-      const { lp, request } = await readRequest(stream)
-      const outcome = await inbound.receive(request, session)
-      const frame: StatusFrame = outcome.problem === undefined
-        ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
-        : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies: outcome.replies }
-      await lp.write(encodeStatus(frame), { signal: AbortSignal.timeout(timeout) })
+      return (await lp.read({ signal: AbortSignal.timeout(IDLE_TIMEOUT) })).subarray()
+    } catch (err) {
+      if (err instanceof UnexpectedEOFError && stream.remoteWriteStatus !== 'writable') return undefined
+      throw err
+    }
+  }
+
+  function statusOf (outcome: InboundOutcome): StatusFrame {
+    return outcome.problem === undefined
+      ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
+      : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies: outcome.replies }
+  }
+
+  await libp2p.handle(DIDCOMM_MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {
+    const lp = lpStream(stream, { maxDataLength: init.maxMessageBytes })
+    // Frames are processed concurrently (their writes share group commits); statuses go back in order.
+    let answered: Promise<void> = Promise.resolve()
+    let inFlight = 0
+    try {
+      for (let request = await nextFrame(lp, stream); request !== undefined; request = await nextFrame(lp, stream)) {
+        const outcome = inbound.receive(request, session)
+        inFlight++
+        answered = answered.then(async () => {
+          const settled = await outcome
+          await lp.write(encodeStatus(statusOf(settled)), { signal: AbortSignal.timeout(timeout) })
+          settled.after?.()
+          inFlight--
+        })
+        answered.catch((err: unknown) => { stream.abort(err as Error) })
+        if (inFlight >= MAX_IN_FLIGHT) await answered
+      }
+      await answered
       await stream.close()
-      outcome.after?.()
     } catch (err) {
       logger.debug({ err, peer: connection.remotePeer.toString() }, 'libp2p request failed')
       stream.abort(err as Error)

@@ -106,4 +106,26 @@ describe('libp2p transport: /didcomm-mesh/didcomm/1.0.0', () => {
     const status = await agent.request(node.url, node.did, `${PICKUP3}/status-request`, {})
     assert.equal(status.body.message_count, 0)
   })
+
+  // Proves frames pipelined on one stream are each answered, in order, and the good ones queued once.
+  it('frames pipelined on one stream get one status each, in order', async () => {
+    const wallet = new TestAgent()
+    await wallet.mediate(node.url, node.did)
+    const pairwise = await wallet.pairwiseDid(node.url, node.did)
+    const forwards = await Promise.all(Array.from({ length: 20 }, async (_, i) => await packForward(pairwise, `pipelined ${i}`)))
+    const frames = forwards.map(forward => forward.packed)
+    frames.splice(7, 0, '{"not":"a jwe"}')
+
+    const stream = await peer.dialProtocol(multiaddr(node.info.multiaddrs[0] as string), DIDCOMM_MESH_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const lp = lpStream(stream)
+    await Promise.all(frames.map(async frame => { await lp.write(new TextEncoder().encode(frame), { signal: AbortSignal.timeout(10_000) }) }))
+    const statuses: StatusFrame[] = []
+    for (let i = 0; i < frames.length; i++) statuses.push(decodeStatus((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()))
+    await stream.close()
+
+    assert.deepEqual(statuses.map(status => status.status), frames.map((_, i) => i === 7 ? 'rejected' : 'accepted'))
+    assert.equal(statuses[7]?.code, 'e.p.msg.unencrypted')
+    const received = await wallet.pickup(node.url, node.did, { ack: true })
+    assert.deepEqual(received.map(r => r.message.body.content).sort(), forwards.map(f => f.sent.body.content).sort())
+  })
 })
