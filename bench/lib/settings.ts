@@ -38,7 +38,7 @@ export const PICKUP_BATCH = 100
 export const FILL_CHUNK = 1000
 
 export function settingsFor (quick: boolean, out: string): Settings {
-  const common = { quick, out, senders: 16, e2eSenders: 8, meshNodes: 10 }
+  const common = { quick, out, senders: 64, e2eSenders: 8, meshNodes: 10 }
   if (quick) {
     return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100 }
   }
