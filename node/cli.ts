@@ -9,7 +9,7 @@ import { addConfigOptions } from '../config/cli-options.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
-import { loadOrCreateNodeKeys } from '../storage/keys.ts'
+import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys } from '../storage/keys.ts'
 import { createNode, endpointsFor, mediatorDid } from './node.ts'
 import type { NodeInfo } from './node.ts'
 
@@ -22,7 +22,7 @@ function configFrom (command: Command): Config {
 
 /** The node's identity as `start` would publish it, without starting anything. */
 async function offlineIdentity (config: Config): Promise<{ did: string, peerId: string, endpoints: ReturnType<typeof endpointsFor> }> {
-  const keys = await loadOrCreateNodeKeys(config.dataDir)
+  const keys = await loadOrCreateNodeKeys(config.dataDir, process.env[KEY_PASSPHRASE_ENV])
   const peerId = peerIdFromPrivateKey(privateKeyFromProtobuf(fromString(keys.libp2p, 'base64'))).toString()
   const endpoints = endpointsFor(config, config.httpPort, peerId)
   return { did: mediatorDid(keys, endpoints), peerId, endpoints }
@@ -36,7 +36,7 @@ const program = new Command('didcomm-mesh')
 addConfigOptions(program.command('start').description('run a mediator node (what `npm start` runs)'))
   .action(async (_opts, command: Command) => {
     const config = configFrom(command)
-    const node = createNode(config)
+    const node = createNode(config, { keyPassphrase: process.env[KEY_PASSPHRASE_ENV] })
     await node.start()
     const info = node.info()
     console.log(`peer ID       ${info.peerId}`)
@@ -99,7 +99,7 @@ try {
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG)
-  if (err instanceof ConfigError) {
+  if (err instanceof ConfigError || err instanceof KeyFileError) {
     console.error(`didcomm-mesh: ${err.message}`)
     process.exit(EXIT_CONFIG)
   }

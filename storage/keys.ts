@@ -1,5 +1,5 @@
-import { generateKeyPairSync } from 'node:crypto'
-import { mkdir, readFile, writeFile, rename } from 'node:fs/promises'
+import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto'
+import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { toString } from 'uint8arrays'
@@ -17,6 +17,59 @@ export interface NodeKeys {
 }
 
 export const NODE_KEY_FILE = 'node-key.json'
+/** The environment variable holding the passphrase that encrypts node-key.json (never a flag: flags show in `ps`). */
+export const KEY_PASSPHRASE_ENV = 'DIDCOMM_MESH_KEY_PASSPHRASE'
+
+/** The key file cannot be used: encrypted without a passphrase given, a wrong passphrase, or damaged. */
+export class KeyFileError extends Error {
+  override name = 'KeyFileError'
+}
+
+/** node-key.json when a passphrase protects it: the keys JSON sealed with AES-256-GCM under an scrypt key. */
+interface SealedKeys {
+  encrypted: { kdf: 'scrypt', N: number, r: number, p: number, salt: string, cipher: 'aes-256-gcm', iv: string, tag: string, data: string }
+}
+
+const SCRYPT = { N: 32768, r: 8, p: 1 }
+
+function sealKeys (keys: NodeKeys, passphrase: string): SealedKeys {
+  const salt = randomBytes(16)
+  const iv = randomBytes(12)
+  const key = scryptSync(passphrase, salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 })
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  const data = Buffer.concat([cipher.update(JSON.stringify(keys)), cipher.final()])
+  return { encrypted: { kdf: 'scrypt', ...SCRYPT, salt: salt.toString('base64'), cipher: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), data: data.toString('base64') } }
+}
+
+function openKeys (sealed: SealedKeys['encrypted'], passphrase: string): NodeKeys {
+  const key = scryptSync(passphrase, Buffer.from(sealed.salt, 'base64'), 32, { N: sealed.N, r: sealed.r, p: sealed.p, maxmem: 64 * 1024 * 1024 })
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'))
+  decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'))
+  try {
+    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64')), decipher.final()]).toString('utf8')) as NodeKeys
+  } catch (err) {
+    throw new KeyFileError(`cannot open ${NODE_KEY_FILE}: wrong passphrase in ${KEY_PASSPHRASE_ENV}, or the file is damaged`, { cause: err })
+  }
+}
+
+/** Writes the key file durably: a 0600 temp file, fsynced, renamed over the old one. */
+async function writeKeyFile (path: string, content: NodeKeys | SealedKeys): Promise<void> {
+  const file = await open(path + '.tmp', 'w', 0o600)
+  try {
+    await file.writeFile(JSON.stringify(content, null, 2))
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+  await rename(path + '.tmp', path)
+}
+
+/** The keys in a key file's content, opening it with `passphrase` when it is sealed. */
+function keysFrom (content: NodeKeys | SealedKeys, passphrase: string | undefined): NodeKeys {
+  if (!('encrypted' in content)) return content
+  if (passphrase === undefined || passphrase === '') throw new KeyFileError(`${NODE_KEY_FILE} is encrypted: set ${KEY_PASSPHRASE_ENV} to its passphrase`)
+  return openKeys(content.encrypted, passphrase)
+}
 
 export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {
   const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
@@ -24,13 +77,23 @@ export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {
   return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
 }
 
-/** Loads the node's keys from the data dir, generating and saving them on first start. */
-export async function loadOrCreateNodeKeys (dataDir: string): Promise<NodeKeys> {
+/**
+ * Loads the node's keys from the data dir, generating and saving them on first start. With a
+ * passphrase the file is kept encrypted (a plaintext file is encrypted in place on first use).
+ */
+export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string): Promise<NodeKeys> {
   const path = join(dataDir, NODE_KEY_FILE)
+  const sealWith = passphrase === '' ? undefined : passphrase
+  let existing: NodeKeys | SealedKeys | undefined
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as NodeKeys
+    existing = JSON.parse(await readFile(path, 'utf8')) as NodeKeys | SealedKeys
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  if (existing !== undefined) {
+    const keys = keysFrom(existing, passphrase)
+    if (sealWith !== undefined && !('encrypted' in existing)) await writeKeyFile(path, sealKeys(keys, sealWith))
+    return keys
   }
   const keys: NodeKeys = {
     keyAgreement: generateOkpKey('X25519'),
@@ -38,9 +101,7 @@ export async function loadOrCreateNodeKeys (dataDir: string): Promise<NodeKeys> 
     libp2p: toString(privateKeyToProtobuf(await generateKeyPair('Ed25519')), 'base64')
   }
   await mkdir(dataDir, { recursive: true })
-  // Write then rename, so a crash never leaves a half-written key file behind.
-  await writeFile(path + '.tmp', JSON.stringify(keys, null, 2), { mode: 0o600 })
-  await rename(path + '.tmp', path)
+  await writeKeyFile(path, sealWith === undefined ? keys : sealKeys(keys, sealWith))
   return keys
 }
 

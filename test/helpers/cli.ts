@@ -22,9 +22,9 @@ function cleanEnv (): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
 }
 
-/** Starts the CLI (under the Node running the tests: process.execPath), collecting its output. */
-export function launch (args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+/** Starts the CLI (under the Node running the tests: process.execPath), collecting its output; `env` adds variables. */
+export function launch (args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   let out = ''
@@ -42,8 +42,8 @@ export async function exitOf (child: ChildProcess, timeout = 10_000): Promise<nu
 }
 
 /** Runs the CLI to completion. */
-export async function run (args: string[], timeout = 30_000): Promise<Result> {
-  const running = launch(args)
+export async function run (args: string[], timeout = 30_000, env: Record<string, string> = {}): Promise<Result> {
+  const running = launch(args, env)
   const code = await exitOf(running.child, timeout)
   return { code, stdout: running.stdout(), stderr: running.stderr() }
 }
