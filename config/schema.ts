@@ -34,6 +34,14 @@ export const configSchema = z.object({
     .describe('Most recipient keys one mediated client may register'),
   maxMediations: positive.default(100_000)
     .describe('Most mediation grants this node holds'),
+  rateLimit: z.int().min(0).default(100)
+    .describe('DIDComm requests a second from one IP address (HTTP and WebSocket together) or one libp2p peer; 0 = unlimited'),
+  rateBurst: positive.default(200)
+    .describe('Requests one source may send at once before the rate limit applies'),
+  requestTimeoutSeconds: positive.default(30)
+    .describe('Longest an HTTP request may take to arrive, headers and body'),
+  websocketIdleSeconds: positive.default(300)
+    .describe('A WebSocket not in live mode that sends nothing for this long is closed; every socket is pinged every 30 s and closed if it does not answer'),
   corsOrigins: z.array(z.string()).default(['*'])
     .describe('Origin values browser wallets may call from'),
   websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')

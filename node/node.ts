@@ -25,6 +25,7 @@ import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import { createLiveDelivery } from './live.ts'
+import { createRateLimiter } from './rate-limit.ts'
 import { createLogger } from './log.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
@@ -56,6 +57,8 @@ export interface MeshNode {
 
 export interface NodeOptions {
   logger?: Logger
+  /** Encrypts node-key.json (from DIDCOMM_MESH_KEY_PASSPHRASE; never a config option, so it is not on a command line). */
+  keyPassphrase?: string
 }
 
 const SWEEP_INTERVAL_MS = 60_000
@@ -97,7 +100,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
 
   return {
     async start () {
-      const keys = await loadOrCreateNodeKeys(config.dataDir)
+      const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
       db = await openDatabase(config.dataDir)
       const commit = new GroupCommit(db)
       const mailbox = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
@@ -136,11 +139,20 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       })
       await libp2p.start()
 
+      // One budget per source across transports: an IP over HTTP and WebSocket, a peer over libp2p.
+      const rateLimiter = createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst })
       http = await createHttpTransport(inbound, live, {
         info: () => this.info(),
         invitation: () => this.invitation(),
         ready: () => ready
-      }, { maxMessageBytes: config.maxMessageBytes, corsOrigins: config.corsOrigins, websocketFrames: config.websocketFrames }, logger)
+      }, {
+        maxMessageBytes: config.maxMessageBytes,
+        corsOrigins: config.corsOrigins,
+        websocketFrames: config.websocketFrames,
+        requestTimeoutSeconds: config.requestTimeoutSeconds,
+        websocketIdleSeconds: config.websocketIdleSeconds,
+        rateLimiter
+      }, logger)
       await http.listen({ host: config.host, port: config.httpPort })
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
@@ -149,7 +161,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
       // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
       // rather than being told "rejected" and dropping the message.
-      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes }, logger)
+      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter }, logger)
       await mesh.start(identity.dids)
 
       const sweep = (): void => {

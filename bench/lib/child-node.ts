@@ -27,8 +27,8 @@ export interface ChildNode extends NodeEndpoints {
   stop(): Promise<void>
 }
 
-/** Quotas high enough that no benchmark fills a mailbox. */
-const NO_QUOTAS = ['--max-messages-per-recipient', '1000000', '--max-bytes-per-recipient', '100000000000']
+/** Quotas high enough that no benchmark fills a mailbox, and no rate limit (all load comes from 127.0.0.1). */
+const NO_QUOTAS = ['--max-messages-per-recipient', '1000000', '--max-bytes-per-recipient', '100000000000', '--rate-limit', '0']
 const BANNER_TIMEOUT_MS = 30_000
 const STOP_TIMEOUT_MS = 15_000
 

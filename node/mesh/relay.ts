@@ -1,5 +1,6 @@
 import type { PeerId } from '@libp2p/interface'
 import type { MeshLibp2p } from '../libp2p.ts'
+import { RATE_LIMITED } from '../rate-limit.ts'
 import type { StatusFrame } from '../transports/libp2p.ts'
 import { RelayChannel } from './channel.ts'
 import type { Route } from './routes.ts'
@@ -50,6 +51,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
     if (status.status === 'accepted') return { outcome: 'accepted' }
+    if (status.code === RATE_LIMITED) return { outcome: 'retry', reason: 'rate limited by the next hop' }
     return { outcome: 'rejected', code: status.code ?? 'e.p.xfer', comment: status.comment ?? 'rejected by the next hop' }
   }
 

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import cors from '@fastify/cors'
 import websocket from '@fastify/websocket'
 import Fastify from 'fastify'
@@ -6,6 +7,8 @@ import type { Logger } from 'pino'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
+import { RATE_LIMITED } from '../rate-limit.ts'
+import type { RateLimiter } from '../rate-limit.ts'
 import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts'
 import type { FrameRule } from './websocket.ts'
 
@@ -15,8 +18,10 @@ export interface HttpTransportInit {
   maxMessageBytes: number
   corsOrigins: string[]
   websocketFrames: FrameRule
-  /** Seconds a request may take to arrive. */
-  requestTimeout?: number
+  /** Seconds a request (headers and body) may take to arrive. */
+  requestTimeoutSeconds: number
+  websocketIdleSeconds: number
+  rateLimiter: RateLimiter
 }
 
 export interface HttpRoutes {
@@ -45,11 +50,14 @@ function problemFor (err: FastifyError): { status: number, code: string } {
 
 /** HTTP and WebSocket on one port: DIDComm at POST / and /ws, plus health, info and the invitation. */
 export async function createHttpTransport (inbound: Inbound, live: LiveDelivery, routes: HttpRoutes, init: HttpTransportInit, logger: Logger): Promise<FastifyInstance> {
+  const timeout = init.requestTimeoutSeconds * 1000
   const app = Fastify({
     // Requests are not logged one by one: they would name clients' IPs next to their DIDs.
     logger: false,
     bodyLimit: init.maxMessageBytes,
-    requestTimeout: (init.requestTimeout ?? 30) * 1000
+    // Headers and body must arrive within the request timeout (Node's own default allows a minute
+    // for headers), checked every second rather than every 30 s, so slow senders cannot hold sockets.
+    serverFactory: handler => createServer({ requestTimeout: timeout, headersTimeout: timeout, connectionsCheckingInterval: 1000 }, handler)
   })
   // Browser wallets post from other origins with a non-simple content type, so preflights must pass.
   await app.register(cors, {
@@ -57,6 +65,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ['content-type']
   })
+  // maxPayload is checked against each frame's header, before its body is buffered.
   await app.register(websocket, { options: { maxPayload: init.maxMessageBytes } })
 
   app.removeAllContentTypeParsers()
@@ -73,6 +82,12 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   app.addHook('onRequest', async (request, reply) => {
     if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
     return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
+  })
+
+  // Checked before the body is read, so a flood costs no buffering or decryption.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'POST' || init.rateLimiter.allow(request.ip)) return
+    return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; try again shortly')))
   })
 
   // A response already under way when close() starts would leave its socket kept alive (fetch holds it
@@ -97,6 +112,6 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   app.get('/info', async () => routes.info())
   app.get('/oob', async () => routes.invitation())
 
-  registerWebSocket(app, inbound, live, init.websocketFrames, logger)
+  registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter }, logger)
   return app
 }

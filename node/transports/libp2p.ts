@@ -3,6 +3,8 @@ import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
+import { RATE_LIMITED } from '../rate-limit.ts'
+import type { RateLimiter } from '../rate-limit.ts'
 
 /**
  * Acknowledged node-to-node and agent protocol: each request frame is answered by one status frame,
@@ -22,7 +24,10 @@ export interface StatusFrame {
 }
 
 export interface Libp2pTransportInit {
+  /** Checked against each frame's length prefix, before its body is read. */
   maxMessageBytes: number
+  /** Requests per remote peer. */
+  rateLimiter: RateLimiter
   /** Milliseconds allowed for reading the request and for writing the answer. */
   timeout?: number
 }
@@ -32,6 +37,8 @@ const DEFAULT_TIMEOUT = 10_000
 const IDLE_TIMEOUT = 60_000
 /** Frames of one stream processed at once; a sender pipelining more waits for their statuses. */
 const MAX_IN_FLIGHT = 32
+/** DIDComm streams one connection may hold open at once (a relaying node needs one). */
+const MAX_INBOUND_STREAMS = 16
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(frame))
@@ -64,6 +71,8 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     }
   }
 
+  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer; send again shortly' } }
+
   function statusOf (outcome: InboundOutcome): StatusFrame {
     return outcome.problem === undefined
       ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
@@ -76,8 +85,9 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     let answered: Promise<void> = Promise.resolve()
     let inFlight = 0
     try {
+      const peer = connection.remotePeer.toString()
       for (let request = await nextFrame(lp, stream); request !== undefined; request = await nextFrame(lp, stream)) {
-        const outcome = inbound.receive(request, session)
+        const outcome = init.rateLimiter.allow(peer) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
         inFlight++
         answered = answered.then(async () => {
           const settled = await outcome
@@ -94,17 +104,17 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
       logger.debug({ err, peer: connection.remotePeer.toString() }, 'libp2p request failed')
       stream.abort(err as Error)
     }
-  }, { runOnLimitedConnection: false })
+  }, { runOnLimitedConnection: false, maxInboundStreams: MAX_INBOUND_STREAMS })
 
   await libp2p.handle(DIF_DIDCOMM_PROTOCOL, async (stream: Stream, connection: Connection) => {
     try {
       const { request } = await readRequest(stream)
       await stream.close()
-      const outcome = await inbound.receive(request, session)
+      const outcome = init.rateLimiter.allow(connection.remotePeer.toString()) ? await inbound.receive(request, session) : rateLimited
       if (outcome.problem !== undefined) logger.debug({ problem: outcome.problem, peer: connection.remotePeer.toString() }, 'didcomm/v2 message refused')
     } catch (err) {
       logger.debug({ err }, 'didcomm/v2 stream failed')
       stream.abort(err as Error)
     }
-  })
+  }, { maxInboundStreams: MAX_INBOUND_STREAMS })
 }

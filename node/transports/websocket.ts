@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
+import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery, Session } from '../../protocols/types.ts'
 import type { Inbound } from '../inbound.ts'
+import { RATE_LIMITED } from '../rate-limit.ts'
+import type { RateLimiter } from '../rate-limit.ts'
 
 /**
  * Which frame type carries messages to a client. No one framing serves every wallet: the Identus SDK
@@ -12,6 +15,15 @@ import type { Inbound } from '../inbound.ts'
 export type FrameRule = 'auto' | 'text' | 'binary'
 
 export const WEBSOCKET_PATH = '/ws'
+/** Every socket is pinged this often; one that has not answered the previous ping is dropped. */
+const PING_INTERVAL_MS = 30_000
+
+export interface WebSocketInit {
+  rule: FrameRule
+  /** A socket not in live mode that sends nothing for this long is closed. */
+  idleSeconds: number
+  rateLimiter: RateLimiter
+}
 
 export function usesBinaryFrames (rule: FrameRule, origin: string | undefined): boolean {
   return rule === 'binary' || (rule === 'auto' && origin !== undefined)
@@ -23,23 +35,50 @@ function toText (data: RawData): string {
 }
 
 /** DIDComm over WebSocket: every frame is one message; replies and live pushes come back on the socket. */
-export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live: LiveDelivery, rule: FrameRule, logger: Logger): void {
+export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live: LiveDelivery, init: WebSocketInit, logger: Logger): void {
   app.get(WEBSOCKET_PATH, { websocket: true }, (socket: WebSocket, request) => {
-    const binary = usesBinaryFrames(rule, request.headers.origin)
+    const binary = usesBinaryFrames(init.rule, request.headers.origin)
     const send = (text: string): void => {
       if (socket.readyState === socket.OPEN) socket.send(binary ? Buffer.from(text) : text, { binary })
     }
     const session: Session = { transport: 'websocket', push: send }
+
+    // Dead peers (no pong) and idle sockets that wait for nothing are closed.
+    let answeredPing = true
+    let lastMessageAt = Date.now()
+    const heartbeat = setInterval(() => {
+      if (!answeredPing) {
+        socket.terminate()
+        return
+      }
+      if (!live.isLive(session) && Date.now() - lastMessageAt > init.idleSeconds * 1000) {
+        socket.close(1000, 'idle')
+        return
+      }
+      answeredPing = false
+      socket.ping()
+    }, Math.min(PING_INTERVAL_MS, init.idleSeconds * 1000))
+    heartbeat.unref()
+    socket.on('pong', () => { answeredPing = true })
+
     // Messages on one socket are handled in order, as a client sends them.
     let queue = Promise.resolve()
     socket.on('message', (data: RawData) => {
+      lastMessageAt = Date.now()
+      if (!init.rateLimiter.allow(request.ip)) {
+        send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; message dropped, send it again shortly')))
+        return
+      }
       queue = queue.then(async () => {
         const outcome = await inbound.receive(toText(data), session)
         for (const reply of outcome.replies) send(reply)
         outcome.after?.()
       }).catch(err => { logger.warn({ err }, 'websocket message failed') })
     })
-    socket.on('close', () => { live.disable(session) })
+    socket.on('close', () => {
+      clearInterval(heartbeat)
+      live.disable(session)
+    })
     socket.on('error', err => { logger.debug({ err }, 'websocket error') })
   })
 }

@@ -32,7 +32,8 @@ export async function tempDir (prefix = 'didcomm-mesh-test-'): Promise<{ path: s
  * makes the node's logger from its config (kept across restarts) instead of the node's own.
  */
 export async function startTestNode (flags: Record<string, unknown> = {}, logger?: (config: Config) => Logger): Promise<TestNode> {
-  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
+  // No rate limit unless a test sets one: every test client shares 127.0.0.1.
+  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, rateLimit: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
   const node = createNode(config, { logger: logger?.(config) })
   await node.start()
   const info = node.info()
