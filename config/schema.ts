@@ -47,7 +47,7 @@ export const configSchema = z.object({
   websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')
     .describe('WebSocket frame type for outgoing messages; auto = binary when the upgrade carried an Origin header (a browser), text otherwise'),
   bootstrap: z.array(z.string()).default([])
-    .describe('Multiaddrs of peers to dial at startup'),
+    .describe('Multiaddrs of mesh peers to join through: with /p2p/<peer ID>, or without one (e.g. /dns4/node1/tcp/4001) to be dialled by address until connected'),
   announce: z.array(z.string()).default([])
     .describe('Multiaddrs to announce to peers instead of the listen addresses'),
   mdns: z.boolean().default(false)

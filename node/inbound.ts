@@ -81,7 +81,8 @@ export function createInbound (components: InboundComponents): Inbound {
   }
 
   async function dispatch (inbound: Addressed, session: Session, depth: number): Promise<HandlerResult> {
-    logger.debug({ type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
+    // `mid`, the DIDComm message id (random, chosen by the sender), correlates this node's lines with the sender's.
+    logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
     const ctx: HandlerContext = {
       nodeDid: inbound.to,
       ownDids: new Set(components.dids()),
@@ -117,7 +118,7 @@ export function createInbound (components: InboundComponents): Inbound {
         return { status: 200, replies: await packReplies(replies, request.sender, request.to), after: result.after }
       } catch (err) {
         if (!(err instanceof ProblemReportError)) {
-          logger.error({ err }, 'inbound message failed')
+          logger.error({ err, mid: request?.message.id }, 'inbound message failed')
           return await refuse(new ProblemReportError('e.p.me', 'internal error', 500), request)
         }
         return await refuse(err, request)
@@ -128,7 +129,7 @@ export function createInbound (components: InboundComponents): Inbound {
   /** A problem report on the failed thread: encrypted to the sender when we know who it is, plaintext otherwise. */
   async function refuse (err: ProblemReportError, request: Addressed | undefined): Promise<InboundOutcome> {
     const problem = { code: err.code, comment: err.message }
-    logger.debug({ problem }, 'refused')
+    logger.debug({ problem, mid: request?.message.id }, 'refused')
     const sender = request?.sender
     const report = problemReport(err.code, err.message, {
       pthid: request?.message.thid ?? request?.message.id,

@@ -12,8 +12,11 @@ import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { createLibp2p } from 'libp2p'
+import type { Registry } from 'prom-client'
 import type { Libp2p } from 'libp2p'
+import { multiaddr } from '@multiformats/multiaddr'
 import { fromString } from 'uint8arrays'
 
 /** The mesh's own Kademlia DHT: a private network of didcomm-mesh nodes, never the public IPFS one. */
@@ -32,14 +35,53 @@ export interface Libp2pInit {
   /** Keep loopback and private-network addresses in DHT answers (tests, LANs). */
   privateAddresses?: boolean
   maxConnections?: number
+  /** libp2p's own metrics join this registry (their objects are per process: the first node's registry gets them). */
+  metricsRegistry?: Registry
+  /** Where the filesystem-usage metric looks (the data dir). */
+  statfsLocation?: string
 }
 
 export type MeshLibp2p = Libp2p<{ identify: Identify, ping: Ping, dht: KadDHT }>
 
+/** Whether a bootstrap multiaddr names its peer (…/p2p/<id>); one that does not is dialled by address (see dialBootstrapAddresses). */
+function hasPeerId (address: string): boolean {
+  return address.includes('/p2p/')
+}
+
+const BOOTSTRAP_REDIAL_MS = 10_000
+
+/**
+ * Bootstrap addresses without a peer ID (e.g. `/dns4/node1/tcp/4001` in a compose file, where peer
+ * IDs are not known in advance): dialled at start and again every 10 s while not connected, the
+ * peer ID learned in the handshake. @libp2p/bootstrap takes only addresses with peer IDs.
+ */
+export function dialBootstrapAddresses (libp2p: MeshLibp2p, addresses: readonly string[]): () => void {
+  const bare = addresses.filter(address => !hasPeerId(address)).map(address => multiaddr(address))
+  if (bare.length === 0) return () => {}
+  const connected = new Set<string>()
+  const dialAll = (): void => {
+    for (const address of bare) {
+      if (connected.has(address.toString())) continue
+      libp2p.dial(address, { signal: AbortSignal.timeout(BOOTSTRAP_REDIAL_MS) }).then(
+        connection => {
+          connected.add(address.toString())
+          connection.addEventListener('close', () => { connected.delete(address.toString()) }, { once: true })
+        },
+        () => { /* not up yet: dialled again on the next round */ }
+      )
+    }
+  }
+  dialAll()
+  const timer = setInterval(dialAll, BOOTSTRAP_REDIAL_MS)
+  timer.unref()
+  return () => { clearInterval(timer) }
+}
+
 /** The node's libp2p host: TCP and WebSockets, Noise, Yamux, identify, ping, the mesh DHT; peers from bootstrap addresses and optionally mDNS. */
 export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
   const peerDiscovery: Array<ReturnType<typeof bootstrap> | ReturnType<typeof mdns>> = []
-  if ((init.bootstrap ?? []).length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap ?? [] }))
+  const withPeerIds = (init.bootstrap ?? []).filter(hasPeerId)
+  if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: withPeerIds }))
   if (init.mdns === true) peerDiscovery.push(mdns())
   return await createLibp2p({
     privateKey: privateKeyFromProtobuf(fromString(init.privateKey, 'base64')),
@@ -57,6 +99,7 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
     // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.
     connectionMonitor: { abortConnectionOnPingFailure: false },
+    ...(init.metricsRegistry === undefined ? {} : { metrics: prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: false, preserveExistingMetrics: true, statfsLocation: init.statfsLocation }) }),
     peerDiscovery,
     services: {
       identify: identify(),

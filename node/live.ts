@@ -113,6 +113,8 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
 
     isLive: session => bySession.has(session),
 
+    sessions: () => bySession.size,
+
     inFlight,
 
     acknowledged (client, ids) {

@@ -17,14 +17,16 @@ import type { Database } from '../storage/database.ts'
 import { loadOrCreateNodeKeys, rememberMediatorDid } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
 import { createLevelMailbox } from '../storage/mailbox.ts'
+import type { Mailbox } from '../storage/mailbox.ts'
 import { createLevelMediations } from '../storage/mediations.ts'
 import type { OutboxEntry } from '../storage/outbox.ts'
 import { createInbound } from './inbound.ts'
-import { createMeshLibp2p } from './libp2p.ts'
+import { createMeshLibp2p, dialBootstrapAddresses } from './libp2p.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import { createLiveDelivery } from './live.ts'
+import { countedInbound, createNodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createLogger } from './log.ts'
 import { createHttpTransport } from './transports/http.ts'
@@ -88,11 +90,23 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
   let endpoints: Endpoints | undefined
   let mesh: Mesh | undefined
   let sweepTimer: NodeJS.Timeout | undefined
+  let stopBootstrapDials = (): void => {}
   let ready = false
 
   const started = <T>(value: T | undefined): T => {
     if (value === undefined) throw new Error('node is not started')
     return value
+  }
+
+  /** What GET /ready reports: started, store open, libp2p listening, and a peer when bootstrap peers are configured. */
+  const readiness = (): { ready: boolean, checks: Record<string, boolean> } => {
+    const checks: Record<string, boolean> = {
+      started: ready,
+      store: db?.status === 'open',
+      libp2p: (libp2p?.getMultiaddrs().length ?? 0) > 0,
+      ...(config.bootstrap.length > 0 ? { peers: (libp2p?.getPeers().length ?? 0) > 0 } : {})
+    }
+    return { ready: Object.values(checks).every(Boolean), checks }
   }
 
   // Secrets exist only once the DID is known (it names the bound port); until then nothing decrypts.
@@ -103,7 +117,10 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
       db = await openDatabase(config.dataDir)
       const commit = new GroupCommit(db)
-      const mailbox = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
+      const metrics = createNodeMetrics()
+      const store = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
+      // Deliveries are counted where clients acknowledge them.
+      const mailbox: Mailbox = { ...store, remove: async (recipients, ids) => { const n = await store.remove(recipients, ids); metrics.delivered(n); return n } }
       const mediations = createLevelMediations(db, commit)
       const resolver = createResolver()
       const envelope = createEnvelope(resolver, secret)
@@ -121,7 +138,9 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         bootstrap: config.bootstrap,
         mdns: config.mdns,
         privateAddresses: config.privateAddresses,
-        maxConnections: config.maxConnections
+        maxConnections: config.maxConnections,
+        metricsRegistry: metrics.registry,
+        statfsLocation: config.dataDir
       })
       // A message the mesh could not deliver is answered in its sender's own mailbox, like any message.
       const report = async (entry: OutboxEntry, code: string, comment: string): Promise<void> => {
@@ -130,21 +149,31 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         await mailbox.add(entry.origin, await envelope.pack(problem, entry.origin, nodeDid()))
         live.queued(entry.origin, entry.origin)
       }
-      mesh = createMesh({ libp2p, resolver, db, commit, logger, report }, { relayOpen: config.relayOpen, messageLifetimeMs: config.messageLifetimeSeconds * 1000 })
-      const inbound = createInbound({
+      mesh = createMesh({ libp2p, resolver, db, commit, logger, report, relayed: metrics.relayed }, { relayOpen: config.relayOpen, messageLifetimeMs: config.messageLifetimeSeconds * 1000 })
+      const inbound = countedInbound(createInbound({
         envelope, resolver, mailbox, mediations, live, limits, logger,
         onward: mesh.onward,
         dids: () => identity?.dids ?? [],
         dispatch: createDispatcher(config.maxMessageBytes)
-      })
+      }), metrics)
       await libp2p.start()
+      stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)
+      metrics.observe({
+        queued: async () => await store.queued(),
+        outboxDepth: () => started(mesh).stats().outbox.depth,
+        routes: () => started(mesh).stats().routes,
+        liveSessions: () => live.sessions(),
+        peers: () => libp2p?.getPeers().length ?? 0
+      })
 
       // One budget per source across transports: an IP over HTTP and WebSocket, a peer over libp2p.
       const rateLimiter = createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst })
       http = await createHttpTransport(inbound, live, {
         info: () => this.info(),
         invitation: () => this.invitation(),
-        ready: () => ready
+        ready: () => ready,
+        readiness: () => readiness(),
+        metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
       }, {
         maxMessageBytes: config.maxMessageBytes,
         corsOrigins: config.corsOrigins,
@@ -179,6 +208,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
     async stop () {
       ready = false
       clearInterval(sweepTimer)
+      stopBootstrapDials()
       mesh?.stop()
       await http?.close()
       await libp2p?.stop()

@@ -25,6 +25,8 @@ export interface LiveDelivery {
   enable(session: Session, client: string, version: PickupVersion): Promise<() => void>
   disable(session: Session): void
   isLive(session: Session): boolean
+  /** Sessions in live mode now. */
+  sessions(): number
   /** Ids pushed to the client and not yet acknowledged: not counted as waiting. */
   inFlight(client: string): ReadonlySet<string>
   acknowledged(client: string, ids: readonly string[]): void

@@ -41,6 +41,8 @@ export interface Mailbox {
   remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
   /** Deletes messages received before `before` (epoch ms); returns how many. */
   sweep(before: number): Promise<number>
+  /** Messages and bytes queued for all recipients (counted once from disk, then kept up to date). */
+  queued(): Promise<{ messages: number, bytes: number }>
 }
 
 export function messageId (message: string): string {
@@ -87,6 +89,15 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   // Writes under way, so a retry that races its original is still stored once.
   const writing = new Map<string, Promise<AddResult>>()
   const deleting = new Set<string>()
+  // All boxes together, for metrics: counted from disk as the mailbox opens (before any write of
+  // this process: the scan reads a snapshot), with every later write added as it commits.
+  const overall = { messages: 0, bytes: 0 }
+  const counted = (async () => {
+    for await (const key of messages.keys()) {
+      overall.messages++
+      overall.bytes += parseKey(key).size
+    }
+  })()
 
   async function * keys (box: string): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
     for await (const key of messages.keys(boxRange(box))) yield { key, ...parseKey(key) }
@@ -132,6 +143,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       const total = await totalsOf(entry.box)
       total.count--
       total.bytes -= entry.size
+      overall.messages--
+      overall.bytes -= entry.size
     }
     return entries.length
   }
@@ -158,6 +171,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       total.bytes -= size
       throw err
     }
+    overall.messages++
+    overall.bytes += size
     return { id, duplicate: false }
   }
 
@@ -216,6 +231,11 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         for (const key of messageKeys) if (typeof key === 'string') found.push(key)
       }
       return await deleteKeys(found)
+    },
+
+    async queued () {
+      await counted
+      return { ...overall }
     },
 
     async sweep (before) {

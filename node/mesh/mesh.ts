@@ -28,6 +28,8 @@ export interface MeshComponents {
   logger: Logger
   /** Tells a local client that a message it sent could not be delivered. */
   report: (entry: OutboxEntry, code: string, comment: string) => Promise<void>
+  /** Told of every relay attempt (metrics). */
+  relayed?: (outcome: string, seconds: number) => void
 }
 
 export interface Mesh {
@@ -46,7 +48,12 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
     store: createLevelOutbox(components.db, components.commit),
     lookup: async did => await routes.lookup(did),
     forget: did => { routes.forget(did) },
-    send: async (route, packed) => await relay.send(route, packed),
+    send: async (route, packed) => {
+      const start = performance.now()
+      const result = await relay.send(route, packed)
+      components.relayed?.(result.outcome, (performance.now() - start) / 1000)
+      return result
+    },
     report: components.report,
     logger
   }, init.outbox)

@@ -29,8 +29,12 @@ export interface HttpRoutes {
   info: () => unknown
   /** GET /oob */
   invitation: () => unknown
-  /** GET /ready: whether the node can take work */
+  /** Whether the node can decrypt yet (DIDComm requests wait for it) */
   ready: () => boolean
+  /** GET /ready: every check and their conjunction */
+  readiness: () => { ready: boolean, checks: Record<string, boolean> }
+  /** GET /metrics: Prometheus text */
+  metrics: () => Promise<{ contentType: string, text: string }>
 }
 
 /** The answer a DIDComm POST gets: the reply JWE as the body (clients rely on it even without return_route), else 202. */
@@ -108,7 +112,14 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   })
 
   app.get('/health', async () => ({ status: 'ok' }))
-  app.get('/ready', async (_request, reply) => routes.ready() ? { status: 'ready' } : reply.code(503).send({ status: 'starting' }))
+  app.get('/ready', async (_request, reply) => {
+    const { ready, checks } = routes.readiness()
+    return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
+  })
+  app.get('/metrics', async (_request, reply) => {
+    const { contentType, text } = await routes.metrics()
+    return await reply.type(contentType).send(text)
+  })
   app.get('/info', async () => routes.info())
   app.get('/oob', async () => routes.invitation())
 
