@@ -70,7 +70,14 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     allowedHeaders: ['content-type']
   })
   // maxPayload is checked against each frame's header, before its body is buffered.
-  await app.register(websocket, { options: { maxPayload: init.maxMessageBytes } })
+  // On stop, live clients get a proper close (1001 going away) and reconnect elsewhere or later.
+  await app.register(websocket, {
+    options: { maxPayload: init.maxMessageBytes },
+    preClose: done => {
+      for (const client of app.websocketServer.clients) client.close(1001, 'node stopping')
+      done()
+    }
+  })
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser([ENCRYPTED_MEDIA_TYPE, 'application/json'], { parseAs: 'string' }, (_req, body, done) => { done(null, body) })

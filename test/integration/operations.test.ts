@@ -1,11 +1,13 @@
 /**
  * What operators watch: GET /metrics moves with traffic (messages by outcome and code, deliveries,
  * mailbox depth, relays and their latency, outbox, route lookups, peers, libp2p's own metrics), and
- * GET /ready reports each check, including a peer when bootstrap peers are configured.
+ * GET /ready reports each check, including a peer when bootstrap peers are configured; stopping
+ * closes WebSockets properly.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, TestAgent, mediatedWallet, post, sendTo, wrapForward } from '../helpers/client.ts'
+import WebSocket from 'ws'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -93,5 +95,14 @@ describe('operations: metrics and readiness', () => {
     await waitFor(() => joined.node.info().peers.includes(home.info.peerId) ? true : undefined, 15_000, 'a connection to the bootstrap node')
     const ready = await waitFor(async () => { const res = await fetch(new URL('ready', joined.url)); return res.status === 200 ? res : undefined }, 15_000, 'readiness')
     assert.equal((await ready.json() as { checks: { peers: boolean } }).checks.peers, true)
+  })
+
+  it('stopping a node closes its WebSockets with 1001 (going away), so live wallets reconnect', async () => {
+    const leaving = await nodes.start()
+    const socket = new WebSocket(leaving.wsUrl)
+    await new Promise(resolve => socket.once('open', resolve))
+    const closed = new Promise<[number, string]>(resolve => socket.once('close', (code, reason) => { resolve([code, String(reason)]) }))
+    await leaving.stop()
+    assert.deepEqual(await closed, [1001, 'node stopping'])
   })
 })
