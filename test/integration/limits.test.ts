@@ -138,4 +138,22 @@ describe('limits', () => {
     assert.ok(codes.filter(code => code === 'e.p.req.rate-limited').length >= 4, codes.join(','))
     assert.ok(codes.includes('e.p.msg.unencrypted'), 'the first ones were processed')
   })
+
+  it('libp2p: a host opening connections faster than libp2p allows is refused past the threshold, and HTTP wallets are still served', async () => {
+    const address = multiaddr(node.info.multiaddrs[0] as string)
+    const flood = await Promise.all(Array.from({ length: 12 }, async () => await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })))
+    try {
+      const dials = await Promise.allSettled(flood.map(async host => await host.dial(address, { signal: AbortSignal.timeout(5000) })))
+      await sleep(300)
+      const open = flood.filter(host => host.getConnections().some(connection => connection.status === 'open'))
+      // libp2p's inbound threshold: 5 new connections a second from one host.
+      assert.ok(open.length <= 6, `${open.length} of 12 connections from one host stayed open (dials: ${dials.map(d => d.status).join(',')})`)
+      const agent = new TestAgent()
+      const answer = await post(node.url, await agent.pack(agent.message(`${PICKUP3}/status-request`, {}, node.did), node.did))
+      assert.notEqual(answer.status, 500)
+      assert.equal((await fetch(new URL('health', node.url))).status, 200)
+    } finally {
+      await Promise.all(flood.map(async host => { await host.stop() }))
+    }
+  })
 })
