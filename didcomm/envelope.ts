@@ -100,14 +100,6 @@ export interface Envelope {
   anoncrypt(message: PlainMessage, to: string): Promise<string>
 }
 
-function parseJson (text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
 function errorText (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
@@ -130,7 +122,7 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
     async unpack (packed, parsed) {
       let unwrapped: Unpacked | undefined
       try {
-        unwrapped = await native.unpack(parsed ?? parseJson(packed))
+        unwrapped = await native.unpack(packed, parsed)
       } catch (err) {
         throw new EnvelopeError(errorText(err), { cause: err })
       }

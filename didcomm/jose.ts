@@ -120,6 +120,7 @@ export function x25519Epk (header: ProtectedHeader): string | undefined {
   return epk?.kty === 'OKP' && epk.crv === 'X25519' && typeof epk.x === 'string' ? epk.x : undefined
 }
 
+/** didcomm-rust's did_or_url: the DID is what precedes '#' (resolver.ts's didOf also cuts at '/' and '?'). */
 function didOfKid (kid: string): string {
   const hash = kid.indexOf('#')
   return hash < 0 ? kid : kid.slice(0, hash)

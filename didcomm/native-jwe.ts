@@ -15,8 +15,11 @@ import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
 export interface NativeJwe {
-  /** A parsed JWE opened natively (anoncrypt, authcrypt, or authcrypt inside anoncrypt); throws UnwrapError when it is ours and fails. */
-  unpack(parsed: unknown): Promise<Unpacked | undefined>
+  /**
+   * A JWE opened natively (anoncrypt, authcrypt, or authcrypt inside anoncrypt); `parsed` is its JSON
+   * when the caller has it already. Throws UnwrapError when it is ours and fails.
+   */
+  unpack(packed: string, parsed?: unknown): Promise<Unpacked | undefined>
   /** `message` authcrypted from `from` to `to`, when both have X25519 keys we can use. */
   pack(message: PlainMessage, to: string, from: string): Promise<string | undefined>
 }
@@ -83,7 +86,7 @@ export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): N
 
   return {
     // The library's order: an anoncrypt layer, then an authcrypt one, then the plaintext.
-    async unpack (parsed) {
+    async unpack (packed, parsed = parseJson(packed)) {
       if (!isJweJson(parsed)) return undefined
       const anoncrypted = unwrapAnoncrypt(parsed, privateKeyFor)
       const inner = anoncrypted === undefined ? parsed : parseJson(anoncrypted.plaintext)

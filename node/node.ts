@@ -172,7 +172,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         info: () => this.info(),
         invitation: () => this.invitation(),
         ready: () => ready,
-        readiness: () => readiness(),
+        readiness,
         metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
       }, {
         maxMessageBytes: config.maxMessageBytes,

@@ -64,10 +64,10 @@ async function writeKeyFile (path: string, content: NodeKeys | SealedKeys): Prom
   await rename(path + '.tmp', path)
 }
 
-/** The keys in a key file's content, opening it with `passphrase` when it is sealed. */
+/** The keys in a key file's content, opening it with `passphrase` (undefined: none given) when it is sealed. */
 function keysFrom (content: NodeKeys | SealedKeys, passphrase: string | undefined): NodeKeys {
   if (!('encrypted' in content)) return content
-  if (passphrase === undefined || passphrase === '') throw new KeyFileError(`${NODE_KEY_FILE} is encrypted: set ${KEY_PASSPHRASE_ENV} to its passphrase`)
+  if (passphrase === undefined) throw new KeyFileError(`${NODE_KEY_FILE} is encrypted: set ${KEY_PASSPHRASE_ENV} to its passphrase`)
   return openKeys(content.encrypted, passphrase)
 }
 
@@ -91,7 +91,7 @@ export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   if (existing !== undefined) {
-    const keys = keysFrom(existing, passphrase)
+    const keys = keysFrom(existing, sealWith)
     if (sealWith !== undefined && !('encrypted' in existing)) await writeKeyFile(path, sealKeys(keys, sealWith))
     return keys
   }

@@ -111,7 +111,7 @@ describe('native authcrypt', () => {
       for (let i = 0; i < 10; i++) {
         const message = wallet.message('https://didcomm.org/messagepickup/3.0/status-request', { n: i, text: randomBytes(i * 300).toString('latin1') }, nodeDid)
         const packed = await wallet.pack(message, nodeDid, wallet.did, { protect_sender: protectSender })
-        const native = await nativeOf(node).unpack(JSON.parse(packed))
+        const native = await nativeOf(node).unpack(packed)
         assert.ok(native !== undefined, 'the native path opened it')
         const library = await node.unpack(packed)
         assert.deepEqual(native.message, library.message)
