@@ -8,7 +8,6 @@ import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDeliver
 import { ProblemReportError } from '../protocols/types.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
-import { shortDid } from './log.ts'
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
@@ -82,7 +81,7 @@ export function createInbound (components: InboundComponents): Inbound {
 
   async function dispatch (inbound: Addressed, session: Session, depth: number): Promise<HandlerResult> {
     // `mid`, the DIDComm message id (random, chosen by the sender), correlates this node's lines with the sender's.
-    logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: shortDid(inbound.sender), transport: session.transport }, 'message')
+    logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: inbound.sender, transport: session.transport }, 'message')
     const ctx: HandlerContext = {
       nodeDid: inbound.to,
       ownDids: new Set(components.dids()),

@@ -14,7 +14,7 @@ import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { GroupCommit, openDatabase } from '../storage/database.ts'
 import { createLibp2pDatastore } from '../storage/datastore.ts'
 import type { Database } from '../storage/database.ts'
-import { loadOrCreateNodeKeys, rememberMediatorDid } from '../storage/keys.ts'
+import { loadOrCreateNodeKeys, nodeSecret, rememberMediatorDid } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
 import { createLevelMailbox } from '../storage/mailbox.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
@@ -28,7 +28,7 @@ import type { MeshLibp2p } from './libp2p.ts'
 import { createLiveDelivery } from './live.ts'
 import { countedInbound, createNodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
-import { createLogger } from './log.ts'
+import { createLogger, redactingLogger } from './log.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
 import { WEBSOCKET_PATH } from './transports/websocket.ts'
@@ -82,7 +82,7 @@ export function mediatorDid (keys: NodeKeys, endpoints: Endpoints): string {
 }
 
 export function createNode (config: Config, options: NodeOptions = {}): MeshNode {
-  const logger = options.logger ?? createLogger(config.logLevel)
+  const baseLogger = options.logger ?? createLogger(config.logLevel)
   let db: Database | undefined
   let libp2p: MeshLibp2p | undefined
   let http: FastifyInstance | undefined
@@ -115,6 +115,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
   return {
     async start () {
       const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
+      const logger = redactingLogger(baseLogger, nodeSecret(keys, 'log-hash'))
       db = await openDatabase(config.dataDir)
       const commit = new GroupCommit(db)
       const metrics = createNodeMetrics()

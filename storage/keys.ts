@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
@@ -69,6 +69,14 @@ function keysFrom (content: NodeKeys | SealedKeys, passphrase: string | undefine
   if (!('encrypted' in content)) return content
   if (passphrase === undefined) throw new KeyFileError(`${NODE_KEY_FILE} is encrypted: set ${KEY_PASSPHRASE_ENV} to its passphrase`)
   return openKeys(content.encrypted, passphrase)
+}
+
+/**
+ * A secret for one purpose (log hashing, invitation tokens, ...), derived from the node's private
+ * keys: stable across restarts, different on every node, and useless for anything but its purpose.
+ */
+export function nodeSecret (keys: Pick<NodeKeys, 'keyAgreement'>, purpose: string): Buffer {
+  return createHmac('sha256', Buffer.from(keys.keyAgreement.d, 'base64url')).update(`didcomm-mesh/${purpose}`).digest()
 }
 
 export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
-import { shortDid } from '../log.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
 
@@ -97,7 +96,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       return false
     }
     stats.retries++
-    logger.debug({ next: shortDid(hop.next), reason: result.reason }, 'relay failed; will retry')
+    logger.debug({ next: hop.next, reason: result.reason }, 'relay failed; will retry')
     return true
   }
 
@@ -110,7 +109,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         const now = Date.now()
         for (const entry of hop.entries.filter(e => e.expiresAt <= now)) {
           stats.expired++
-          await drop(hop, entry, 'e.p.xfer.expired', `not delivered to ${shortDid(hop.next)} before it expired`)
+          await drop(hop, entry, 'e.p.xfer.expired', 'not delivered to the next mediator before it expired')
         }
         // Up to a window of messages in flight at once on the hop's one connection: a relay's
         // round trip and the receiver's fsync no longer bound the hop to one message per round trip.
@@ -133,7 +132,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       }
       if (hop.entries.length === 0) hops.delete(hop.next)
     } catch (err) {
-      logger.error({ err, next: shortDid(hop.next) }, 'outbox drain failed')
+      logger.error({ err, next: hop.next }, 'outbox drain failed')
       hop.timer = setTimeout(() => { void drain(hop) }, options.maxDelayMs)
     } finally {
       hop.draining = false

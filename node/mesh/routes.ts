@@ -8,7 +8,6 @@ import { fromString } from 'uint8arrays'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
 import { DHT_PROTOCOL } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { shortDid } from '../log.ts'
 
 /** How a mediator DID is reached: a mesh peer, or (a standard mediator outside the mesh) an HTTP endpoint. */
 export type Route = { kind: 'libp2p', peerId: PeerId } | { kind: 'http', url: string }
@@ -79,7 +78,7 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
       try {
         await libp2p.contentRouting.provide(await mediatorKey(did), { signal: AbortSignal.timeout(options.queryTimeoutMs * 2) })
       } catch (err) {
-        logger.debug({ err, did: shortDid(did) }, 'provide failed; will try again')
+        logger.debug({ err, did }, 'provide failed; will try again')
       }
     }
   }
@@ -117,14 +116,14 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
       for await (const provider of libp2p.contentRouting.findProviders(await mediatorKey(did), { signal: AbortSignal.timeout(options.queryTimeoutMs) })) {
         if (!provider.id.equals(peerId)) {
           stats.unprovenProviders++
-          logger.debug({ provider: provider.id.toString(), did: shortDid(did) }, 'ignoring unproven provider')
+          logger.debug({ provider: provider.id.toString(), did }, 'ignoring unproven provider')
           continue
         }
         if (provider.multiaddrs.length > 0) await libp2p.peerStore.merge(peerId, { multiaddrs: provider.multiaddrs })
         return true
       }
     } catch (err) {
-      logger.debug({ err, did: shortDid(did) }, 'provider lookup failed')
+      logger.debug({ err, did }, 'provider lookup failed')
     }
     return false
   }
