@@ -1,7 +1,7 @@
 import { fromString } from 'uint8arrays'
 import type { NodeKeys, OkpPrivateJwk } from '../storage/keys.ts'
 import type { Secret, SecretLookup } from './envelope.ts'
-import { createPeerDid2, didOf } from './resolver.ts'
+import { createPeerDid2 } from './resolver.ts'
 import type { PeerDid2Service } from './resolver.ts'
 
 /** What a party needs to pack and unpack as its DIDs: the DIDs and the secrets behind their keys. */
@@ -24,17 +24,19 @@ export function peerDid2For (keyAgreement: OkpPrivateJwk, authentication: OkpPri
 
 /**
  * Secrets for DIDs built by `peerDid2For`: `<did>#key-1` is the X25519 key, `<did>#key-2` the
- * Ed25519 one, for every DID in `dids` (a changed service makes a new DID over the same keys).
+ * Ed25519 one, for every DID in `dids` (a changed service makes a new DID over the same keys). Only
+ * these exact key ids match: a kid such as `<did>/x#key-1` or `<did>?x#key-1` is not ours, so
+ * nothing keyed by a kid can be made to grow by varying the text around our DID.
  */
 export function createDidIdentity (keys: Pick<NodeKeys, 'keyAgreement' | 'authentication'>, dids: readonly string[]): DidIdentity {
-  const known = new Set(dids)
-  const byFragment: Record<string, OkpPrivateJwk> = { 'key-1': keys.keyAgreement, 'key-2': keys.authentication }
-  const lookup = (kid: string): Secret | undefined => {
-    const jwk = byFragment[kid.slice(kid.indexOf('#') + 1)]
-    if (jwk === undefined || !known.has(didOf(kid))) return undefined
-    return { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
+  const secrets = new Map<string, Secret>()
+  for (const did of dids) {
+    for (const [fragment, jwk] of [['key-1', keys.keyAgreement], ['key-2', keys.authentication]] as const) {
+      const id = `${did}#${fragment}`
+      secrets.set(id, { id, type: 'JsonWebKey2020', privateKeyJwk: jwk })
+    }
   }
   const did = dids[dids.length - 1]
   if (did === undefined) throw new Error('an identity needs at least one DID')
-  return { did, dids, secret: lookup }
+  return { did, dids, secret: kid => secrets.get(kid) }
 }

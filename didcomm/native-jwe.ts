@@ -71,7 +71,9 @@ export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): N
     const senderKid = from.includes('#') ? from : fromDoc?.keyAgreement.find(kid => privateKeyFor(kid) !== undefined)
     const senderKey = senderKid === undefined ? undefined : privateKeyFor(senderKid)
     const kids = to.includes('#') ? [to] : toDoc?.keyAgreement ?? []
-    const methods = kids.map(kid => toDoc?.verificationMethod.find(method => method.id === kid))
+    // A Map, not a find per kid: a document's key lists come from outside.
+    const byId = new Map(toDoc?.verificationMethod.map(method => [method.id, method]))
+    const methods = kids.map(kid => byId.get(kid))
     if (senderKid === undefined || senderKey === undefined || kids.length === 0) return undefined
     if (methods.some(method => method?.publicKeyJwk.crv !== 'X25519')) return undefined
     return { senderKid, senderKey, recipients: methods.map(method => ({ kid: method?.id as string, key: x25519PublicKey(method?.publicKeyJwk.x as string) })) }

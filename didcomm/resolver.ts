@@ -18,6 +18,12 @@ export interface PeerDid2Service { uri: string, accept?: string[], routingKeys?:
 
 type Json = Record<string, unknown>
 
+/**
+ * Bounds on a DID from outside, checked before any per-key work: real clients' DIDs run to about a
+ * kilobyte (a pairwise did:peer:2 naming its mediator's DID) and hold two or three keys.
+ */
+export const DID_LIMITS = { maxLength: 8192, maxKeys: 32, maxServices: 8 } as const
+
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function malformed (message: string): DIDResolutionError {
@@ -28,6 +34,11 @@ function array (v: unknown, what: string): unknown[] {
   if (v === undefined) return []
   if (!Array.isArray(v)) throw malformed(`${what} must be an array`)
   return v
+}
+
+function bounded (list: unknown[], max: number, what: string): unknown[] {
+  if (list.length > max) throw malformed(`more than ${max} ${what}`)
+  return list
 }
 
 function strings (v: unknown, what: string): string[] {
@@ -84,11 +95,11 @@ function endpoint (e: unknown, service: Json): DIDCommService['serviceEndpoint']
 
 /** Services numbered in order (`#service`, `#service-1`, ...) unless they carry an id; non-DIDComm ones dropped. */
 function didcommServices (did: string, services: unknown[]): DIDCommService[] {
-  return services.flatMap((s, i): DIDCommService[] => {
+  return bounded(services, DID_LIMITS.maxServices, 'services').flatMap((s, i): DIDCommService[] => {
     if (!isObject(s)) throw malformed('a service must be an object')
     const id = typeof s.id === 'string' ? absolute(did, s.id) : `${did}#service${i === 0 ? '' : `-${i}`}`
     if (s.type !== 'DIDCommMessaging') return []
-    const endpoints = Array.isArray(s.serviceEndpoint) ? s.serviceEndpoint : [s.serviceEndpoint]
+    const endpoints = bounded(Array.isArray(s.serviceEndpoint) ? s.serviceEndpoint : [s.serviceEndpoint], DID_LIMITS.maxServices, 'service endpoints')
     return endpoints.map((e, j) => ({ id: j === 0 ? id : `${id}-${j}`, type: 'DIDCommMessaging', serviceEndpoint: endpoint(e, s) }))
   })
 }
@@ -107,6 +118,7 @@ function decodeServiceElement (value: string): unknown {
 function resolvePeer2 (did: string): DIDDoc {
   const [head, ...elements] = did.slice('did:peer:2'.length).split('.')
   if (head !== '' || elements.length === 0) throw malformed(`malformed did:peer:2: ${did.slice(0, 60)}`)
+  bounded(elements, DID_LIMITS.maxKeys + DID_LIMITS.maxServices, 'did:peer:2 elements')
   const doc = emptyDoc(did)
   const services: unknown[] = []
   let keys = 0
@@ -145,14 +157,15 @@ function fromInputDoc (input: Json, did: string, alsoKnownAs: string): DIDDoc {
     methods.set(method.id, method)
     return method.id
   }
-  array(input.verificationMethod, 'verificationMethod').forEach(add)
+  bounded(array(input.verificationMethod, 'verificationMethod'), DID_LIMITS.maxKeys, 'verification methods').forEach(add)
   // Relationships hold references or embedded methods.
   const relationship = (v: unknown, what: string): string[] =>
-    array(v, what).map(r => typeof r === 'string' ? absolute(did, r) : add(r))
+    bounded(array(v, what), DID_LIMITS.maxKeys, what).map(r => typeof r === 'string' ? absolute(did, r) : add(r))
   const keyAgreement = relationship(input.keyAgreement, 'keyAgreement')
   const authentication = relationship(input.authentication, 'authentication')
   const dangling = [...keyAgreement, ...authentication].find(id => !methods.has(id))
   if (dangling !== undefined) throw malformed(`${dangling} is not a verification method of the document`)
+  if (methods.size > DID_LIMITS.maxKeys) throw malformed(`more than ${DID_LIMITS.maxKeys} verification methods`)
   return {
     id: did,
     alsoKnownAs: [alsoKnownAs],
@@ -200,39 +213,53 @@ function resolveDidKey (did: string): DIDDoc {
   return doc
 }
 
-/** A Map trimmed to its most recently used entries. */
+/** A Map trimmed to its most recently used entries, within a budget of bytes (each entry's `sizeOf`). */
 class Lru<V> {
-  readonly #max: number
-  readonly #map = new Map<string, V>()
+  readonly #maxBytes: number
+  readonly #sizeOf: (key: string, value: V) => number
+  readonly #map = new Map<string, { value: V, size: number }>()
+  #bytes = 0
 
-  constructor (max: number) {
-    this.#max = max
+  constructor (maxBytes: number, sizeOf: (key: string, value: V) => number) {
+    this.#maxBytes = maxBytes
+    this.#sizeOf = sizeOf
   }
 
   get (key: string): V | undefined {
-    const value = this.#map.get(key)
-    if (value !== undefined) {
-      this.#map.delete(key)
-      this.#map.set(key, value)
-    }
-    return value
+    const entry = this.#map.get(key)
+    if (entry === undefined) return undefined
+    this.#map.delete(key)
+    this.#map.set(key, entry)
+    return entry.value
   }
 
   set (key: string, value: V): void {
+    this.#delete(key)
+    const size = this.#sizeOf(key, value)
+    if (size > this.#maxBytes) return
+    this.#map.set(key, { value, size })
+    this.#bytes += size
+    for (const oldest of this.#map.keys()) {
+      if (this.#bytes <= this.#maxBytes) break
+      this.#delete(oldest)
+    }
+  }
+
+  #delete (key: string): void {
+    const entry = this.#map.get(key)
+    if (entry === undefined) return
     this.#map.delete(key)
-    this.#map.set(key, value)
-    if (this.#map.size <= this.#max) return
-    const oldest = this.#map.keys().next()
-    if (oldest.done !== true) this.#map.delete(oldest.value)
+    this.#bytes -= entry.size
   }
 }
 
-export function createResolver (init: { cacheSize?: number } = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
-  const cacheSize = init.cacheSize ?? 10_000
-  // Resolving a did:peer is pure, so cached documents never go stale.
-  const cache = new Lru<DIDDoc>(cacheSize)
+export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
+  const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
+  // Resolving a did:peer is pure, so cached documents never go stale. Keys are DIDs from outside,
+  // so the cache is bounded by the bytes its documents take (their JSON length, a fair proxy).
+  const cache = new Lru<DIDDoc>(cacheBytes, (did, doc) => did.length + JSON.stringify(doc).length)
   // did:peer:4 short form -> long form; the short form alone carries no document.
-  const longForms = new Lru<string>(cacheSize)
+  const longForms = new Lru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
 
   function resolveUncached (did: string): DIDDoc | null {
     if (did.startsWith('did:peer:2')) return resolvePeer2(did)
@@ -254,7 +281,8 @@ export function createResolver (init: { cacheSize?: number } = {}): DIDResolver 
   }
 
   function resolveOrThrow (did: string): DIDDoc {
-    if (typeof did !== 'string' || !/^did:[a-z0-9]+:\S+$/.test(did)) throw malformed(`not a DID: ${String(did).slice(0, 60)}`)
+    if (typeof did !== 'string' || did.length > DID_LIMITS.maxLength) throw malformed(`not a DID of at most ${DID_LIMITS.maxLength} characters`)
+    if (!/^did:[a-z0-9]+:\S+$/.test(did)) throw malformed(`not a DID: ${did.slice(0, 60)}`)
     const cached = cache.get(did)
     if (cached !== undefined) return cached
     let doc: DIDDoc | null

@@ -4,10 +4,13 @@ import { EnvelopeError } from '../didcomm/envelope.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import { didOf } from '../didcomm/resolver.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
+import { FORWARD } from '../protocols/routing/messages.ts'
 import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDelivery, Onward, Session } from '../protocols/types.ts'
 import { ProblemReportError } from '../protocols/types.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
+import { scrubber } from './log.ts'
+import { createReplayGuard } from './replay.ts'
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
@@ -57,6 +60,9 @@ function isJwe (value: unknown): boolean {
  */
 export function createInbound (components: InboundComponents): Inbound {
   const { envelope, logger } = components
+  const replay = createReplayGuard()
+  // Library errors name key ids and DIDs; a problem report names none.
+  const scrub = scrubber()
 
   async function unpack (text: string): Promise<Addressed> {
     let json: unknown
@@ -70,16 +76,22 @@ export function createInbound (components: InboundComponents): Inbound {
     }
     try {
       const { message, sender, recipientKids } = await envelope.unpack(text, json)
+      // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
+      if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
+        throw new ProblemReportError('e.p.trust.crypto.sender-mismatch', "the message's from is not the DID that encrypted it", 400)
+      }
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
       return { message, sender, to: addressed }
     } catch (err) {
-      if (err instanceof EnvelopeError) throw new ProblemReportError('e.p.trust.crypto', `cannot decrypt: ${err.message}`, 400)
+      if (err instanceof EnvelopeError) throw new ProblemReportError('e.p.trust.crypto', `cannot decrypt: ${scrub(err.message)}`, 400)
       throw err
     }
   }
 
   async function dispatch (inbound: Addressed, session: Session, depth: number): Promise<HandlerResult> {
+    // Forwards are exempt: senders resend them until acknowledged, and stores keep each packed message once.
+    if (inbound.sender !== undefined && inbound.message.type !== FORWARD) replay.check(inbound.sender, inbound.message)
     // `mid`, the DIDComm message id (random, chosen by the sender), correlates this node's lines with the sender's.
     logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: inbound.sender, transport: session.transport }, 'message')
     const ctx: HandlerContext = {

@@ -26,8 +26,8 @@ export function didHasher (secret: Uint8Array): (did: string) => string {
   }
 }
 
-/** Replaces every DID in free text by its hash, and every URL by `<url>`. */
-export function scrubber (hash: (did: string) => string): (text: string) => string {
+/** Replaces every DID in free text by its hash (by default `<did>`), and every URL by `<url>`. */
+export function scrubber (hash: (did: string) => string = () => '<did>'): (text: string) => string {
   return text => text.replace(DID_PATTERN, hash).replace(URL_PATTERN, '<url>')
 }
 

@@ -11,22 +11,36 @@ export type KeylistResult = 'success' | 'no_change' | 'client_error'
 
 export interface Mediations {
   get(client: string): Promise<MediationRecord | undefined>
-  /** Idempotent: granting twice keeps the first grant. */
-  grant(client: string, now?: number): Promise<MediationRecord>
+  /** Idempotent: granting twice keeps the first grant. Undefined when the DID is held as a recipient (or alias) here. */
+  grant(client: string, now?: number): Promise<MediationRecord | undefined>
   count(): Promise<number>
-  /** `client_error` when another client already holds the recipient. Aliases (e.g. did:key forms of the recipient's keys) route to it too. */
+  /**
+   * Aliases (e.g. did:key forms of the recipient's keys) route to the recipient too. `client_error`
+   * when the recipient or any alias is already held, in either table, or holds a mediation: one
+   * client can never shadow what another holds.
+   */
   addRecipient(client: string, recipient: string, aliases?: readonly string[]): Promise<KeylistResult>
   removeRecipient(client: string, recipient: string): Promise<KeylistResult>
   recipients(client: string): Promise<string[]>
   /** The mailboxes a client reads: every recipient it holds, and its own DID (the node's notices to it, such as undeliverable-message reports). */
   mailboxes(client: string): Promise<string[]>
-  /** Resolves a recipient DID or one of its aliases to its holder. */
+  /** Resolves a recipient DID, or else an alias, to its holder. */
   findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
 }
 
 const SEP = '\x00'
 
 interface RecipientRecord { client: string, aliases: string[] }
+
+/** Runs tasks one at a time: checking that a name is free and taking it must not interleave. */
+function serialized (): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve()
+  return async task => {
+    const run = tail.then(task)
+    tail = run.catch(() => {})
+    return await run
+  }
+}
 
 export function createLevelMediations (db: Database, commit: GroupCommit): Mediations {
   const clients: Sublevel = sublevel(db, 'mediation-clients')
@@ -35,6 +49,9 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
   // client␀recipient → '' : a client's keylist, read by range.
   const keylists: Sublevel = sublevel(db, 'mediation-keylists')
   let clientCount: number | undefined
+  const exclusive = serialized()
+  const taken = async (name: string): Promise<boolean> =>
+    await readKey(recipients, name) !== undefined || await readKey(aliases, name) !== undefined
 
   return {
     async get (client) {
@@ -42,12 +59,16 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async grant (client, now = Date.now()) {
-      const existing = await readKey(clients, client) as MediationRecord | undefined
-      if (existing !== undefined) return existing
-      const record: MediationRecord = { client, grantedAt: now }
-      await commit.write([{ type: 'put', sublevel: clients, key: client, value: record }])
-      if (clientCount !== undefined) clientCount++
-      return record
+      return await exclusive(async () => {
+        const existing = await readKey(clients, client) as MediationRecord | undefined
+        if (existing !== undefined) return existing
+        // Its mailbox is named by its DID: held as a recipient, someone else's messages would be its own.
+        if (await taken(client)) return undefined
+        const record: MediationRecord = { client, grantedAt: now }
+        await commit.write([{ type: 'put', sublevel: clients, key: client, value: record }])
+        if (clientCount !== undefined) clientCount++
+        return record
+      })
     },
 
     async count () {
@@ -60,27 +81,38 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async addRecipient (client, recipient, recipientAliases = []) {
-      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
-      if (holder !== undefined) return holder.client === client ? 'no_change' : 'client_error'
-      const record: RecipientRecord = { client, aliases: [...recipientAliases] }
-      await commit.write([
-        { type: 'put', sublevel: recipients, key: recipient, value: record },
-        { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
-        ...recipientAliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
-      ])
-      return 'success'
+      return await exclusive(async () => {
+        const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
+        if (holder !== undefined) return holder.client === client ? 'no_change' : 'client_error'
+        const names = [...new Set([recipient, ...recipientAliases])]
+        for (const name of names) {
+          if (await taken(name) || await readKey(clients, name) !== undefined) return 'client_error'
+        }
+        const record: RecipientRecord = { client, aliases: names.slice(1) }
+        await commit.write([
+          { type: 'put', sublevel: recipients, key: recipient, value: record },
+          { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
+          ...record.aliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
+        ])
+        return 'success'
+      })
     },
 
     async removeRecipient (client, recipient) {
-      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
-      if (holder === undefined) return 'no_change'
-      if (holder.client !== client) return 'client_error'
-      await commit.write([
-        { type: 'del', sublevel: recipients, key: recipient },
-        { type: 'del', sublevel: keylists, key: client + SEP + recipient },
-        ...holder.aliases.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
-      ])
-      return 'success'
+      return await exclusive(async () => {
+        const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
+        if (holder === undefined) return 'no_change'
+        if (holder.client !== client) return 'client_error'
+        // Only aliases that still name this recipient: never one that routes to another.
+        const own = []
+        for (const alias of holder.aliases) if (await readKey(aliases, alias) === recipient) own.push(alias)
+        await commit.write([
+          { type: 'del', sublevel: recipients, key: recipient },
+          { type: 'del', sublevel: keylists, key: client + SEP + recipient },
+          ...own.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
+        ])
+        return 'success'
+      })
     },
 
     async recipients (client) {
@@ -96,9 +128,11 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async findRecipient (didOrAlias) {
-      const recipient = (await readKey(aliases, didOrAlias) as string | undefined) ?? didOrAlias
-      const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
-      return holder === undefined ? undefined : { client: holder.client, recipient }
+      const direct = await readKey(recipients, didOrAlias) as RecipientRecord | undefined
+      if (direct !== undefined) return { client: direct.client, recipient: didOrAlias }
+      const recipient = await readKey(aliases, didOrAlias) as string | undefined
+      const holder = recipient === undefined ? undefined : await readKey(recipients, recipient) as RecipientRecord | undefined
+      return holder === undefined || recipient === undefined ? undefined : { client: holder.client, recipient }
     }
   }
 }

@@ -6,15 +6,25 @@ import type { MediationVocabulary } from './messages.ts'
 
 const DEFAULT_PAGE = 100
 
+const PEER4_SHORT = /^did:peer:4z[1-9A-HJ-NP-Za-km-z]+$/
+/** A service endpoint a DID receives at directly (with no routing keys): a mediator's or an agent's own. */
+const DIRECT_ENDPOINT = /^(?:https?|wss?):\/\/|^libp2p-peerId:/
+
 /**
- * The did:key forms of a recipient's keyAgreement keys, and its other forms (a long-form did:peer:4's
- * short form, via alsoKnownAs): some senders name those as `next`.
+ * The names a recipient is reached by besides itself: the did:key forms of its keyAgreement keys and
+ * its other forms (a long-form did:peer:4's short form, via alsoKnownAs); some senders name those as
+ * `next`. Undefined when the DID may not be a recipient here: unresolvable (or past the resolver's
+ * size and key limits), a bare did:peer:4 short form (anyone can name one; register the long form),
+ * one of this node's DIDs, or a DID with an endpoint of its own (a mediator, here or elsewhere).
  */
-async function aliasesOf (recipient: string, ctx: HandlerContext): Promise<string[]> {
+async function aliasesOf (recipient: string, ctx: HandlerContext): Promise<string[] | undefined> {
+  if (ctx.ownDids.has(recipient) || PEER4_SHORT.test(recipient)) return undefined
   const doc = await ctx.resolver.resolve(recipient).catch(() => null)
-  if (doc === null) return []
+  if (doc === null) return undefined
+  if (doc.service.some(s => DIRECT_ENDPOINT.test(s.serviceEndpoint.uri) && s.serviceEndpoint.routing_keys.length === 0)) return undefined
+  const keyAgreement = new Set(doc.keyAgreement)
   return doc.verificationMethod
-    .filter(vm => doc.keyAgreement.includes(vm.id) && vm.publicKeyJwk.crv === 'X25519')
+    .filter(vm => keyAgreement.has(vm.id) && vm.publicKeyJwk.crv === 'X25519')
     .map(vm => didKeyFromX25519(jwkToPublicKey(vm.publicKeyJwk).publicKey))
     .concat(doc.alsoKnownAs ?? [])
     .filter(alias => alias !== recipient)
@@ -28,7 +38,10 @@ function mediationHandlers (v: MediationVocabulary): Record<string, Handler> {
       if (!granted && await ctx.mediations.count() >= ctx.limits.maxMediations) {
         return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
       }
-      await ctx.mediations.grant(client)
+      if (await ctx.mediations.grant(client) === undefined) {
+        // The DID is held as a recipient here: as a client it would read that recipient's mailbox.
+        return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
+      }
       return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-grant`, { routing_did: v.routingDid(ctx.nodeDid) })] }
     },
 
@@ -45,7 +58,8 @@ function mediationHandlers (v: MediationVocabulary): Record<string, Handler> {
         } else if (held >= ctx.limits.maxRecipientsPerClient) {
           result = 'client_error'
         } else {
-          result = await ctx.mediations.addRecipient(client, recipientDid, await aliasesOf(recipientDid, ctx))
+          const aliases = await aliasesOf(recipientDid, ctx)
+          result = aliases === undefined ? 'client_error' : await ctx.mediations.addRecipient(client, recipientDid, aliases)
           if (result === 'success') held++
         }
         updated.push({ recipient_did: recipientDid, action, result })

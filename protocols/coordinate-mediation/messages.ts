@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DID_LIMITS } from '../../didcomm/resolver.ts'
 
 /** Coordinate Mediation 2.0 and 3.0 differ only in names and in `routing_did` being a string or an array. */
 export interface MediationVocabulary {
@@ -36,8 +37,8 @@ export const MEDIATION_V3: MediationVocabulary = {
 
 const update = z.object({
   // Some clients still say recipient_key.
-  recipient_did: z.string().min(1).optional(),
-  recipient_key: z.string().min(1).optional(),
+  recipient_did: z.string().min(1).max(DID_LIMITS.maxLength).optional(),
+  recipient_key: z.string().min(1).max(DID_LIMITS.maxLength).optional(),
   action: z.enum(['add', 'remove'])
 }).refine(u => u.recipient_did !== undefined || u.recipient_key !== undefined, { message: 'recipient_did is required' })
   .transform(u => ({ recipient_did: (u.recipient_did ?? u.recipient_key) as string, action: u.action }))

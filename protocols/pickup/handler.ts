@@ -12,7 +12,7 @@ async function recipientsOf (client: string, named: string | undefined, ctx: Han
   const held = await ctx.mediations.mailboxes(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
-    throw new ProblemReportError('e.p.req.recipient-not-held', `${named} is not in this client's keylist`, 403)
+    throw new ProblemReportError('e.p.req.recipient-not-held', "the recipient_did named is not in this client's keylist", 403)
   }
   return [named]
 }

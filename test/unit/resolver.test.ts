@@ -179,8 +179,8 @@ describe('did:peer:4', () => {
     }
   })
 
-  it('forgets the oldest long forms beyond cacheSize', async () => {
-    const small = createResolver({ cacheSize: 1 })
+  it('forgets the oldest long forms beyond its cache budget', async () => {
+    const small = createResolver({ cacheBytes: 4000 })
     const [a, b] = [peer4(peer4Input(generateKeys())), peer4(peer4Input(generateKeys()))]
     await small.resolveOrThrow(a.long)
     await small.resolveOrThrow(b.long)
