@@ -3,8 +3,9 @@
  * the node's handlers, so the tests check the node against the library, not against itself.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { Message } from 'didcomm-node'
+import { concat, fromString, toString } from 'uint8arrays'
 import WebSocket from 'ws'
 import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
@@ -224,4 +225,35 @@ export async function wrapForward (agent: TestAgent, packed: string, next: strin
     attachments: [{ data: { json: JSON.parse(packed) } }]
   }
   return await agent.pack(forward, mediator, from)
+}
+
+// ---- did:peer:4, built here from the spec (https://identity.foundation/did-peer-4/), not with the node's code
+
+function multikey (codec: number, publicKey: Uint8Array): string {
+  return 'z' + toString(concat([Uint8Array.of(codec, 0x01), publicKey]), 'base58btc')
+}
+
+export interface Peer4 { did: string, short: string }
+
+/** A long-form did:peer:4 as the DIF demo makes one, its secrets added to `agent` under the resolver's kids. */
+export function peerDid4 (agent: TestAgent, serviceUri: string): Peer4 {
+  const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
+  const x = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' })
+  const input = {
+    '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
+    verificationMethod: [
+      { id: '#key-1', type: 'Multikey', publicKeyMultibase: multikey(0xed, fromString(String(ed.x), 'base64url')) },
+      { id: '#key-2', type: 'Multikey', publicKeyMultibase: multikey(0xec, fromString(String(x.x), 'base64url')) }
+    ],
+    authentication: ['#key-1'],
+    assertionMethod: ['#key-1'],
+    keyAgreement: ['#key-2'],
+    service: [{ id: '#didcomm', type: 'DIDCommMessaging', serviceEndpoint: { uri: serviceUri, accept: ['didcomm/v2'], routingKeys: [] } }]
+  }
+  const encoded = 'z' + toString(concat([Uint8Array.of(0x80, 0x04), fromString(JSON.stringify(input))]), 'base58btc')
+  const hash = 'z' + toString(concat([Uint8Array.of(0x12, 0x20), createHash('sha256').update(encoded).digest()]), 'base58btc')
+  const did = `did:peer:4${hash}:${encoded}`
+  agent.secrets.set(`${did}#key-1`, { id: `${did}#key-1`, type: 'JsonWebKey2020', privateKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: String(ed.x), d: String(ed.d) } })
+  agent.secrets.set(`${did}#key-2`, { id: `${did}#key-2`, type: 'JsonWebKey2020', privateKeyJwk: { kty: 'OKP', crv: 'X25519', x: String(x.x), d: String(x.d) } })
+  return { did, short: `did:peer:4${hash}` }
 }

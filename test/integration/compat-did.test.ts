@@ -3,11 +3,9 @@
  * demo client whose every DID is a long-form did:peer:4 with a `didcomm:transport/queue` service.
  */
 import assert from 'node:assert/strict'
-import { createHash, generateKeyPairSync } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { concat, fromString, toString } from 'uint8arrays'
 import { createResolver } from '../../didcomm/resolver.ts'
-import { BASIC, CM3, PICKUP3, TestAgent, TestSocket, post } from '../helpers/client.ts'
+import { BASIC, CM3, PICKUP3, TestAgent, TestSocket, peerDid4, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -48,37 +46,6 @@ async function checkMediatorDid (did: string, expected: { http: string, ws: stri
   })
 }
 
-// ---- did:peer:4, built here from the spec (https://identity.foundation/did-peer-4/), not with the node's code
-
-function multikey (codec: number, publicKey: Uint8Array): string {
-  return 'z' + toString(concat([Uint8Array.of(codec, 0x01), publicKey]), 'base58btc')
-}
-
-interface Peer4 { did: string, short: string }
-
-/** A long-form did:peer:4 as the DIF demo makes one, its secrets added to `agent` under the resolver's kids. */
-function peer4 (agent: TestAgent, serviceUri: string): Peer4 {
-  const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
-  const x = generateKeyPairSync('x25519').privateKey.export({ format: 'jwk' })
-  const input = {
-    '@context': ['https://www.w3.org/ns/did/v1', 'https://w3id.org/security/multikey/v1'],
-    verificationMethod: [
-      { id: '#key-1', type: 'Multikey', publicKeyMultibase: multikey(0xed, fromString(String(ed.x), 'base64url')) },
-      { id: '#key-2', type: 'Multikey', publicKeyMultibase: multikey(0xec, fromString(String(x.x), 'base64url')) }
-    ],
-    authentication: ['#key-1'],
-    assertionMethod: ['#key-1'],
-    keyAgreement: ['#key-2'],
-    service: [{ id: '#didcomm', type: 'DIDCommMessaging', serviceEndpoint: { uri: serviceUri, accept: ['didcomm/v2'], routingKeys: [] } }]
-  }
-  const encoded = 'z' + toString(concat([Uint8Array.of(0x80, 0x04), fromString(JSON.stringify(input))]), 'base58btc')
-  const hash = 'z' + toString(concat([Uint8Array.of(0x12, 0x20), createHash('sha256').update(encoded).digest()]), 'base58btc')
-  const did = `did:peer:4${hash}:${encoded}`
-  agent.secrets.set(`${did}#key-1`, { id: `${did}#key-1`, type: 'JsonWebKey2020', privateKeyJwk: { kty: 'OKP', crv: 'Ed25519', x: String(ed.x), d: String(ed.d) } })
-  agent.secrets.set(`${did}#key-2`, { id: `${did}#key-2`, type: 'JsonWebKey2020', privateKeyJwk: { kty: 'OKP', crv: 'X25519', x: String(x.x), d: String(x.d) } })
-  return { did, short: `did:peer:4${hash}` }
-}
-
 describe('the mediator DID as clients read it', () => {
   // Identus and didcomm-rust POST to the first service; the DIF demo opens the first ws one and decodes
   // S segments fixing only the first '-' and '_'.
@@ -117,7 +84,7 @@ describe('a did:peer:4 client (DIF demo)', () => {
 
   it('resolves the long form to Multikey #key-1 (Ed25519) and #key-2 (X25519) under the long DID', async () => {
     const agent = new TestAgent()
-    const { did, short } = peer4(agent, 'didcomm:transport/queue')
+    const { did, short } = peerDid4(agent, 'didcomm:transport/queue')
     const doc = await resolver.resolveOrThrow(did)
     assert.deepEqual(doc.authentication, [`${did}#key-1`])
     assert.deepEqual(doc.keyAgreement, [`${did}#key-2`])
@@ -137,7 +104,7 @@ describe('a did:peer:4 client (DIF demo)', () => {
     t.after(() => { globalThis.fetch = realFetch })
 
     const wallet = new TestAgent()
-    const client = peer4(wallet, 'didcomm:transport/queue')
+    const client = peerDid4(wallet, 'didcomm:transport/queue')
     wallet.did = client.did
 
     const request = wallet.message(`${CM3}/mediate-request`, {}, node.did)
@@ -150,7 +117,7 @@ describe('a did:peer:4 client (DIF demo)', () => {
     assert.equal(grant.thid, request.id)
 
     // The DIF demo's contact DID routes through the mediator (its service uri is the routing DID).
-    const recipient = peer4(wallet, node.did)
+    const recipient = peerDid4(wallet, node.did)
     const update = await wallet.request(node.url, node.did, `${CM3}/recipient-update`, { updates: [{ recipient_did: recipient.did, action: 'add' }] })
     assert.deepEqual(update.body.updated, [{ recipient_did: recipient.did, action: 'add', result: 'success' }])
 
@@ -175,7 +142,7 @@ describe('a did:peer:4 client (DIF demo)', () => {
   it('a forward whose next is the short form of a registered long-form did:peer:4 is queued for it', async () => {
     const wallet = new TestAgent()
     await wallet.mediate(node.url, node.did, CM3)
-    const recipient = peer4(wallet, node.did)
+    const recipient = peerDid4(wallet, node.did)
     await wallet.request(node.url, node.did, `${CM3}/recipient-update`, { updates: [{ recipient_did: recipient.did, action: 'add' }] })
 
     const sender = new TestAgent()
@@ -191,10 +158,10 @@ describe('a did:peer:4 client (DIF demo)', () => {
   // The DIF demo in a browser: live mode over the first ws service, binary frames, pushes to its did:peer:4.
   it('goes live over WebSocket with its did:peer:4 and gets pushes for its did:peer:4 recipient', async () => {
     const wallet = new TestAgent()
-    const client = peer4(wallet, 'didcomm:transport/queue')
+    const client = peerDid4(wallet, 'didcomm:transport/queue')
     wallet.did = client.did
     await wallet.mediate(node.url, node.did, CM3)
-    const recipient = peer4(wallet, node.did)
+    const recipient = peerDid4(wallet, node.did)
     await wallet.request(node.url, node.did, `${CM3}/recipient-update`, { updates: [{ recipient_did: recipient.did, action: 'add' }] })
 
     const socket = await TestSocket.open(node.wsUrl, { Origin: 'https://wallet.example' })
