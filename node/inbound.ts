@@ -8,6 +8,7 @@ import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDeliver
 import { ProblemReportError } from '../protocols/types.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
+import type { MediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
@@ -26,6 +27,7 @@ export interface InboundComponents {
   resolver: DIDResolver
   mailbox: Mailbox
   mediations: Mediations
+  mediationPolicy: MediationPolicy
   live: LiveDelivery
   onward: Onward
   limits: Limits
@@ -87,6 +89,7 @@ export function createInbound (components: InboundComponents): Inbound {
       ownDids: new Set(components.dids()),
       mailbox: components.mailbox,
       mediations: components.mediations,
+      mediationPolicy: components.mediationPolicy,
       resolver: components.resolver,
       live: components.live,
       onward: components.onward,

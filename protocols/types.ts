@@ -4,6 +4,7 @@ import type { PlainMessage } from '../didcomm/envelope.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
+import type { MediationPolicy } from './coordinate-mediation/policy.ts'
 
 /** A decrypted message and who provably sent it. */
 export interface InboundMessage {
@@ -59,6 +60,8 @@ export interface HandlerContext {
   ownDids: ReadonlySet<string>
   mailbox: Mailbox
   mediations: Mediations
+  /** Who may get a new mediation (open, invite or closed). */
+  mediationPolicy: MediationPolicy
   resolver: DIDResolver
   live: LiveDelivery
   onward: Onward

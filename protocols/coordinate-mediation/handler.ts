@@ -24,9 +24,13 @@ function mediationHandlers (v: MediationVocabulary): Record<string, Handler> {
   return {
     [`${v.protocol}/mediate-request`]: async (inbound, ctx) => {
       const client = requireSender(inbound)
-      const granted = await ctx.mediations.get(client) !== undefined
-      if (!granted && await ctx.mediations.count() >= ctx.limits.maxMediations) {
-        return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
+      if (await ctx.mediations.get(client) === undefined) {
+        // Full before policy, so a full node does not use up the client's invitation.
+        const full = await ctx.mediations.count() >= ctx.limits.maxMediations
+        // An invitation is referred to the standard way: pthid = the out-of-band invitation's id.
+        if (full || await ctx.mediationPolicy.admit(client, inbound.message.pthid) !== 'admitted') {
+          return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
+        }
       }
       await ctx.mediations.grant(client)
       return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-grant`, { routing_did: v.routingDid(ctx.nodeDid) })] }
