@@ -22,6 +22,7 @@ import { createLevelMailbox } from '../storage/mailbox.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import { createLevelMediations } from '../storage/mediations.ts'
 import type { OutboxEntry } from '../storage/outbox.ts'
+import { adminToken, registerAdmin } from './admin.ts'
 import { createInbound } from './inbound.ts'
 import { createMeshLibp2p, dialBootstrapAddresses } from './libp2p.ts'
 import { createMesh } from './mesh/mesh.ts'
@@ -187,6 +188,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         websocketIdleSeconds: config.websocketIdleSeconds,
         rateLimiter
       }, logger)
+      await registerAdmin(http, adminToken(keys), { mediations, mailbox, live, logger })
       await http.listen({ host: config.host, port: config.httpPort })
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort

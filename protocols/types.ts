@@ -18,6 +18,8 @@ export interface Session {
   readonly transport: 'http' | 'websocket' | 'libp2p'
   /** Present only where the node can push later messages (live delivery). */
   push?: (packed: string) => void
+  /** Ends a persistent connection (e.g. of a client whose mediation was revoked). */
+  close?: () => void
 }
 
 /** Pushes queued messages to clients connected in live mode. */
@@ -33,6 +35,8 @@ export interface LiveDelivery {
   acknowledged(client: string, ids: readonly string[]): void
   /** A message was queued for `recipient`, held by `client`. */
   queued(client: string, recipient: string): void
+  /** Ends every live session of `client` (its mediation was revoked). */
+  drop(client: string): void
 }
 
 export type PickupVersion = '3.0' | '4.0'
