@@ -12,6 +12,7 @@ import { mintInvitationToken } from '../protocols/coordinate-mediation/invitatio
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys, nodeSecret } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
+import { AdminCommandError, addClientsCommands } from './clients-cli.ts'
 import { createNode, endpointsFor, mediatorDid } from './node.ts'
 import type { NodeInfo } from './node.ts'
 
@@ -113,6 +114,7 @@ program.command('peers')
     console.log(`outbox        ${outbox.depth} waiting; delivered ${outbox.delivered}, expired ${outbox.expired}, rejected ${outbox.rejected}, retries ${outbox.retries}`)
   })
 
+addClientsCommands(program, configFrom, offlineKeys)
 addAgentCommands(program)
 
 try {
@@ -122,6 +124,10 @@ try {
   if (err instanceof ConfigError || err instanceof KeyFileError) {
     console.error(`didcomm-mesh: ${err.message}`)
     process.exit(EXIT_CONFIG)
+  }
+  if (err instanceof AdminCommandError) {
+    console.error(`didcomm-mesh: ${err.message}`)
+    process.exit(err.exitCode)
   }
   console.error(`didcomm-mesh: ${err instanceof Error ? err.message : String(err)}`)
   process.exit(1)
