@@ -7,7 +7,7 @@ import { createResolver, didOf } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
-import { invitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
+import { invitation, parseInvitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { PICKUP_VERSIONS } from '../protocols/pickup/messages.ts'
 import type { PickupVocabulary } from '../protocols/pickup/messages.ts'
@@ -97,13 +97,19 @@ export class MeshAgent {
     return found
   }
 
-  /** Gets mediation from a node, named by its out-of-band invitation URL or its mediator DID. */
+  /**
+   * Gets mediation from a node, named by its out-of-band invitation (URL or JSON) or its mediator DID.
+   * The request refers to the invitation (pthid = its id): a node that admits by invitation needs it.
+   */
   async connect (nodeRef: string, options: { mediation?: '2.0' | '3.0' } = {}): Promise<HomeNode> {
-    const nodeDid = nodeRef.startsWith('did:') ? nodeRef : String(parseInvitationUrl(nodeRef).from)
+    const offer = nodeRef.startsWith('did:') ? undefined : parseInvitation(nodeRef)
+    const nodeDid = offer === undefined ? nodeRef : String(offer.from)
     const version = options.mediation ?? '3.0'
     const vocabulary = version === '2.0' ? MEDIATION_V2 : MEDIATION_V3
-    const reply = await this.requestTo(nodeDid, `${vocabulary.protocol}/mediate-request`, {})
-    if (reply?.type === `${vocabulary.protocol}/mediate-deny`) throw new MediationDeniedError(`${nodeDid} denied mediation`)
+    const reply = await this.requestTo(nodeDid, `${vocabulary.protocol}/mediate-request`, {}, offer === undefined ? {} : { pthid: offer.id })
+    if (reply?.type === `${vocabulary.protocol}/mediate-deny`) {
+      throw new MediationDeniedError(`${nodeDid} denied mediation (a node may admit only clients with an unused invitation from its operator)`)
+    }
     if (reply?.type !== `${vocabulary.protocol}/mediate-grant`) throw new NodeRefusedError(`unexpected answer to mediate-request: ${reply?.type ?? 'none'}`, 'e.p.msg', 0)
     const routing = reply.body.routing_did
     const routingDid = Array.isArray(routing) ? String(routing[0]) : typeof routing === 'string' ? routing : nodeDid
@@ -334,13 +340,13 @@ export class MeshAgent {
     return { http, ...(ws === undefined ? {} : { ws }) }
   }
 
-  private async packFor (nodeDid: string, type: string, body: Record<string, unknown>): Promise<string> {
-    return await this.envelope.pack({ id: randomUUID(), type, body, from: this.did, to: [nodeDid], created_time: Math.floor(Date.now() / 1000) }, nodeDid, this.did)
+  private async packFor (nodeDid: string, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): Promise<string> {
+    return await this.envelope.pack({ id: randomUUID(), type, body, from: this.did, to: [nodeDid], created_time: Math.floor(Date.now() / 1000), ...extra }, nodeDid, this.did)
   }
 
   /** A request to a node over HTTP: the decrypted reply, or undefined when it accepted without one. */
-  private async requestTo (nodeDid: string, type: string, body: Record<string, unknown>): Promise<PlainMessage | undefined> {
-    const text = await this.post((await this.endpointsOf(nodeDid)).http, await this.packFor(nodeDid, type, body))
+  private async requestTo (nodeDid: string, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): Promise<PlainMessage | undefined> {
+    const text = await this.post((await this.endpointsOf(nodeDid)).http, await this.packFor(nodeDid, type, body, extra))
     if (text === '') return undefined
     const reply = (await this.envelope.unpack(text)).message
     if (reply.type === PROBLEM_REPORT) throw new NodeRefusedError(String(reply.body.comment ?? 'refused'), String(reply.body.code ?? ''), 200)

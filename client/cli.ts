@@ -29,7 +29,7 @@ export function addAgentCommands (program: Command): void {
     .option('--json', 'print JSON')
 
   withDir(agent.command('init').description('create the agent (if new) and get mediation from a home node'))
-    .requiredOption('--node <invitation-url|did>', 'the node\'s out-of-band invitation URL or mediator DID')
+    .requiredOption('--node <invitation|did>', 'the node\'s out-of-band invitation (URL or JSON) or mediator DID')
     .option('--mediation <version>', 'coordinate-mediation version: 3.0 or 2.0', '3.0')
     .action(async (opts: AgentOptions & { node: string, mediation: string }) => {
       if (opts.mediation !== '3.0' && opts.mediation !== '2.0') throw new Error(`--mediation must be 3.0 or 2.0, not '${opts.mediation}'`)

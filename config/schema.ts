@@ -34,6 +34,8 @@ export const configSchema = z.object({
     .describe('Most recipient keys one mediated client may register'),
   maxMediations: positive.default(100_000)
     .describe('Most mediation grants this node holds'),
+  mediation: z.enum(['open', 'invite', 'closed']).default('open')
+    .describe('Who gets new mediation: open = anyone; invite = only a client presenting an unused invitation from `didcomm-mesh invite` (as the pthid of its mediate-request); closed = no one. Existing clients keep theirs in every mode'),
   rateLimit: z.int().min(0).default(100)
     .describe('DIDComm requests a second from one IP address (HTTP and WebSocket together) or one libp2p peer; 0 = unlimited'),
   rateBurst: positive.default(200)

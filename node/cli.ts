@@ -1,28 +1,35 @@
 #!/usr/bin/env node
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { Command, CommanderError } from 'commander'
+import { Command, CommanderError, InvalidArgumentError } from 'commander'
 import { fromString } from 'uint8arrays'
 import packageJson from '../package.json' with { type: 'json' }
 import { addAgentCommands } from '../client/cli.ts'
 import { addConfigOptions } from '../config/cli-options.ts'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
+import { mintInvitationToken } from '../protocols/coordinate-mediation/invitation-token.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
-import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys } from '../storage/keys.ts'
+import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys, nodeSecret } from '../storage/keys.ts'
+import type { NodeKeys } from '../storage/keys.ts'
+import { AdminCommandError, addClientsCommands } from './clients-cli.ts'
 import { createNode, endpointsFor, mediatorDid } from './node.ts'
 import type { NodeInfo } from './node.ts'
 
 /** Exit codes: 1 runtime failure, 2 bad configuration or usage. */
 const EXIT_CONFIG = 2
+const INVITATION_DAYS_MAX = 365
 
 function configFrom (command: Command): Config {
   return loadConfig({ env: process.env, flags: command.opts() })
 }
 
+async function offlineKeys (config: Config): Promise<NodeKeys> {
+  return await loadOrCreateNodeKeys(config.dataDir, process.env[KEY_PASSPHRASE_ENV])
+}
+
 /** The node's identity as `start` would publish it, without starting anything. */
-async function offlineIdentity (config: Config): Promise<{ did: string, peerId: string, endpoints: ReturnType<typeof endpointsFor> }> {
-  const keys = await loadOrCreateNodeKeys(config.dataDir, process.env[KEY_PASSPHRASE_ENV])
+function offlineIdentity (config: Config, keys: NodeKeys): { did: string, peerId: string, endpoints: ReturnType<typeof endpointsFor> } {
   const peerId = peerIdFromPrivateKey(privateKeyFromProtobuf(fromString(keys.libp2p, 'base64'))).toString()
   const endpoints = endpointsFor(config, config.httpPort, peerId)
   return { did: mediatorDid(keys, endpoints), peerId, endpoints }
@@ -58,15 +65,29 @@ addConfigOptions(program.command('start').description('run a mediator node (what
 
 addConfigOptions(program.command('id').description("print the node's mediator DID and peer ID").option('--json', 'print JSON'))
   .action(async (opts: { json?: boolean }, command: Command) => {
-    const id = await offlineIdentity(configFrom(command))
+    const config = configFrom(command)
+    const id = offlineIdentity(config, await offlineKeys(config))
     if (opts.json === true) console.log(JSON.stringify(id, null, 2))
     else console.log(`peer ID       ${id.peerId}\nmediator DID  ${id.did}`)
   })
 
-addConfigOptions(program.command('invite').description('print an out-of-band invitation to request mediation from this node').option('--json', 'print the invitation message as JSON'))
-  .action(async (opts: { json?: boolean }, command: Command) => {
-    const id = await offlineIdentity(configFrom(command))
-    const invitation = mediationInvitation(id.did, id.endpoints.http)
+function expirySeconds (value: string): number {
+  const seconds = Number(value)
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > INVITATION_DAYS_MAX * 86_400) throw new InvalidArgumentError(`a whole number of seconds from 1 to ${INVITATION_DAYS_MAX * 86_400}`)
+  return seconds
+}
+
+// Every invitation carries a single-use token as its id (what `--mediation invite` asks for; other
+// modes ignore it): minted from the key file alone, as the running node holds the store.
+addConfigOptions(program.command('invite').description('print a single-use out-of-band invitation to request mediation from this node')
+  .option('--json', 'print the invitation message as JSON')
+  .option('--expires-in <seconds>', 'how long the invitation can be used', expirySeconds, 7 * 86_400))
+  .action(async (opts: { json?: boolean, expiresIn: number }, command: Command) => {
+    const config = configFrom(command)
+    const keys = await offlineKeys(config)
+    const id = offlineIdentity(config, keys)
+    const expiresAt = Date.now() + opts.expiresIn * 1000
+    const invitation = mediationInvitation(id.did, id.endpoints.http, { id: mintInvitationToken(nodeSecret(keys, 'invite'), expiresAt), expiresAt })
     console.log(opts.json === true ? JSON.stringify(invitation, null, 2) : invitation.url)
   })
 
@@ -93,6 +114,7 @@ program.command('peers')
     console.log(`outbox        ${outbox.depth} waiting; delivered ${outbox.delivered}, expired ${outbox.expired}, rejected ${outbox.rejected}, retries ${outbox.retries}`)
   })
 
+addClientsCommands(program, configFrom, offlineKeys)
 addAgentCommands(program)
 
 try {
@@ -102,6 +124,10 @@ try {
   if (err instanceof ConfigError || err instanceof KeyFileError) {
     console.error(`didcomm-mesh: ${err.message}`)
     process.exit(EXIT_CONFIG)
+  }
+  if (err instanceof AdminCommandError) {
+    console.error(`didcomm-mesh: ${err.message}`)
+    process.exit(err.exitCode)
   }
   console.error(`didcomm-mesh: ${err instanceof Error ? err.message : String(err)}`)
   process.exit(1)

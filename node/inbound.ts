@@ -9,6 +9,7 @@ import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDeliver
 import { ProblemReportError } from '../protocols/types.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
+import type { MediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { scrubber } from './log.ts'
 import { createReplayGuard } from './replay.ts'
 
@@ -29,6 +30,7 @@ export interface InboundComponents {
   resolver: DIDResolver
   mailbox: Mailbox
   mediations: Mediations
+  mediationPolicy: MediationPolicy
   live: LiveDelivery
   onward: Onward
   limits: Limits
@@ -99,6 +101,7 @@ export function createInbound (components: InboundComponents): Inbound {
       ownDids: new Set(components.dids()),
       mailbox: components.mailbox,
       mediations: components.mediations,
+      mediationPolicy: components.mediationPolicy,
       resolver: components.resolver,
       live: components.live,
       onward: components.onward,

@@ -126,6 +126,13 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
 
     queued (client) {
       if (byClient.has(client)) refill(client)
+    },
+
+    drop (client) {
+      for (const binding of [...byClient.get(client) ?? []]) {
+        this.disable(binding.session)
+        binding.session.close?.()
+      }
     }
   }
 }

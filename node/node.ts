@@ -7,12 +7,14 @@ import type { SecretLookup } from '../didcomm/envelope.ts'
 import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
 import type { DidIdentity } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
+import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { createDispatcher } from '../protocols/index.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { GroupCommit, openDatabase } from '../storage/database.ts'
 import { createLibp2pDatastore } from '../storage/datastore.ts'
+import { createLevelUsedInvitations } from '../storage/invitations.ts'
 import type { Database } from '../storage/database.ts'
 import { loadOrCreateNodeKeys, nodeSecret, rememberMediatorDid } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
@@ -20,6 +22,7 @@ import { createLevelMailbox } from '../storage/mailbox.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import { createLevelMediations } from '../storage/mediations.ts'
 import type { OutboxEntry } from '../storage/outbox.ts'
+import { adminToken, registerAdmin } from './admin.ts'
 import { createInbound } from './inbound.ts'
 import { createMeshLibp2p, dialBootstrapAddresses } from './libp2p.ts'
 import { createMesh } from './mesh/mesh.ts'
@@ -123,6 +126,8 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       // Deliveries are counted where clients acknowledge them.
       const mailbox: Mailbox = { ...store, remove: async (recipients, ids) => { const n = await store.remove(recipients, ids); metrics.delivered(n); return n } }
       const mediations = createLevelMediations(db, commit)
+      const usedInvitations = createLevelUsedInvitations(db, commit)
+      const mediationPolicy = createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: usedInvitations, logger })
       const resolver = createResolver()
       const envelope = createEnvelope(resolver, secret)
       const nodeDid = (): string => started(identity).did
@@ -152,7 +157,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       }
       mesh = createMesh({ libp2p, resolver, db, commit, logger, report, relayed: metrics.relayed }, { relayOpen: config.relayOpen, messageLifetimeMs: config.messageLifetimeSeconds * 1000 })
       const inbound = countedInbound(createInbound({
-        envelope, resolver, mailbox, mediations, live, limits, logger,
+        envelope, resolver, mailbox, mediations, mediationPolicy, live, limits, logger,
         onward: mesh.onward,
         dids: () => identity?.dids ?? [],
         dispatch: createDispatcher(config.maxMessageBytes)
@@ -183,6 +188,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         websocketIdleSeconds: config.websocketIdleSeconds,
         rateLimiter
       }, logger)
+      await registerAdmin(http, adminToken(keys), { mediations, mailbox, live, logger })
       await http.listen({ host: config.host, port: config.httpPort })
       const address = http.server.address()
       const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
@@ -198,6 +204,8 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)
           .then(n => { if (n > 0) logger.info({ expired: n }, 'swept expired messages') })
           .catch(err => { logger.error({ err }, 'expiry sweep failed') })
+        usedInvitations.sweep(Date.now())
+          .catch(err => { logger.error({ err }, 'invitation sweep failed') })
       }
       sweep()
       sweepTimer = setInterval(sweep, SWEEP_INTERVAL_MS)

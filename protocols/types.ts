@@ -4,6 +4,7 @@ import type { PlainMessage } from '../didcomm/envelope.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
+import type { MediationPolicy } from './coordinate-mediation/policy.ts'
 
 /** A decrypted message and who provably sent it. */
 export interface InboundMessage {
@@ -17,6 +18,8 @@ export interface Session {
   readonly transport: 'http' | 'websocket' | 'libp2p'
   /** Present only where the node can push later messages (live delivery). */
   push?: (packed: string) => void
+  /** Ends a persistent connection (e.g. of a client whose mediation was revoked). */
+  close?: () => void
 }
 
 /** Pushes queued messages to clients connected in live mode. */
@@ -32,6 +35,8 @@ export interface LiveDelivery {
   acknowledged(client: string, ids: readonly string[]): void
   /** A message was queued for `recipient`, held by `client`. */
   queued(client: string, recipient: string): void
+  /** Ends every live session of `client` (its mediation was revoked). */
+  drop(client: string): void
 }
 
 export type PickupVersion = '3.0' | '4.0'
@@ -59,6 +64,8 @@ export interface HandlerContext {
   ownDids: ReadonlySet<string>
   mailbox: Mailbox
   mediations: Mediations
+  /** Who may get a new mediation (open, invite or closed). */
+  mediationPolicy: MediationPolicy
   resolver: DIDResolver
   live: LiveDelivery
   onward: Onward

@@ -43,6 +43,8 @@ export interface Mailbox {
   sweep(before: number): Promise<number>
   /** Messages and bytes queued for all recipients (counted once from disk, then kept up to date). */
   queued(): Promise<{ messages: number, bytes: number }>
+  /** Deletes every message queued for the given recipients (a revoked client's); returns how many. */
+  purge(recipients: readonly string[]): Promise<number>
 }
 
 export function messageId (message: string): string {
@@ -244,6 +246,14 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         if (parseKey(key).receivedAt < before) expired.push(key)
       }
       return await deleteKeys(expired)
+    },
+
+    async purge (recipients) {
+      const found: string[] = []
+      for (const recipient of recipients) {
+        for await (const entry of keys(boxOf(recipient))) found.push(entry.key)
+      }
+      return await deleteKeys(found)
     }
   }
 }

@@ -26,6 +26,10 @@ export interface Mediations {
   mailboxes(client: string): Promise<string[]>
   /** Resolves a recipient DID, or else an alias, to its holder. */
   findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
+  /** Up to `limit` mediation grants, in key order. */
+  clients(limit: number): Promise<MediationRecord[]>
+  /** Withdraws a client's mediation and every recipient it holds; the recipients removed, or undefined when it held none. */
+  revoke(client: string): Promise<string[] | undefined>
 }
 
 const SEP = '\x00'
@@ -133,6 +137,24 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       const recipient = await readKey(aliases, didOrAlias) as string | undefined
       const holder = recipient === undefined ? undefined : await readKey(recipients, recipient) as RecipientRecord | undefined
       return holder === undefined || recipient === undefined ? undefined : { client: holder.client, recipient }
+    },
+
+    async clients (limit) {
+      return await clients.values({ limit }).all() as MediationRecord[]
+    },
+
+    async revoke (client) {
+      if (await readKey(clients, client) === undefined) return undefined
+      // Recipients first: a revoke cut short is finished by running it again.
+      const removed = await this.recipients(client)
+      for (const recipient of removed) await this.removeRecipient(client, recipient)
+      await commit.write([{ type: 'del', sublevel: clients, key: client }])
+      if (clientCount !== undefined) clientCount--
+      // A recipient-update admitted just before the grant went: its additions go too.
+      for (const late of await this.recipients(client)) {
+        if (await this.removeRecipient(client, late) === 'success') removed.push(late)
+      }
+      return removed
     }
   }
 }

@@ -41,7 +41,7 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
     const send = (text: string): void => {
       if (socket.readyState === socket.OPEN) socket.send(binary ? Buffer.from(text) : text, { binary })
     }
-    const session: Session = { transport: 'websocket', push: send }
+    const session: Session = { transport: 'websocket', push: send, close: () => { socket.close(1008, 'mediation revoked') } }
 
     // Dead peers (no pong) and idle sockets that wait for nothing are closed.
     let answeredPing = true

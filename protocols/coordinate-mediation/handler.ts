@@ -34,12 +34,16 @@ function mediationHandlers (v: MediationVocabulary): Record<string, Handler> {
   return {
     [`${v.protocol}/mediate-request`]: async (inbound, ctx) => {
       const client = requireSender(inbound)
-      const granted = await ctx.mediations.get(client) !== undefined
-      if (!granted && await ctx.mediations.count() >= ctx.limits.maxMediations) {
-        return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
+      if (await ctx.mediations.get(client) === undefined) {
+        // Full, or the DID held as a recipient here, before policy, so a refusal does not use up the client's invitation.
+        const refused = await ctx.mediations.count() >= ctx.limits.maxMediations || await ctx.mediations.findRecipient(client) !== undefined
+        // An invitation is referred to the standard way: pthid = the out-of-band invitation's id.
+        if (refused || await ctx.mediationPolicy.admit(client, inbound.message.pthid) !== 'admitted') {
+          return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
+        }
       }
       if (await ctx.mediations.grant(client) === undefined) {
-        // The DID is held as a recipient here: as a client it would read that recipient's mailbox.
+        // The DID became a recipient meanwhile: as a client it would read that recipient's mailbox.
         return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
       }
       return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-grant`, { routing_did: v.routingDid(ctx.nodeDid) })] }

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       messageLifetimeSeconds: 604_800,
       maxRecipientsPerClient: 1000,
       maxMediations: 100_000,
+      mediation: 'open',
       rateLimit: 100,
       rateBurst: 200,
       requestTimeoutSeconds: 30,
