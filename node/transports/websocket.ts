@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery, Session } from '../../protocols/types.ts'
+import type { ClientAddress } from '../client-address.ts'
 import type { Inbound } from '../inbound.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -23,6 +24,8 @@ export interface WebSocketInit {
   /** A socket not in live mode that sends nothing for this long is closed. */
   idleSeconds: number
   rateLimiter: RateLimiter
+  /** The real client of the upgrade request (behind trusted proxies), whose budget the socket's messages use. */
+  clientAddress: ClientAddress
 }
 
 export function usesBinaryFrames (rule: FrameRule, origin: string | undefined): boolean {
@@ -38,6 +41,7 @@ function toText (data: RawData): string {
 export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live: LiveDelivery, init: WebSocketInit, logger: Logger): void {
   app.get(WEBSOCKET_PATH, { websocket: true }, (socket: WebSocket, request) => {
     const binary = usesBinaryFrames(init.rule, request.headers.origin)
+    const client = init.clientAddress(request.socket.remoteAddress, request.headers).address
     const send = (text: string): void => {
       if (socket.readyState === socket.OPEN) socket.send(binary ? Buffer.from(text) : text, { binary })
     }
@@ -65,7 +69,8 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
     let queue = Promise.resolve()
     socket.on('message', (data: RawData) => {
       lastMessageAt = Date.now()
-      if (!init.rateLimiter.allow(request.ip)) {
+      if (!init.rateLimiter.allow(client)) {
+        logger.debug({ ip: client, transport: 'websocket' }, 'rate limited')
         send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; message dropped, send it again shortly')))
         return
       }
@@ -73,7 +78,7 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
         const outcome = await inbound.receive(toText(data), session)
         for (const reply of outcome.replies) send(reply)
         outcome.after?.()
-      }).catch(err => { logger.warn({ err }, 'websocket message failed') })
+      }).catch(err => { logger.warn({ err, ip: client }, 'websocket message failed') })
     })
     socket.on('close', () => {
       clearInterval(heartbeat)
