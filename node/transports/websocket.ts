@@ -18,6 +18,11 @@ export type FrameRule = 'auto' | 'text' | 'binary'
 export const WEBSOCKET_PATH = '/ws'
 /** Every socket is pinged this often; one that has not answered the previous ping is dropped. */
 const PING_INTERVAL_MS = 30_000
+/**
+ * Frames one socket may have waiting to be handled. Frames are handled one after another, so a client
+ * sending faster than that (or never waiting for answers) would otherwise pile them up in memory.
+ */
+export const MAX_WAITING_FRAMES = 32
 
 export interface WebSocketInit {
   rule: FrameRule
@@ -67,18 +72,27 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
 
     // Messages on one socket are handled in order, as a client sends them.
     let queue = Promise.resolve()
+    let waiting = 0
     socket.on('message', (data: RawData) => {
+      if (socket.readyState !== socket.OPEN) return
       lastMessageAt = Date.now()
       if (!init.rateLimiter.allow(client)) {
         logger.debug({ ip: client, transport: 'websocket' }, 'rate limited')
         send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; message dropped, send it again shortly')))
         return
       }
+      if (waiting >= MAX_WAITING_FRAMES) {
+        logger.debug({ ip: client }, 'websocket closed: too many frames waiting')
+        socket.close(1008, 'too many messages waiting; wait for answers')
+        return
+      }
+      waiting++
       queue = queue.then(async () => {
         const outcome = await inbound.receive(toText(data), session)
         for (const reply of outcome.replies) send(reply)
         outcome.after?.()
       }).catch(err => { logger.warn({ err, ip: client }, 'websocket message failed') })
+        .finally(() => { waiting-- })
     })
     socket.on('close', () => {
       clearInterval(heartbeat)
