@@ -21,9 +21,11 @@ function plain (address: string): string {
   return address.toLowerCase().replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '')
 }
 
+const unquote = (text: string): string => text.trim().replace(/^"(.*)"$/, '$1')
+
 /** An RFC 7239 node name (`192.0.2.1`, `"[2001:db8::1]:4711"`, `198.51.100.7:80`) as a bare address; undefined for `unknown`, obfuscated names and junk. */
 function nodeAddress (value: string): string | undefined {
-  const text = value.trim().replace(/^"(.*)"$/, '$1')
+  const text = unquote(value)
   const address = text.startsWith('[') ? text.slice(1, text.indexOf(']')) : text.replace(/:\d+$/, '')
   return isIP(address) === 0 ? undefined : plain(address)
 }
@@ -39,9 +41,9 @@ function hops (headers: IncomingHttpHeaders, header: ForwardedHeader): Hop[] {
   if (typeof value !== 'string') return []
   if (header === 'x-forwarded-for') return value.split(',').map(item => ({ address: nodeAddress(item) }))
   return value.split(',').map(element => {
-    const pairs = new Map(element.split(';').map(pair => {
+    const pairs = new Map(element.split(';').flatMap(pair => {
       const at = pair.indexOf('=')
-      return [pair.slice(0, at).trim().toLowerCase(), pair.slice(at + 1).trim().replace(/^"(.*)"$/, '$1')] as const
+      return at < 0 ? [] : [[pair.slice(0, at).trim().toLowerCase(), unquote(pair.slice(at + 1))] as const]
     }))
     const forValue = pairs.get('for')
     return { address: forValue === undefined ? undefined : nodeAddress(forValue), proto: pairs.get('proto')?.toLowerCase() }
@@ -56,8 +58,7 @@ function hops (headers: IncomingHttpHeaders, header: ForwardedHeader): Hop[] {
 export function createClientAddress (init: ClientAddressInit): ClientAddress {
   const trusted = new BlockList()
   for (const entry of init.trustProxy) {
-    const [given = '', prefix] = entry.split('/')
-    const address = prefix === undefined ? plain(given) : given
+    const [address = '', prefix] = entry.split('/')
     const type = isIP(address) === 6 ? 'ipv6' : 'ipv4'
     if (prefix === undefined) trusted.addAddress(address, type)
     else trusted.addSubnet(address, Number(prefix), type)

@@ -29,6 +29,8 @@ describe('client address', () => {
     assert.deepEqual(forwarded('127.0.0.1', { ...headers, forwarded: headers.forwarded + ';proto=https' }), { address: '198.51.100.7', proto: 'https' })
     assert.equal(forwarded('127.0.0.1', { forwarded: 'for=unknown' }).address, '127.0.0.1')
     assert.equal(forwarded('127.0.0.1', { forwarded: 'for="x, for=198.51.100.8' }).address, '198.51.100.8', 'a client quote cannot swallow the proxy element')
+    assert.equal(forwarded('127.0.0.1', { forwarded: 'junk;for=198.51.100.9;by' }).address, '198.51.100.9', 'pairs without = are skipped')
+    assert.equal(forwarded('2001:db8::7', { forwarded: 'for=198.51.100.10' }).address, '198.51.100.10', 'an IPv6 proxy in a trusted CIDR')
   })
 
   it('--trust-proxy accepts addresses and CIDRs only', () => {
