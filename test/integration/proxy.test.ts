@@ -84,6 +84,7 @@ describe('behind nginx: limits per real client', { skip }, () => {
     const logs = node.logs()
     assert.match(logs, /"ip":"ip#[0-9a-f]{12}","transport":"http","msg":"rate limited"/)
     assert.doesNotMatch(logs, /127\.0\.0\.[234]|10\.[987]\.0\./)
+    assert.doesNotMatch(logs, /set --public-url/, 'the DID names the https URL nginx serves')
   })
 
   it('WebSocket through the proxy: the upgrade request counts for the real client', async () => {
@@ -242,6 +243,21 @@ describe('behind nginx: honest load with the default limits', { skip }, () => {
     } finally {
       for (const { client } of senders) client.close()
       poller.close()
+    }
+  })
+})
+
+describe('trusted proxy headers, without the proxy', () => {
+  const nodes = testNodes()
+  after(async () => { await nodes.stopAll() })
+
+  it('a trusted proxy reporting https to a node whose DID names http gets the operator one warning', async () => {
+    const node = await startTestNodeWithLogs({ trustProxy: ['127.0.0.1'], dataDir: await nodes.dir(), logLevel: 'warn' })
+    try {
+      for (let i = 0; i < 3; i++) await fetch(node.url, { method: 'POST', headers: { 'content-type': 'application/didcomm-encrypted+json', 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.7' }, body: '{}' })
+      assert.equal(node.logs().match(/set --public-url to the https URL/g)?.length, 1, node.logs())
+    } finally {
+      await node.stop()
     }
   })
 })
