@@ -1,7 +1,16 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 const port = z.int().min(0).max(65535)
 const positive = z.int().min(1)
+
+/** An IP address or a CIDR (`10.0.0.0/8`, `fd00::/8`). */
+export function isAddressOrCidr (text: string): boolean {
+  const [address = '', prefix, extra] = text.split('/')
+  const family = isIP(address)
+  if (family === 0 || extra !== undefined) return false
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
+}
 
 /**
  * Every node option, flat so that each key maps one-to-one onto a CLI flag
@@ -40,6 +49,10 @@ export const configSchema = z.object({
     .describe('DIDComm requests a second from one IP address (HTTP and WebSocket together) or one libp2p peer; 0 = unlimited'),
   rateBurst: positive.default(200)
     .describe('Requests one source may send at once before the rate limit applies'),
+  trustProxy: z.array(z.string().refine(isAddressOrCidr, 'an IP address or CIDR')).default([])
+    .describe('Addresses or CIDRs of the reverse proxies or load balancers in front of the HTTP port. Only requests from them have their forwarding header believed: the rightmost address in it that is not a trusted proxy is the client, for rate limits and logs. Any other peer is its own client, whatever it claims'),
+  forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for')
+    .describe('The header the trusted proxies write the client address into: X-Forwarded-For (with X-Forwarded-Proto) or RFC 7239 Forwarded. The other one is ignored, since a client may have sent it through the proxy'),
   requestTimeoutSeconds: positive.default(30)
     .describe('Longest an HTTP request may take to arrive, headers and body'),
   websocketIdleSeconds: positive.default(300)

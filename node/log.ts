@@ -8,6 +8,8 @@ export function createLogger (level: string): Logger {
 
 /** Log fields that hold a DID: the node's logger writes a keyed hash in their place. */
 export const DID_FIELDS = ['did', 'next', 'from', 'client', 'recipient', 'origin'] as const
+/** The log field that holds a client's IP address (the real one behind trusted proxies), hashed like a DID. */
+export const IP_FIELD = 'ip'
 /** Free-text fields (error messages, problem comments, retry reasons) scrubbed of DIDs and URLs. */
 const TEXT_FIELDS = ['reason', 'comment'] as const
 
@@ -22,8 +24,12 @@ const URL_PATTERN = /\b(?:https?|wss?):\/\/[^\s"'<>]+/g
 export function didHasher (secret: Uint8Array): (did: string) => string {
   return did => {
     const method = /^did:(?:peer:[0-9]|[a-z0-9]+)/.exec(did)?.[0] ?? 'did'
-    return `${method}#${createHmac('sha256', secret).update(did).digest('hex').slice(0, 12)}`
+    return `${method}#${keyedHash(secret, did)}`
   }
+}
+
+function keyedHash (secret: Uint8Array, text: string): string {
+  return createHmac('sha256', secret).update(text).digest('hex').slice(0, 12)
 }
 
 /** Replaces every DID in free text by its hash (by default `<did>`), and every URL by `<url>`. */
@@ -52,6 +58,7 @@ export function redactingLogger (parent: Logger, secret: Uint8Array): Logger {
     serializers: {
       ...Object.fromEntries(DID_FIELDS.map(field => [field, (v: unknown) => typeof v === 'string' ? hash(v) : v])),
       ...Object.fromEntries(TEXT_FIELDS.map(field => [field, text])),
+      [IP_FIELD]: (v: unknown) => typeof v === 'string' ? `ip#${keyedHash(secret, v)}` : v,
       err,
       problem
     }

@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Inbound } from './inbound.ts'
 import type { RouteStats } from './mesh/routes.ts'
+import type { RateLimiter } from './rate-limit.ts'
 
 export interface MetricSources {
   queued: () => Promise<{ messages: number, bytes: number }>
@@ -19,6 +20,8 @@ export interface NodeMetrics {
   registry: Registry
   /** A message was taken (`accepted`) or refused with a problem code. */
   message(transport: string, refusedWith?: string): void
+  /** A request refused by the per-source rate limit. */
+  rateLimited(): void
   /** Messages a client acknowledged having received. */
   delivered(count: number): void
   /** One relay attempt to the next hop, its outcome and how long it took. */
@@ -34,6 +37,7 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   let sources: MetricSources | undefined
 
   const messages = new Counter({ name: `${PREFIX}messages_total`, help: 'DIDComm messages received, by transport and outcome (refused: by problem code)', labelNames: ['transport', 'outcome', 'code'], registers: [registry] })
+  const rateLimited = new Counter({ name: `${PREFIX}rate_limited_total`, help: 'Requests refused by the rate limit of their source (an IP address, the real client behind trusted proxies, or a libp2p peer)', registers: [registry] })
   const deliveries = new Counter({ name: `${PREFIX}deliveries_total`, help: 'Queued messages delivered and acknowledged by their client', registers: [registry] })
   const relays = new Counter({ name: `${PREFIX}relays_total`, help: 'Relay attempts to the next hop, by outcome (accepted, rejected, retry)', labelNames: ['outcome'], registers: [registry] })
   const relaySeconds = new Histogram({ name: `${PREFIX}relay_duration_seconds`, help: 'Time of one relay attempt, until the next hop acknowledged or failed', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] })
@@ -61,6 +65,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     message (transport, refusedWith) {
       messages.inc({ transport, outcome: refusedWith === undefined ? 'accepted' : 'refused', code: refusedWith ?? '' })
     },
+    rateLimited () {
+      rateLimited.inc()
+    },
     delivered (count) {
       if (count > 0) deliveries.inc(count)
     },
@@ -81,6 +88,17 @@ export function countedInbound (inbound: Inbound, metrics: NodeMetrics): Inbound
       const outcome = await inbound.receive(raw, session)
       metrics.message(session.transport, outcome.problem?.code)
       return outcome
+    }
+  }
+}
+
+/** The rate limiter, counting its refusals (in one number: sources never become labels). */
+export function countedRateLimiter (limiter: RateLimiter, metrics: NodeMetrics): RateLimiter {
+  return {
+    allow (source) {
+      const allowed = limiter.allow(source)
+      if (!allowed) metrics.rateLimited()
+      return allowed
     }
   }
 }

@@ -29,7 +29,8 @@ import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import { createLiveDelivery } from './live.ts'
-import { countedInbound, createNodeMetrics } from './metrics.ts'
+import { createClientAddress } from './client-address.ts'
+import { countedInbound, countedRateLimiter, createNodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createLogger, redactingLogger } from './log.ts'
 import { createHttpTransport } from './transports/http.ts'
@@ -172,8 +173,9 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         peers: () => libp2p?.getPeers().length ?? 0
       })
 
-      // One budget per source across transports: an IP over HTTP and WebSocket, a peer over libp2p.
-      const rateLimiter = createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst })
+      // One budget per source across transports: a client's IP over HTTP and WebSocket (the real one
+      // behind trusted proxies), a peer over libp2p.
+      const rateLimiter = countedRateLimiter(createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst }), metrics)
       http = await createHttpTransport(inbound, live, {
         info: () => this.info(),
         invitation: () => this.invitation(),
@@ -186,7 +188,9 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         websocketFrames: config.websocketFrames,
         requestTimeoutSeconds: config.requestTimeoutSeconds,
         websocketIdleSeconds: config.websocketIdleSeconds,
-        rateLimiter
+        rateLimiter,
+        clientAddress: createClientAddress({ trustProxy: config.trustProxy, header: config.forwardedHeader }),
+        publicHttps: config.publicUrl?.startsWith('https:') ?? false
       }, logger)
       await registerAdmin(http, adminToken(keys), { mediations, mailbox, live, logger })
       await http.listen({ host: config.host, port: config.httpPort })

@@ -6,6 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
+import type { ClientAddress } from '../client-address.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -22,6 +23,10 @@ export interface HttpTransportInit {
   requestTimeoutSeconds: number
   websocketIdleSeconds: number
   rateLimiter: RateLimiter
+  /** The real client of a request behind trusted proxies; rate limits and logs use it. */
+  clientAddress: ClientAddress
+  /** Whether the mediator DID names https endpoints (--public-url). */
+  publicHttps: boolean
 }
 
 export interface HttpRoutes {
@@ -95,9 +100,18 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
   })
 
+  // A TLS proxy in front of a node whose DID names http endpoints sends wallets around the proxy.
+  let warnedScheme = false
   // Checked before the body is read, so a flood costs no buffering or decryption.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method !== 'POST' || init.rateLimiter.allow(request.ip)) return
+    if (request.method !== 'POST') return
+    const client = init.clientAddress(request.socket.remoteAddress, request.headers)
+    if (client.proto === 'https' && !init.publicHttps && !warnedScheme) {
+      warnedScheme = true
+      logger.warn('requests arrive through a TLS proxy but the mediator DID names http endpoints: set --public-url to the https URL wallets use')
+    }
+    if (init.rateLimiter.allow(client.address)) return
+    logger.debug({ ip: client.address, transport: 'http' }, 'rate limited')
     return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; try again shortly')))
   })
 
@@ -130,6 +144,6 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   app.get('/info', async () => routes.info())
   app.get('/oob', async () => routes.invitation())
 
-  registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter }, logger)
+  registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter, clientAddress: init.clientAddress }, logger)
   return app
 }

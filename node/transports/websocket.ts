@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery, Session } from '../../protocols/types.ts'
+import type { ClientAddress } from '../client-address.ts'
 import type { Inbound } from '../inbound.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -17,12 +18,19 @@ export type FrameRule = 'auto' | 'text' | 'binary'
 export const WEBSOCKET_PATH = '/ws'
 /** Every socket is pinged this often; one that has not answered the previous ping is dropped. */
 const PING_INTERVAL_MS = 30_000
+/**
+ * Frames one socket may have waiting to be handled. Frames are handled one after another, so a client
+ * sending faster than that (or never waiting for answers) would otherwise pile them up in memory.
+ */
+export const MAX_WAITING_FRAMES = 32
 
 export interface WebSocketInit {
   rule: FrameRule
   /** A socket not in live mode that sends nothing for this long is closed. */
   idleSeconds: number
   rateLimiter: RateLimiter
+  /** The real client of the upgrade request (behind trusted proxies), whose budget the socket's messages use. */
+  clientAddress: ClientAddress
 }
 
 export function usesBinaryFrames (rule: FrameRule, origin: string | undefined): boolean {
@@ -38,6 +46,7 @@ function toText (data: RawData): string {
 export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live: LiveDelivery, init: WebSocketInit, logger: Logger): void {
   app.get(WEBSOCKET_PATH, { websocket: true }, (socket: WebSocket, request) => {
     const binary = usesBinaryFrames(init.rule, request.headers.origin)
+    const client = init.clientAddress(request.socket.remoteAddress, request.headers).address
     const send = (text: string): void => {
       if (socket.readyState === socket.OPEN) socket.send(binary ? Buffer.from(text) : text, { binary })
     }
@@ -63,17 +72,27 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
 
     // Messages on one socket are handled in order, as a client sends them.
     let queue = Promise.resolve()
+    let waiting = 0
     socket.on('message', (data: RawData) => {
+      if (socket.readyState !== socket.OPEN) return
       lastMessageAt = Date.now()
-      if (!init.rateLimiter.allow(request.ip)) {
+      if (!init.rateLimiter.allow(client)) {
+        logger.debug({ ip: client, transport: 'websocket' }, 'rate limited')
         send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; message dropped, send it again shortly')))
         return
       }
+      if (waiting >= MAX_WAITING_FRAMES) {
+        logger.debug({ ip: client }, 'websocket closed: too many frames waiting')
+        socket.close(1008, 'too many messages waiting; wait for answers')
+        return
+      }
+      waiting++
       queue = queue.then(async () => {
         const outcome = await inbound.receive(toText(data), session)
         for (const reply of outcome.replies) send(reply)
         outcome.after?.()
-      }).catch(err => { logger.warn({ err }, 'websocket message failed') })
+      }).catch(err => { logger.warn({ err, ip: client }, 'websocket message failed') })
+        .finally(() => { waiting-- })
     })
     socket.on('close', () => {
       clearInterval(heartbeat)

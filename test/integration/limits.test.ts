@@ -17,7 +17,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import WebSocket from 'ws'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/transports/libp2p.ts'
-import { PICKUP3, TestAgent, TestSocket, post } from '../helpers/client.ts'
+import { BASIC, PICKUP3, TestAgent, TestSocket, mediatedWallet, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -154,6 +154,47 @@ describe('limits', () => {
       assert.equal((await fetch(new URL('health', node.url))).status, 200)
     } finally {
       await Promise.all(flood.map(async host => { await host.stop() }))
+    }
+  })
+})
+
+describe('limits: WebSocket frames waiting per socket', () => {
+  const nodes = testNodes()
+  let node: TestNode
+  before(async () => { node = await nodes.start() })
+  after(async () => { await nodes.stopAll() })
+
+  it('a client pipelining a few frames gets every answer; one flooding 1,000 is closed with 1008, memory stays bounded', async () => {
+    const agent = new TestAgent()
+    const packed = await agent.pack(agent.message(`${PICKUP3}/status-request`, {}, node.did), node.did)
+    const honest = await TestSocket.open(node.wsUrl)
+    try {
+      for (let i = 0; i < 20; i++) honest.send(packed)
+      await honest.frame(19, 30_000)
+    } finally {
+      await honest.close()
+    }
+
+    // Forwards each wait for a synced write, so they arrive much faster than they are handled.
+    const { pairwise } = await mediatedWallet(node)
+    const forward = await agent.pack(agent.message(BASIC, { content: 'flood' }, pairwise), pairwise, agent.did, { forward: true })
+    const heapBefore = process.memoryUsage().heapUsed
+    const flood = new WebSocket(node.wsUrl)
+    await new Promise(resolve => flood.once('open', resolve))
+    const closed = closeCode(flood, 30_000)
+    for (let i = 0; i < 1000; i++) flood.send(forward)
+    const reason = new Promise<string>(resolve => flood.once('close', (_code, text: Buffer) => { resolve(text.toString()) }))
+    assert.equal(await closed, 1008)
+    assert.match(await reason, /too many messages waiting/)
+    assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024, 'the flood was not buffered')
+
+    assert.equal((await fetch(new URL('health', node.url))).status, 200)
+    const next = await TestSocket.open(node.wsUrl)
+    try {
+      next.send(packed)
+      assert.match((await next.frame(0)).text, /ciphertext/, 'a new socket is served')
+    } finally {
+      await next.close()
     }
   })
 })

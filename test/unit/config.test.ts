@@ -44,6 +44,8 @@ describe('loadConfig', () => {
       mediation: 'open',
       rateLimit: 100,
       rateBurst: 200,
+      trustProxy: [],
+      forwardedHeader: 'x-forwarded-for',
       requestTimeoutSeconds: 30,
       websocketIdleSeconds: 300,
       corsOrigins: ['*'],
@@ -112,11 +114,19 @@ describe('loadConfig', () => {
       ['maxMessageBytes', 'max-message-bytes', '12abc', 'an integer of at least 1024'],
       ['maxMessageBytes', 'max-message-bytes', '1023', 'an integer of at least 1024'],
       ['mdns', 'mdns', 'maybe', 'a boolean'],
-      ['dataDir', 'data-dir', '', 'a non-empty string']
+      ['dataDir', 'data-dir', '', 'a non-empty string'],
+      ['trustProxy', 'trust-proxy', 'localhost', 'a list of strings'],
+      ['trustProxy', 'trust-proxy', '10.0.0.0/33', 'a list of strings']
     ]
     for (const [key, flag, value, expected] of cases) {
       assert.throws(() => loadConfig({ flags: { [key]: value } }), configError(key, `--${flag} .*expected ${expected}`))
     }
+  })
+
+  it('takes trusted proxies as addresses and CIDRs, comma-separated in the environment', () => {
+    const config = loadConfig({ env: { DIDCOMM_MESH_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,fd00::/8', DIDCOMM_MESH_FORWARDED_HEADER: 'forwarded' } })
+    assert.deepEqual(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'fd00::/8'])
+    assert.equal(config.forwardedHeader, 'forwarded')
   })
 
   it('accepts http and https public URLs', () => {
