@@ -149,10 +149,11 @@ describe('relay safety', () => {
   })
 
   // Proves an anonymous libp2p peer can relay through a node only towards mesh peers, never make
-  // it POST to an HTTP endpoint (even one the node may reach), and causes nothing to be queued.
+  // it POST to an HTTP endpoint (even one the node may reach), and that its relays count against
+  // its own quota (the peer ID is the origin).
   it('an anonymous libp2p peer relaying to an HTTP destination is refused; the server receives nothing', async () => {
     const local = await target()
-    const node = await nodes.start({ relayPrivateDestinations: true })
+    const node = await nodes.start({ relayPrivateDestinations: true, outboxMaxPerOrigin: 1 })
     const peer = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
     try {
       const sendFrame = async (packed: string): Promise<StatusFrame> => {
@@ -170,12 +171,20 @@ describe('relay safety', () => {
       assert.equal(frame.status, 'rejected')
       assert.equal(frame.code, 'e.p.req.relay-not-allowed')
 
-      // Towards a mesh peer, the same anonymous peer is a later hop of a multi-hop path: accepted.
+      // Towards a mesh peer (down, so the message waits), the same anonymous peer is a later hop
+      // of a multi-hop path: accepted, once; its second message is over its quota.
       const home = await nodes.start()
       const { pairwise } = await mediatedWallet(home)
-      const forHome = await anonymous.pack(anonymous.message(BASIC, { content: 'mesh' }, pairwise), pairwise, null, { forward: true })
-      const accepted = await sendFrame(await wrapForward(anonymous, forHome, home.did, node.did, null))
+      await home.stop()
+      const towardsHome = async (content: string): Promise<StatusFrame> => {
+        const forHome = await anonymous.pack(anonymous.message(BASIC, { content }, pairwise), pairwise, null, { forward: true })
+        return await sendFrame(await wrapForward(anonymous, forHome, home.did, node.did, null))
+      }
+      const accepted = await towardsHome('mesh')
       assert.equal(accepted.status, 'accepted', JSON.stringify(accepted))
+      const over = await towardsHome('mesh again')
+      assert.equal(over.status, 'rejected')
+      assert.equal(over.code, 'e.p.req.quota.origin')
     } finally {
       await peer.stop()
     }
