@@ -184,6 +184,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
         return
       }
+      // Nothing left to back off for: a message still being written wakes the hop at once.
+      hop.failures = 0
       if (hop.count === 0) hops.delete(hop.next)
     } catch (err) {
       logger.error({ err, next: hop.next }, 'outbox drain failed')

@@ -83,6 +83,8 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
           method: 'POST',
           headers: { 'content-type': 'application/didcomm-encrypted+json', 'content-length': body.length },
           signal: AbortSignal.timeout(timeoutMs),
+          // A socket of its own each time: a pooled one would skip the address check of its connect.
+          agent: false,
           ...(privateDestinations ? {} : { lookup: safeLookup })
         }, response => {
           resolve(response.statusCode ?? 0)
