@@ -23,8 +23,8 @@ export interface OutboxEntry {
 }
 
 export interface OutboxStore {
-  /** Durable (synced). The same message for the same next hop is kept once. */
-  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ entry: OutboxEntry, duplicate: boolean }>
+  /** Durable (synced). The same message for the same next hop is kept once: a second add is a duplicate. */
+  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ duplicate: boolean }>
   remove(entry: OutboxEntry): Promise<void>
   /** Records `entry.attempts` (not synced: a crash may forget the last few, which only costs a few more tries). */
   attempted(entry: OutboxEntry): Promise<void>
@@ -46,6 +46,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
   const index: Sublevel = sublevel(db, 'outbox-ids')
   const keyOf = (entry: Pick<OutboxEntry, 'next' | 'enqueuedAt' | 'id'>): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(SEP)
   const indexKey = (entry: Pick<OutboxEntry, 'next' | 'id'>): string => entry.next + SEP + entry.id
+  const writing = new Map<string, Promise<boolean>>()
 
   async function withAttempts (stored: Omit<OutboxEntry, 'attempts'>): Promise<OutboxEntry> {
     const record = await readKey(index, indexKey(stored)) as IndexRecord | undefined
@@ -54,16 +55,30 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
 
   return {
     async add (fields) {
-      const entry: OutboxEntry = { id: messageId(fields.message), ...fields, attempts: 0 }
-      const existing = await readKey(index, indexKey(entry)) as IndexRecord | undefined
-      if (existing !== undefined) return { entry: await withAttempts(await readKey(entries, existing.key) as OutboxEntry), duplicate: true }
+      const entry = { id: messageId(fields.message), ...fields }
+      const id = indexKey(entry)
+      // The same message twice at once (a sender retrying) must not make two entries under one index
+      // record: the second waits for the first write, and is a duplicate once that is durable.
+      const under = writing.get(id)
+      if (under !== undefined) {
+        await under
+        return { duplicate: true }
+      }
       const key = keyOf(entry)
-      const { attempts, ...stored } = entry
-      await commit.write([
-        { type: 'put', sublevel: entries, key, value: stored },
-        { type: 'put', sublevel: index, key: indexKey(entry), value: { key, sender: entry.sender, attempts } satisfies IndexRecord }
-      ])
-      return { entry, duplicate: false }
+      const write = (async () => {
+        if (await readKey(index, id) !== undefined) return true
+        await commit.write([
+          { type: 'put', sublevel: entries, key, value: entry },
+          { type: 'put', sublevel: index, key: id, value: { key, sender: entry.sender, attempts: 0 } satisfies IndexRecord }
+        ])
+        return false
+      })()
+      writing.set(id, write)
+      try {
+        return { duplicate: await write }
+      } finally {
+        writing.delete(id)
+      }
     },
 
     async remove (entry) {
