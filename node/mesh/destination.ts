@@ -62,7 +62,7 @@ export const safeLookup: LookupFunction = (hostname, options, callback) => {
       callback(new DestinationNotAllowedError('the destination resolves to an address this node does not relay to'), '', 0)
       return
     }
-    if (options.all === true) (callback as unknown as (err: null, addresses: LookupAddress[]) => void)(null, addresses)
-    else callback(null, addresses[0]?.address as string, addresses[0]?.family as number)
+    if (options.all === true) callback(null, addresses)
+    else callback(null, addresses[0]?.address as string, addresses[0]?.family)
   })
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isPublicAddress, urlAllowed } from '../../node/mesh/destination.ts'
+import { DestinationNotAllowedError, isPublicAddress, safeLookup, urlAllowed } from '../../node/mesh/destination.ts'
 
 describe('relay destinations', () => {
   // Proves every kind of non-public address is refused, IPv4-mapped IPv6 forms included, and public ones are not.
@@ -23,5 +23,13 @@ describe('relay destinations', () => {
     for (const url of ['https://8.8.8.8/', 'https://mediator.example.com/', 'http://localhost:8080/']) assert.equal(urlAllowed(url, false), true, url)
     assert.equal(urlAllowed('http://127.0.0.1:8080/', true), true)
     assert.equal(urlAllowed('ftp://127.0.0.1/', true), false)
+  })
+
+  // Proves the connect-time lookup refuses a name resolving to loopback, in both forms node:net asks for.
+  it('safeLookup refuses localhost, for one address and for all', async () => {
+    for (const all of [false, true]) {
+      const err = await new Promise(resolve => { safeLookup('localhost', { all }, resolve) })
+      assert.ok(err instanceof DestinationNotAllowedError, `all: ${all}`)
+    }
   })
 })
