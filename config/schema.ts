@@ -72,7 +72,17 @@ export const configSchema = z.object({
   maxConnections: positive.default(300)
     .describe('Most open libp2p connections'),
   relayOpen: z.boolean().default(false)
-    .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers")
+    .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers"),
+  relayPrivateDestinations: z.boolean().default(false)
+    .describe('Relay to HTTP mediators on loopback, private, link-local, unique-local, CGNAT and other non-public addresses (checked on every address a host name resolves to, when connecting); off: such forwards are refused'),
+  relayMaxAttempts: positive.default(50)
+    .describe('Tries to deliver a relayed message before it is dropped and its origin told. Tries towards a next hop are spaced 0.5 s, doubling with jitter up to relay-max-delay-seconds, so a message is given up at most (relay-max-attempts - 1) x relay-max-delay-seconds after it was queued (49 h with the defaults), or at its expiry if sooner; an HTTP next hop gets at most this many POSTs per message'),
+  relayMaxDelaySeconds: positive.default(3600)
+    .describe('Longest wait between two tries of a relay to an unreachable next hop'),
+  outboxMaxPerOrigin: positive.default(1000)
+    .describe('Messages waiting to be relayed for one origin (a client DID, or the libp2p peer that relayed them here); more are refused with e.p.req.quota.origin'),
+  outboxMaxMessages: positive.default(100_000)
+    .describe('Messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox')
 })
 
 export type Config = z.infer<typeof configSchema>

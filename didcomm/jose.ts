@@ -13,6 +13,23 @@ export interface JweJson {
   tag: string
 }
 
+/** JSON.parse, or undefined for text that is not JSON. */
+export function parseJson (text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** A JWE in general JSON serialisation, the only form DIDComm v2 uses for encrypted messages. */
+export function isJweJson (value: unknown): value is JweJson {
+  if (typeof value !== 'object' || value === null) return false
+  const jwe = value as Record<string, unknown>
+  return typeof jwe.protected === 'string' && typeof jwe.iv === 'string' && typeof jwe.ciphertext === 'string' && typeof jwe.tag === 'string' &&
+    Array.isArray(jwe.recipients) && jwe.recipients.every(r => typeof r?.header?.kid === 'string' && typeof r.encrypted_key === 'string')
+}
+
 /** The fields of a DIDComm JWE's protected header this code reads. */
 export interface ProtectedHeader {
   alg?: unknown

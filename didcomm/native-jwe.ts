@@ -9,8 +9,7 @@ import { unwrapAnoncrypt } from './anoncrypt.ts'
 import { packAuthcrypt, unwrapAuthcrypt } from './authcrypt.ts'
 import type { AuthcryptKeys } from './authcrypt.ts'
 import type { PlainMessage, SecretLookup, Unpacked } from './envelope.ts'
-import { PLAIN_TYP, x25519PublicKey } from './jose.ts'
-import type { JweJson } from './jose.ts'
+import { PLAIN_TYP, isJweJson, parseJson, x25519PublicKey } from './jose.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -38,14 +37,6 @@ function x25519Keys (lookup: SecretLookup): (kid: string) => KeyObject | undefin
   }
 }
 
-function parseJson (text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
-
 /** A payload handed over as is: a plaintext message without from_prior (anything else, the library decides). */
 function plainMessage (value: unknown): PlainMessage | undefined {
   if (typeof value !== 'object' || value === null) return undefined
@@ -53,13 +44,6 @@ function plainMessage (value: unknown): PlainMessage | undefined {
   const plain = message.typ === PLAIN_TYP && typeof message.id === 'string' && typeof message.type === 'string' &&
     typeof message.body === 'object' && message.body !== null && message.from_prior === undefined
   return plain ? message as PlainMessage : undefined
-}
-
-function isJweJson (value: unknown): value is JweJson {
-  if (typeof value !== 'object' || value === null) return false
-  const jwe = value as Record<string, unknown>
-  return typeof jwe.protected === 'string' && typeof jwe.iv === 'string' && typeof jwe.ciphertext === 'string' && typeof jwe.tag === 'string' &&
-    Array.isArray(jwe.recipients) && jwe.recipients.every(r => typeof r?.header?.kid === 'string' && typeof r.encrypted_key === 'string')
 }
 
 export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): NativeJwe {

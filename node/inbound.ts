@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
 import { EnvelopeError } from '../didcomm/envelope.ts'
+import { isJweJson } from '../didcomm/jose.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import { didOf } from '../didcomm/resolver.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
@@ -50,12 +51,6 @@ type Addressed = InboundMessage & { to: string }
 /** Forward layers addressed to this node that it will unwrap in a row, so a loop cannot recurse forever. */
 const MAX_OWN_LAYERS = 4
 
-function isJwe (value: unknown): boolean {
-  if (typeof value !== 'object' || value === null) return false
-  const jwe = value as Record<string, unknown>
-  return typeof jwe.ciphertext === 'string' && typeof jwe.protected === 'string' && Array.isArray(jwe.recipients)
-}
-
 /**
  * The one pipeline behind every transport: bytes → unpack → dispatch → packed replies. Transports
  * only frame; protocols only see decrypted messages and a small context.
@@ -73,7 +68,7 @@ export function createInbound (components: InboundComponents): Inbound {
     } catch {
       throw new ProblemReportError('e.p.msg.malformed', 'the body is not JSON', 400)
     }
-    if (!isJwe(json)) {
+    if (!isJweJson(json)) {
       throw new ProblemReportError('e.p.msg.unencrypted', 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
     }
     try {

@@ -156,7 +156,17 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         await mailbox.add(entry.origin, await envelope.pack(problem, entry.origin, nodeDid()))
         live.queued(entry.origin, entry.origin)
       }
-      mesh = createMesh({ libp2p, resolver, db, commit, logger, report, relayed: metrics.relayed }, { relayOpen: config.relayOpen, messageLifetimeMs: config.messageLifetimeSeconds * 1000 })
+      mesh = createMesh({ libp2p, resolver, db, commit, logger, report, relayed: metrics.relayed }, {
+        relayOpen: config.relayOpen,
+        relayPrivateDestinations: config.relayPrivateDestinations,
+        messageLifetimeMs: config.messageLifetimeSeconds * 1000,
+        outbox: {
+          maxAttempts: config.relayMaxAttempts,
+          maxDelayMs: config.relayMaxDelaySeconds * 1000,
+          maxPerSender: config.outboxMaxPerOrigin,
+          maxMessages: config.outboxMaxMessages
+        }
+      })
       const inbound = countedInbound(createInbound({
         envelope, resolver, mailbox, mediations, mediationPolicy, live, limits, logger,
         onward: mesh.onward,

@@ -16,6 +16,8 @@ export interface InboundMessage {
 /** The connection a message arrived on, as far as protocols care. */
 export interface Session {
   readonly transport: 'http' | 'websocket' | 'libp2p'
+  /** Over libp2p: the remote peer's ID (who relayed the message, for the outbox quotas). */
+  readonly peer?: string
   /** Present only where the node can push later messages (live delivery). */
   push?: (packed: string) => void
   /** Ends a persistent connection (e.g. of a client whose mediation was revoked). */
@@ -51,10 +53,17 @@ export interface Limits {
 export interface Onward {
   /** Relay for anyone, not only this node's clients and mesh peers. */
   readonly open: boolean
-  /** Whether `did` names a mediator this node can deliver to (a libp2p peer or an HTTP endpoint in its DID document). */
-  routable(did: string): Promise<boolean>
-  /** Durably queues `message` for the mediator `next`; resolves once it is on disk. */
-  enqueue(next: string, message: string, meta: { expiresAt?: number, origin?: string, thid?: string }): Promise<void>
+  /**
+   * How this node would reach the mediator `did`, from its DID document: a mesh peer, an HTTP
+   * endpoint, `refused` (an HTTP endpoint it may not reach), or undefined (not a mediator it can reach).
+   */
+  destination(did: string): Promise<'libp2p' | 'http' | 'refused' | undefined>
+  /**
+   * Durably queues `message` for the mediator `next`; resolves once it is on disk. `sender` is who it
+   * counts against in the quotas (a client DID or a peer ID); `origin` is the client told if it fails.
+   * Throws a ProblemReportError when a quota is full.
+   */
+  enqueue(next: string, message: string, meta: { sender: string, expiresAt?: number, origin?: string, thid?: string }): Promise<void>
 }
 
 export interface HandlerContext {
@@ -82,6 +91,9 @@ export interface HandlerResult {
 }
 
 export type Handler = (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
+
+/** A relay towards an HTTP destination this node may not reach (loopback, private, ...): refused, on arrival or when sent. */
+export const DESTINATION_NOT_ALLOWED = 'e.p.req.destination-not-allowed'
 
 /** A refusal that becomes a problem report on the request's thread (and an HTTP status). */
 export class ProblemReportError extends Error {

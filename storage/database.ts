@@ -2,7 +2,7 @@ import { Level } from 'level'
 import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level'
 
 /** Bump when the on-disk layout changes; a node refuses to open a store of another version. */
-export const STORAGE_VERSION = 2
+export const STORAGE_VERSION = 3
 
 export type Database = Level<string, unknown>
 export type Sublevel = AbstractSublevel<Database, string | Buffer | Uint8Array, string, unknown>

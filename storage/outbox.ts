@@ -12,50 +12,100 @@ export interface OutboxEntry {
   /** epoch milliseconds */
   enqueuedAt: number
   expiresAt: number
+  /** Who it counts against in the outbox quotas: the client DID, or the relaying libp2p peer's ID. */
+  sender: string
   /** The local client that sent it, told with a problem report if it cannot be delivered. */
   origin?: string
   /** The id of the client's forward, for that problem report's pthid. */
   thid?: string
+  /** Failed delivery attempts so far. */
+  attempts: number
 }
 
 export interface OutboxStore {
-  /** Durable (synced). The same message for the same next hop is kept once. */
-  add(entry: Omit<OutboxEntry, 'id'>): Promise<{ entry: OutboxEntry, duplicate: boolean }>
+  /** Durable (synced). The same message for the same next hop is kept once: a second add is a duplicate. */
+  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ duplicate: boolean }>
   remove(entry: OutboxEntry): Promise<void>
-  /** Everything waiting, grouped by next hop and oldest first within each. */
-  all(): Promise<OutboxEntry[]>
+  /** Records `entry.attempts` (not synced: a crash may forget the last few, which only costs a few more tries). */
+  attempted(entry: OutboxEntry): Promise<void>
+  /** The oldest `limit` entries waiting for `next`. */
+  head(next: string, limit: number): Promise<OutboxEntry[]>
+  /** How many entries wait, per next hop and per sender: read from the small index, not the messages. */
+  counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number> }>
 }
+
+/** What the index keeps per entry: where the message is, and the small fields that change or are counted. */
+interface IndexRecord { key: string, sender: string, attempts: number }
 
 const SEP = '\x00'
 
 export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxStore {
+  // next␀enqueuedAt␀id → entry without its attempts: sorted by next hop, then oldest first.
   const entries: Sublevel = sublevel(db, 'outbox')
-  // next␀id → entry key, for dedupe and removal.
-  const byId: Sublevel = sublevel(db, 'outbox-ids')
-  const keyOf = (entry: OutboxEntry): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(SEP)
+  // next␀id → IndexRecord, for dedupe, removal, attempts and counting.
+  const index: Sublevel = sublevel(db, 'outbox-ids')
+  const keyOf = (entry: Pick<OutboxEntry, 'next' | 'enqueuedAt' | 'id'>): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(SEP)
+  const indexKey = (entry: Pick<OutboxEntry, 'next' | 'id'>): string => entry.next + SEP + entry.id
+  const writing = new Map<string, Promise<boolean>>()
+
+  async function withAttempts (stored: Omit<OutboxEntry, 'attempts'>): Promise<OutboxEntry> {
+    const record = await readKey(index, indexKey(stored)) as IndexRecord | undefined
+    return { ...stored, attempts: record?.attempts ?? 0 }
+  }
 
   return {
     async add (fields) {
-      const entry: OutboxEntry = { id: messageId(fields.message), ...fields }
-      const existing = await readKey(byId, entry.next + SEP + entry.id) as string | undefined
-      if (existing !== undefined) return { entry: await readKey(entries, existing) as OutboxEntry, duplicate: true }
+      const entry = { id: messageId(fields.message), ...fields }
+      const id = indexKey(entry)
+      // The same message twice at once (a sender retrying) must not make two entries under one index
+      // record: the second waits for the first write, and is a duplicate once that is durable.
+      const under = writing.get(id)
+      if (under !== undefined) {
+        await under
+        return { duplicate: true }
+      }
       const key = keyOf(entry)
-      await commit.write([
-        { type: 'put', sublevel: entries, key, value: entry },
-        { type: 'put', sublevel: byId, key: entry.next + SEP + entry.id, value: key }
-      ])
-      return { entry, duplicate: false }
+      const write = (async () => {
+        if (await readKey(index, id) !== undefined) return true
+        await commit.write([
+          { type: 'put', sublevel: entries, key, value: entry },
+          { type: 'put', sublevel: index, key: id, value: { key, sender: entry.sender, attempts: 0 } satisfies IndexRecord }
+        ])
+        return false
+      })()
+      writing.set(id, write)
+      try {
+        return { duplicate: await write }
+      } finally {
+        writing.delete(id)
+      }
     },
 
     async remove (entry) {
       await commit.write([
         { type: 'del', sublevel: entries, key: keyOf(entry) },
-        { type: 'del', sublevel: byId, key: entry.next + SEP + entry.id }
+        { type: 'del', sublevel: index, key: indexKey(entry) }
       ])
     },
 
-    async all () {
-      return await entries.values().all() as OutboxEntry[]
+    async attempted (entry) {
+      await index.put(indexKey(entry), { key: keyOf(entry), sender: entry.sender, attempts: entry.attempts } satisfies IndexRecord)
+    },
+
+    async head (next, limit) {
+      const stored = await entries.values({ gt: next + SEP, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts'>>
+      return await Promise.all(stored.map(withAttempts))
+    },
+
+    async counts () {
+      const hops = new Map<string, number>()
+      const senders = new Map<string, number>()
+      for await (const [key, record] of index.iterator() as AsyncIterable<[string, IndexRecord]>) {
+        const next = key.slice(0, key.lastIndexOf(SEP))
+        hops.set(next, (hops.get(next) ?? 0) + 1)
+        senders.set(record.sender, (senders.get(record.sender) ?? 0) + 1)
+      }
+      return { hops, senders }
     }
   }
 }

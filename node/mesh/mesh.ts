@@ -1,3 +1,4 @@
+import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
 import type { Onward } from '../../protocols/types.ts'
@@ -5,6 +6,7 @@ import type { Database, GroupCommit } from '../../storage/database.ts'
 import { createLevelOutbox } from '../../storage/outbox.ts'
 import type { OutboxEntry } from '../../storage/outbox.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
+import { urlAllowed } from './destination.ts'
 import { createOutbox } from './outbox.ts'
 import type { OutboxInit, OutboxStats } from './outbox.ts'
 import { createRelay } from './relay.ts'
@@ -13,6 +15,8 @@ import type { RouteStats, RoutesInit } from './routes.ts'
 
 export interface MeshInit {
   relayOpen?: boolean
+  /** Whether HTTP destinations on loopback, private and other non-public addresses may be relayed to. */
+  relayPrivateDestinations?: boolean
   /** Lifetime of a relayed message that carries no expires_time of its own. */
   messageLifetimeMs: number
   routes?: RoutesInit
@@ -43,7 +47,8 @@ export interface Mesh {
 export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
   const { libp2p, resolver, logger } = components
   const routes = createRoutes({ libp2p, resolver, logger }, init.routes)
-  const relay = createRelay(libp2p, { timeoutMs: init.relayTimeoutMs })
+  const privateDestinations = init.relayPrivateDestinations ?? false
+  const relay = createRelay(libp2p, { timeoutMs: init.relayTimeoutMs, privateDestinations })
   const outbox = createOutbox({
     store: createLevelOutbox(components.db, components.commit),
     lookup: async did => await routes.lookup(did),
@@ -57,16 +62,22 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
     report: components.report,
     logger
   }, init.outbox)
-  const onConnect = (): void => { outbox.retryNow() }
+  // Only the hops whose peer just connected: a peer that connects cannot make this node retry anything else.
+  const onConnect = (event: CustomEvent<PeerId>): void => { outbox.retryNow(event.detail.toString()) }
 
   return {
     onward: {
       open: init.relayOpen ?? false,
-      routable: async did => await routes.reachable(did),
+      async destination (did) {
+        const route = await routes.named(did)
+        if (route?.kind !== 'http') return route?.kind
+        return urlAllowed(route.url, privateDestinations) ? 'http' : 'refused'
+      },
       async enqueue (next, message, meta) {
         await outbox.enqueue({
           next,
           message,
+          sender: meta.sender,
           enqueuedAt: Date.now(),
           expiresAt: Math.min(meta.expiresAt ?? Infinity, Date.now() + init.messageLifetimeMs),
           ...(meta.origin === undefined ? {} : { origin: meta.origin }),

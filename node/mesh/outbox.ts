@@ -1,14 +1,21 @@
 import type { Logger } from 'pino'
+import { ProblemReportError } from '../../protocols/types.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
 
 export interface OutboxInit {
-  /** First retry delay; it doubles per failed attempt, with jitter. */
+  /** First retry delay; it doubles per failed round, with jitter, up to maxDelayMs. */
   baseDelayMs?: number
   maxDelayMs?: number
-  /** Messages in flight at once towards one next hop. */
+  /** Tries per message before it is dropped (and its sender told). */
+  maxAttempts?: number
+  /** Messages in flight at once towards one next hop, and the most of a hop's messages held in memory. */
   window?: number
+  /** Messages one sender (a client DID or a relaying peer) may have waiting. */
+  maxPerSender?: number
+  /** Messages waiting in all. */
+  maxMessages?: number
 }
 
 export interface OutboxComponents {
@@ -21,62 +28,97 @@ export interface OutboxComponents {
   logger: Logger
 }
 
-export interface OutboxStats { depth: number, delivered: number, expired: number, rejected: number, retries: number }
+export interface OutboxStats { depth: number, delivered: number, expired: number, rejected: number, retries: number, exhausted: number }
 
 export interface Outbox {
   start(): Promise<void>
   stop(): void
-  /** Durably queues `message` for `next`, then tries to deliver it. Resolves once it is on disk. */
-  enqueue(entry: Omit<OutboxEntry, 'id'>): Promise<void>
-  /** A peer connected: hops waiting for a retry are tried now, not when their timer fires. */
-  retryNow(): void
+  /** Durably queues `message` for `next`, then tries to deliver it. Resolves once it is on disk; throws a ProblemReportError when a quota is full. */
+  enqueue(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<void>
+  /** The libp2p peer `peer` connected: hops waiting for it are tried now, not when their timer fires. */
+  retryNow(peer: string): void
   stats(): OutboxStats
 }
 
 interface Hop {
   next: string
-  entries: OutboxEntry[]
-  attempts: number
+  /** The hop's oldest entries, at most a window of them; the rest wait on disk until these are done. */
+  window: OutboxEntry[]
+  /** Entries waiting for this hop (on disk, or being written). */
+  count: number
+  /** Failed rounds in a row, for the backoff. */
+  failures: number
+  /** The peer of the hop's last libp2p route: its connecting is worth a retry. */
+  peer?: string
   draining: boolean
+  /** Woken while draining: look again once done. */
+  woken: boolean
   timer?: NodeJS.Timeout
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 60_000, window: 16 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, maxPerSender: 1000, maxMessages: 100_000 }
 
 /**
  * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of
  * messages in flight, retried with exponential backoff and jitter (also after a restart), dropped at
- * expiry with a problem report to the local client that sent it.
+ * expiry or after the most attempts, with a problem report to the local client that sent it. Only a
+ * window of each hop is held in memory; quotas per sender and overall bound what waits on disk.
  */
 export function createOutbox (components: OutboxComponents, init: OutboxInit = {}): Outbox {
   const { store, logger } = components
   const options = { ...DEFAULTS, ...init }
   const hops = new Map<string, Hop>()
-  const stats = { delivered: 0, expired: 0, rejected: 0, retries: 0 }
+  const senders = new Map<string, number>()
+  const stats = { delivered: 0, expired: 0, rejected: 0, retries: 0, exhausted: 0 }
+  let total = 0
   let running = false
 
   function hopFor (next: string): Hop {
     let hop = hops.get(next)
     if (hop === undefined) {
-      hop = { next, entries: [], attempts: 0, draining: false }
+      hop = { next, window: [], count: 0, failures: 0, draining: false, woken: false }
       hops.set(next, hop)
     }
     return hop
   }
 
-  function backoff (attempts: number): number {
-    const delay = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (attempts - 1))
+  /** Counts a message in before it is written, so that concurrent forwards cannot overshoot a quota. */
+  function reserve (sender: string, next: string): Hop {
+    if (total >= options.maxMessages) throw new ProblemReportError('e.p.req.quota.outbox', 'too many messages wait to be relayed by this node; send again later', 507)
+    if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError('e.p.req.quota.origin', 'too many of your messages wait to be relayed; send again later', 429)
+    total++
+    senders.set(sender, (senders.get(sender) ?? 0) + 1)
+    const hop = hopFor(next)
+    hop.count++
+    return hop
+  }
+
+  function release (sender: string, hop: Hop): void {
+    total--
+    const left = (senders.get(sender) ?? 1) - 1
+    if (left > 0) senders.set(sender, left)
+    else senders.delete(sender)
+    hop.count--
+    if (hop.count === 0 && !hop.draining) {
+      clearTimeout(hop.timer)
+      hops.delete(hop.next)
+    }
+  }
+
+  function backoff (failures: number): number {
+    const delay = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (failures - 1))
     return delay / 2 + Math.random() * delay / 2
   }
 
-  function remove (hop: Hop, entry: OutboxEntry): void {
-    const index = hop.entries.indexOf(entry)
-    if (index >= 0) hop.entries.splice(index, 1)
+  async function remove (hop: Hop, entry: OutboxEntry): Promise<void> {
+    const index = hop.window.indexOf(entry)
+    if (index >= 0) hop.window.splice(index, 1)
+    await store.remove(entry)
+    release(entry.sender, hop)
   }
 
   async function drop (hop: Hop, entry: OutboxEntry, code: string, comment: string): Promise<void> {
-    remove(hop, entry)
-    await store.remove(entry)
+    await remove(hop, entry)
     if (entry.origin !== undefined) {
       await components.report(entry, code, comment).catch(err => { logger.warn({ err }, 'could not queue a problem report for an undelivered message') })
     }
@@ -86,8 +128,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   async function settle (hop: Hop, entry: OutboxEntry, result: DeliveryResult): Promise<boolean> {
     if (result.outcome === 'accepted') {
       stats.delivered++
-      remove(hop, entry)
-      await store.remove(entry)
+      await remove(hop, entry)
       return false
     }
     if (result.outcome === 'rejected') {
@@ -97,52 +138,73 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     }
     stats.retries++
     logger.debug({ next: hop.next, reason: result.reason }, 'relay failed; will retry')
+    entry.attempts++
+    if (entry.attempts >= options.maxAttempts) {
+      stats.exhausted++
+      await drop(hop, entry, 'e.p.xfer.undeliverable', 'not delivered to the next mediator within the attempts allowed')
+    } else {
+      await store.attempted(entry)
+    }
     return true
   }
 
   async function drain (hop: Hop): Promise<void> {
-    if (hop.draining || !running) return
+    if (!running) return
+    if (hop.draining) {
+      hop.woken = true
+      return
+    }
     hop.draining = true
     clearTimeout(hop.timer)
     try {
-      while (running && hop.entries.length > 0) {
+      while (running && hop.count > 0) {
+        if (hop.window.length < Math.min(options.window, hop.count)) hop.window = await store.head(hop.next, options.window)
         const now = Date.now()
-        for (const entry of hop.entries.filter(e => e.expiresAt <= now)) {
+        for (const entry of hop.window.filter(e => e.expiresAt <= now)) {
           stats.expired++
           await drop(hop, entry, 'e.p.xfer.expired', 'not delivered to the next mediator before it expired')
         }
         // Up to a window of messages in flight at once on the hop's one connection: a relay's
         // round trip and the receiver's fsync no longer bound the hop to one message per round trip.
-        const window = hop.entries.slice(0, options.window)
+        const window = [...hop.window]
         if (window.length === 0) break
         const route = await components.lookup(hop.next)
+        hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
         const results: DeliveryResult[] = route === undefined
           ? window.map(() => ({ outcome: 'retry', reason: 'no route' }))
           : await Promise.all(window.map(async entry => await components.send(route, entry.message)))
         const retry = (await Promise.all(window.map(async (entry, i) => await settle(hop, entry, results[i] as DeliveryResult)))).some(Boolean)
         if (!retry) {
-          hop.attempts = 0
+          hop.failures = 0
           continue
         }
-        hop.attempts++
+        hop.failures++
         components.forget(hop.next)
-        const soonest = Math.min(...hop.entries.map(e => e.expiresAt))
-        hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.attempts), Math.max(0, soonest - Date.now())))
+        const soonest = Math.min(...hop.window.map(e => e.expiresAt))
+        hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
         return
       }
-      if (hop.entries.length === 0) hops.delete(hop.next)
+      // Nothing left to back off for: a message still being written wakes the hop at once.
+      hop.failures = 0
+      if (hop.count === 0) hops.delete(hop.next)
     } catch (err) {
       logger.error({ err, next: hop.next }, 'outbox drain failed')
       hop.timer = setTimeout(() => { void drain(hop) }, options.maxDelayMs)
     } finally {
       hop.draining = false
+      // A message queued while the last look at the disk was under way: look again (not during a backoff).
+      if (hop.woken && hop.failures === 0) void drain(hop)
+      hop.woken = false
     }
   }
 
   return {
     async start () {
       running = true
-      for (const entry of await store.all()) hopFor(entry.next).entries.push(entry)
+      const counts = await store.counts()
+      for (const [next, count] of counts.hops) hopFor(next).count = count
+      for (const [sender, count] of counts.senders) senders.set(sender, count)
+      total = [...counts.hops.values()].reduce((n, count) => n + count, 0)
       for (const hop of hops.values()) void drain(hop)
     },
 
@@ -152,17 +214,21 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     },
 
     async enqueue (fields) {
-      const { entry, duplicate } = await store.add(fields)
-      if (duplicate) return
-      const hop = hopFor(entry.next)
-      hop.entries.push(entry)
-      void drain(hop)
+      const hop = reserve(fields.sender, fields.next)
+      let duplicate = true
+      try {
+        duplicate = (await store.add(fields)).duplicate
+      } finally {
+        if (duplicate) release(fields.sender, hop)
+      }
+      // A hop backing off is not tried sooner because more messages arrive for it.
+      if (!duplicate && hop.failures === 0) void drain(hop)
     },
 
-    retryNow () {
-      for (const hop of hops.values()) if (!hop.draining && hop.attempts > 0) void drain(hop)
+    retryNow (peer) {
+      for (const hop of hops.values()) if (hop.peer === peer && !hop.draining && hop.failures > 0) void drain(hop)
     },
 
-    stats: () => ({ depth: [...hops.values()].reduce((n, hop) => n + hop.entries.length, 0), ...stats })
+    stats: () => ({ depth: total, ...stats })
   }
 }

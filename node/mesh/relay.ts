@@ -1,14 +1,25 @@
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import type { PeerId } from '@libp2p/interface'
+import { DESTINATION_NOT_ALLOWED } from '../../protocols/types.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { StatusFrame } from '../transports/libp2p.ts'
 import { RelayChannel } from './channel.ts'
+import { DestinationNotAllowedError, safeLookup, urlAllowed } from './destination.ts'
 import type { Route } from './routes.ts'
 
 export interface RelayInit {
   /** Time allowed to dial, send and receive the status. */
   timeoutMs?: number
+  /** Whether HTTP destinations on loopback, private and other non-public addresses may be reached. */
+  privateDestinations?: boolean
 }
+
+const notAllowed: DeliveryResult = { outcome: 'rejected', code: DESTINATION_NOT_ALLOWED, comment: 'this node does not relay to that destination' }
+
+/** A next hop's refusals that mean "not now": the message is sent again later. */
+const RETRY_LATER = /^e\.p\.req\.quota\./
 
 /** The outcome of one delivery attempt: accepted, rejected for good (the receiver said no), or worth retrying. */
 export type DeliveryResult = { outcome: 'accepted' } | { outcome: 'rejected', code: string, comment: string } | { outcome: 'retry', reason: string }
@@ -25,6 +36,7 @@ export interface Relay {
  */
 export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
   const timeoutMs = init.timeoutMs ?? 10_000
+  const privateDestinations = init.privateDestinations ?? false
   const channels = new Map<string, Promise<RelayChannel>>()
 
   /** The peer's open channel, or a new one (one dial even when many messages ask at once). */
@@ -51,19 +63,41 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
     if (status.status === 'accepted') return { outcome: 'accepted' }
-    if (status.code === RATE_LIMITED) return { outcome: 'retry', reason: 'rate limited by the next hop' }
-    return { outcome: 'rejected', code: status.code ?? 'e.p.xfer', comment: status.comment ?? 'rejected by the next hop' }
+    if (status.code === RATE_LIMITED || RETRY_LATER.test(status.code ?? '')) return { outcome: 'retry', reason: 'the next hop asks to send again later' }
+    // The code goes back to the sender when it is a well-formed one; the next hop's own comment never does.
+    const code = /^[ew]\.[pm]\.[a-z0-9.-]{1,80}$/.test(status.code ?? '') ? status.code as string : 'e.p.xfer'
+    return { outcome: 'rejected', code, comment: 'the next mediator refused the message' }
   }
 
-  /** A standard mediator outside the mesh: 2xx means accepted, 4xx is final, anything else is retried. */
+  /**
+   * A standard mediator outside the mesh: 2xx means accepted; 408, 429 and 5xx are retried; anything
+   * else is final, a redirect too (it is not followed). The target's own answer is never passed on:
+   * it would tell the sender what listens where.
+   */
   async function overHttp (url: string, packed: string): Promise<DeliveryResult> {
+    if (!urlAllowed(url, privateDestinations)) return notAllowed
+    const body = Buffer.from(packed)
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/didcomm-encrypted+json' }, body: packed, signal: AbortSignal.timeout(timeoutMs) })
-      await res.body?.cancel()
-      if (res.ok) return { outcome: 'accepted' }
-      if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) return { outcome: 'rejected', code: 'e.p.xfer.cant-use-endpoint', comment: `HTTP ${res.status} from ${url}` }
-      return { outcome: 'retry', reason: `HTTP ${res.status}` }
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/didcomm-encrypted+json', 'content-length': body.length },
+          signal: AbortSignal.timeout(timeoutMs),
+          // A socket of its own each time: a pooled one would skip the address check of its connect.
+          agent: false,
+          ...(privateDestinations ? {} : { lookup: safeLookup })
+        }, response => {
+          resolve(response.statusCode ?? 0)
+          response.destroy()
+        })
+        request.on('error', reject)
+        request.end(body)
+      })
+      if (status >= 200 && status < 300) return { outcome: 'accepted' }
+      if (status === 408 || status === 429 || status >= 500) return { outcome: 'retry', reason: `HTTP ${status}` }
+      return { outcome: 'rejected', code: 'e.p.xfer.cant-use-endpoint', comment: 'the next mediator did not accept the message' }
     } catch (err) {
+      if (err instanceof DestinationNotAllowedError) return notAllowed
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
   }

@@ -39,8 +39,8 @@ export interface RouteStats {
 export interface Routes {
   start(ownDids: readonly string[]): void
   stop(): void
-  /** Whether the DID document names a libp2p peer or an HTTP endpoint to deliver to (no network asked). */
-  reachable(did: string): Promise<boolean>
+  /** The kind of route the DID document names (a libp2p peer first, else an HTTP endpoint), no network asked. */
+  named(did: string): Promise<Route | undefined>
   /** The route to a mediator DID, or undefined when it has none. Only proven peers are returned. */
   lookup(did: string): Promise<Route | undefined>
   /** Forgets a cached route (after the peer failed). */
@@ -153,9 +153,10 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
       libp2p.removeEventListener('peer:identify', onIdentify)
     },
 
-    async reachable (did) {
+    async named (did) {
       const { peerId, http } = await namedPeer(did)
-      return peerId !== undefined || http !== undefined
+      if (peerId !== undefined) return { kind: 'libp2p', peerId }
+      return http === undefined ? undefined : { kind: 'http', url: http }
     },
 
     async lookup (did) {

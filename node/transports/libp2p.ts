@@ -2,6 +2,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
+import type { Session } from '../../protocols/types.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -53,7 +54,8 @@ export function decodeStatus (bytes: Uint8Array): StatusFrame {
 /** Registers both DIDComm stream protocols on libp2p; framing only, the inbound pipeline does the rest. */
 export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound, init: Libp2pTransportInit, logger: Logger): Promise<void> {
   const timeout = init.timeout ?? DEFAULT_TIMEOUT
-  const session = { transport: 'libp2p' as const }
+  // The remote peer is who relayed a message here: outbox quotas count per peer.
+  const sessionOf = (connection: Connection): Session => ({ transport: 'libp2p', peer: connection.remotePeer.toString() })
 
   async function readRequest (stream: Stream): Promise<{ lp: ReturnType<typeof lpStream<Stream>>, request: Uint8Array }> {
     const lp = lpStream(stream, { maxDataLength: init.maxMessageBytes })
@@ -86,6 +88,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     let inFlight = 0
     try {
       const peer = connection.remotePeer.toString()
+      const session = sessionOf(connection)
       for (let request = await nextFrame(lp, stream); request !== undefined; request = await nextFrame(lp, stream)) {
         const outcome = init.rateLimiter.allow(peer) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
         inFlight++
@@ -110,7 +113,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     try {
       const { request } = await readRequest(stream)
       await stream.close()
-      const outcome = init.rateLimiter.allow(connection.remotePeer.toString()) ? await inbound.receive(request, session) : rateLimited
+      const outcome = init.rateLimiter.allow(connection.remotePeer.toString()) ? await inbound.receive(request, sessionOf(connection)) : rateLimited
       if (outcome.problem !== undefined) logger.debug({ problem: outcome.problem, peer: connection.remotePeer.toString() }, 'didcomm/v2 message refused')
     } catch (err) {
       logger.debug({ err }, 'didcomm/v2 stream failed')

@@ -1,23 +1,33 @@
 import { didOf } from '../../didcomm/resolver.ts'
 import { MailboxFullError } from '../../storage/mailbox.ts'
 import type { Handler, HandlerContext, InboundMessage } from '../types.ts'
-import { ProblemReportError, parseBody } from '../types.ts'
+import { DESTINATION_NOT_ALLOWED, ProblemReportError, parseBody } from '../types.ts'
 import { forwardBody, forwardedMessage } from './messages.ts'
+
+/** Who may relay through this node, to where, and whose quota the message counts against. */
+type RelayPolicy = { allowed: false } | { allowed: true, meshOnly: boolean, sender: string, client?: string }
 
 /**
  * Who may use this node as a relay to another mediator: its own clients (a DID holding mediation, or
- * one in a client's keylist), mesh peers over libp2p (a later hop of a multi-hop path), or anyone on
- * an open relay. Anonymous posters cannot turn a node into a spam relay.
+ * one in a client's keylist), or anyone on an open relay, to any mediator; a mesh peer over libp2p
+ * (a later hop of a multi-hop path), only to other mesh peers: an anonymous peer must not make this
+ * node POST to HTTP endpoints. Decided before any resolution, so refusals cost nothing.
  */
-async function mayRelay (inbound: InboundMessage, ctx: HandlerContext): Promise<{ allowed: boolean, client?: string }> {
+async function relayPolicy (inbound: InboundMessage, ctx: HandlerContext): Promise<RelayPolicy> {
   const sender = inbound.sender
   if (sender !== undefined) {
-    if (await ctx.mediations.get(sender) !== undefined) return { allowed: true, client: sender }
+    if (await ctx.mediations.get(sender) !== undefined) return { allowed: true, meshOnly: false, sender, client: sender }
     const holder = await ctx.mediations.findRecipient(sender)
-    if (holder !== undefined) return { allowed: true, client: holder.client }
+    if (holder !== undefined) return { allowed: true, meshOnly: false, sender: holder.client, client: holder.client }
   }
-  return { allowed: ctx.onward.open || ctx.session.transport === 'libp2p' }
+  const peer = ctx.session.peer
+  if (ctx.onward.open) return { allowed: true, meshOnly: false, sender: sender ?? peer ?? 'anonymous' }
+  if (peer !== undefined) return { allowed: true, meshOnly: true, sender: peer }
+  return { allowed: false }
 }
+
+const notAllowed = (): ProblemReportError =>
+  new ProblemReportError('e.p.req.relay-not-allowed', 'this node relays to other mediators only for its own clients, and to mesh peers for mesh peers', 403)
 
 /**
  * A forward addressed to this node: the next layer is for one of our own DIDs (unwrap it here), for
@@ -41,14 +51,16 @@ export const handleForward: Handler = async (inbound, ctx) => {
   }
   const holder = await ctx.mediations.findRecipient(nextDid)
   if (holder === undefined) {
-    if (!await ctx.onward.routable(nextDid)) {
-      throw new ProblemReportError('e.p.req.unknown-recipient', `no mediation here for ${nextDid}, and it is not a mediator this node can reach`, 422)
+    const relay = await relayPolicy(inbound, ctx)
+    if (!relay.allowed) throw notAllowed()
+    const destination = await ctx.onward.destination(nextDid)
+    if (destination === undefined) {
+      throw new ProblemReportError('e.p.req.unknown-recipient', 'no mediation here for the next DID, and it is not a mediator this node can reach', 422)
     }
-    const relay = await mayRelay(inbound, ctx)
-    if (!relay.allowed) {
-      throw new ProblemReportError('e.p.req.relay-not-allowed', 'this node relays to other mediators only for its own clients and mesh peers', 403)
-    }
+    if (destination === 'refused') throw new ProblemReportError(DESTINATION_NOT_ALLOWED, 'this node does not relay to that destination', 403)
+    if (destination === 'http' && relay.meshOnly) throw notAllowed()
     await ctx.onward.enqueue(nextDid, packed, {
+      sender: relay.sender,
       expiresAt: typeof expires === 'number' ? expires * 1000 : undefined,
       origin: relay.client,
       thid: inbound.message.id

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import { AttachmentError, attachedMessage } from '../../didcomm/envelope.ts'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
+import { isJweJson, parseJson } from '../../didcomm/jose.ts'
 import { ProblemReportError } from '../types.ts'
 
 export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'
@@ -22,12 +23,18 @@ export function forwardMessage (next: string, packed: string, init: { mediator: 
   }
 }
 
-/** The forwarded message as the packed string to store or pass on. */
+/**
+ * The forwarded message as the packed string to store or pass on. Only a JWE is stored or relayed:
+ * a node must not carry (or POST onward) arbitrary text under the name of a forward.
+ */
 export function forwardedMessage (message: PlainMessage): string {
+  let packed: string
   try {
-    return attachedMessage(message.attachments?.[0])
+    packed = attachedMessage(message.attachments?.[0])
   } catch (err) {
     if (err instanceof AttachmentError) throw new ProblemReportError('e.p.msg.malformed', `forward: ${err.message}`)
     throw err
   }
+  if (!isJweJson(parseJson(packed))) throw new ProblemReportError('e.p.msg.malformed', 'forward: the attached message is not a JWE')
+  return packed
 }

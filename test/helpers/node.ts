@@ -32,8 +32,9 @@ export async function tempDir (prefix = 'didcomm-mesh-test-'): Promise<{ path: s
  * makes the node's logger from its config (kept across restarts) instead of the node's own.
  */
 export async function startTestNode (flags: Record<string, unknown> = {}, logger?: (config: Config) => Logger): Promise<TestNode> {
-  // No rate limit unless a test sets one: every test client shares 127.0.0.1.
-  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, rateLimit: 0, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
+  // No rate limit unless a test sets one: every test client shares 127.0.0.1. Relays to HTTP
+  // mediators on 127.0.0.1 are allowed unless a test turns them off (they are off by default).
+  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, rateLimit: 0, relayPrivateDestinations: true, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
   const node = createNode(config, { logger: logger?.(config) })
   await node.start()
   const info = node.info()

@@ -124,16 +124,17 @@ describe('bad input gets a clear 4xx and a problem report; the node keeps servin
     await assertStillServing()
   })
 
-  // Proves a forward for a DID nobody registered is refused with 422 and not stored (registering it later finds nothing).
-  it('a forward to an unregistered DID: 422, nothing stored', async () => {
+  // Proves a forward for a DID nobody registered is refused and not stored (registering it later finds nothing).
+  // An anonymous poster may not relay, so the node refuses before it resolves the DID: 403, not 422.
+  it('a forward to an unregistered DID from an anonymous poster: 403 relay-not-allowed, nothing stored', async () => {
     const wallet = new TestAgent()
     await wallet.mediate(node.url, node.did)
     const notYetRegistered = wallet.newDid(node.did)
     const business = new TestAgent()
     const answer = await business.sendVia(node.url, business.message(BASIC, { content: 'too early' }, notYetRegistered), notYetRegistered, business.did)
-    assert.equal(answer.status, 422)
+    assert.equal(answer.status, 403)
     // The forward layer is anoncrypted, so the node cannot encrypt its answer: plaintext.
-    assert.equal(plainProblem(answer).body.code, 'e.p.req.unknown-recipient')
+    assert.equal(plainProblem(answer).body.code, 'e.p.req.relay-not-allowed')
 
     const update = await wallet.request(node.url, node.did, `${CM3}/recipient-update`, { updates: [{ recipient_did: notYetRegistered, action: 'add' }] })
     assert.deepEqual(update.body.updated, [{ recipient_did: notYetRegistered, action: 'add', result: 'success' }])

@@ -55,7 +55,12 @@ describe('loadConfig', () => {
       mdns: false,
       privateAddresses: true,
       maxConnections: 300,
-      relayOpen: false
+      relayOpen: false,
+      relayPrivateDestinations: false,
+      relayMaxAttempts: 50,
+      relayMaxDelaySeconds: 3600,
+      outboxMaxPerOrigin: 1000,
+      outboxMaxMessages: 100_000
     })
   })
 

@@ -4,6 +4,8 @@ import { GroupCommit, StorageVersionError, openDatabase, sublevel } from '../../
 import type { Database } from '../../storage/database.ts'
 import { MailboxFullError, createLevelMailbox, messageId } from '../../storage/mailbox.ts'
 import { createLevelMediations } from '../../storage/mediations.ts'
+import { createLevelOutbox } from '../../storage/outbox.ts'
+import type { OutboxEntry } from '../../storage/outbox.ts'
 import { tempDir } from '../helpers/node.ts'
 
 describe('storage', () => {
@@ -64,6 +66,28 @@ describe('storage', () => {
     assert.equal(await mediations.removeRecipient('did:ex:client2', 'did:ex:r1'), 'client_error')
     assert.equal(await mediations.removeRecipient('did:ex:client1', 'did:ex:r1'), 'success')
     assert.equal(await mediations.findRecipient('did:key:alias1'), undefined)
+  })
+
+  it('outbox: a message kept once even when added twice at once; heads by hop, oldest first; attempts and counts from the index', async () => {
+    const outbox = createLevelOutbox(db, commit)
+    const entry = (next: string, message: string, enqueuedAt: number, sender = 'did:ex:client'): Parameters<typeof outbox.add>[0] =>
+      ({ next, message, enqueuedAt, expiresAt: enqueuedAt + 60_000, sender })
+    const twice = await Promise.all([outbox.add(entry('did:ex:hop', 'm1', 1)), outbox.add(entry('did:ex:hop', 'm1', 2))])
+    assert.deepEqual(twice.map(r => r.duplicate).sort(), [false, true])
+    await outbox.add(entry('did:ex:hop', 'm3', 3, 'peer-1'))
+    await outbox.add(entry('did:ex:hop', 'm2', 2))
+    await outbox.add(entry('did:ex:hop:other', 'm4', 4))
+    const head = await outbox.head('did:ex:hop', 2)
+    assert.deepEqual(head.map(e => e.message), ['m1', 'm2'])
+    assert.deepEqual(head.map(e => e.attempts), [0, 0])
+    await outbox.attempted({ ...head[0] as OutboxEntry, attempts: 3 })
+    assert.equal((await outbox.head('did:ex:hop', 1))[0]?.attempts, 3)
+    const counts = await outbox.counts()
+    assert.deepEqual([...counts.hops].sort(), [['did:ex:hop', 3], ['did:ex:hop:other', 1]])
+    assert.deepEqual([...counts.senders].sort(), [['did:ex:client', 3], ['peer-1', 1]])
+    await outbox.remove(head[0] as OutboxEntry)
+    assert.deepEqual((await outbox.head('did:ex:hop', 5)).map(e => e.message), ['m2', 'm3'])
+    assert.equal((await outbox.counts()).hops.get('did:ex:hop'), 2)
   })
 
   it('refuses a store of another layout version', async () => {

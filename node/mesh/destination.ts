@@ -1,0 +1,68 @@
+/**
+ * Which HTTP destinations a relay may reach. A forward names its next hop by DID, and anyone can
+ * make a DID whose service is http://127.0.0.1:… or a cloud metadata address: without this check
+ * the node would POST into its own host or network for them (SSRF).
+ */
+import { lookup as dnsLookup } from 'node:dns'
+import type { LookupAddress, LookupAllOptions } from 'node:dns'
+import { BlockList, isIP } from 'node:net'
+import type { LookupFunction } from 'node:net'
+
+/** Addresses that are not on the public internet (BlockList also matches their IPv4-mapped IPv6 forms). */
+const NOT_PUBLIC = new BlockList()
+for (const [network, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
+  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
+  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
+] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv4')
+// Unspecified, loopback, NAT64 and 6to4 (they embed IPv4 addresses), discard, documentation,
+// unique-local, link-local, site-local and multicast.
+for (const [network, prefix] of [
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
+  ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
+] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv6')
+
+export class DestinationNotAllowedError extends Error {
+  override name = 'DestinationNotAllowedError'
+}
+
+export function isPublicAddress (address: string): boolean {
+  const family = isIP(address)
+  return family !== 0 && !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/**
+ * False when `url` is not http(s), or its host is a literal address that is not public: such a
+ * forward is refused on arrival. A hostname is checked when the request connects (`safeLookup`).
+ */
+export function urlAllowed (url: string, privateDestinations: boolean): boolean {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return false
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1')
+  return privateDestinations || isIP(host) === 0 || isPublicAddress(host)
+}
+
+/**
+ * The `lookup` for node:http requests: every address the name resolves to must be public, checked
+ * where the socket connects, so a DNS answer that changes between a check and the connection
+ * (rebinding) cannot slip through. Node calls no lookup for a literal address: see urlAllowed.
+ */
+export const safeLookup: LookupFunction = (hostname, options, callback) => {
+  dnsLookup(hostname, { ...options, all: true } satisfies LookupAllOptions, (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => {
+    if (err !== null) {
+      callback(err, '', 0)
+      return
+    }
+    if (addresses.length === 0 || addresses.some(a => !isPublicAddress(a.address))) {
+      callback(new DestinationNotAllowedError('the destination resolves to an address this node does not relay to'), '', 0)
+      return
+    }
+    if (options.all === true) callback(null, addresses)
+    else callback(null, addresses[0]?.address as string, addresses[0]?.family)
+  })
+}
