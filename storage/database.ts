@@ -1,5 +1,6 @@
 import { Level } from 'level'
 import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level'
+import { migrate } from './migrations.ts'
 
 /** Bump when the on-disk layout changes; a node refuses to open a store of another version. */
 export const STORAGE_VERSION = 3
@@ -26,7 +27,7 @@ export class StorageVersionError extends Error {
   override name = 'StorageVersionError'
 }
 
-/** Opens the node's single LevelDB directory and checks (or writes) its layout version. */
+/** Opens the node's single LevelDB directory and checks (or writes) its layout version, upgrading an older layout. */
 export async function openDatabase (directory: string): Promise<Database> {
   const db = new Level<string, unknown>(directory, { valueEncoding: 'json' })
   await db.open()
@@ -34,7 +35,7 @@ export async function openDatabase (directory: string): Promise<Database> {
   const version = await meta.get('version')
   if (version === undefined) {
     await db.batch([{ type: 'put', sublevel: meta, key: 'version', value: STORAGE_VERSION }], { sync: true })
-  } else if (version !== STORAGE_VERSION) {
+  } else if (version !== STORAGE_VERSION && !(typeof version === 'number' && await migrate(db, version, STORAGE_VERSION))) {
     await db.close()
     throw new StorageVersionError(`store at ${directory} has layout version ${String(version)}, this node expects ${STORAGE_VERSION}`)
   }

@@ -98,4 +98,30 @@ describe('storage', () => {
     await assert.rejects(openDatabase(other.path), StorageVersionError)
     await other.remove()
   })
+
+  it('upgrades a layout version 2 store: its waiting relays keep their place, with a sender and no attempts', async () => {
+    const other = await tempDir()
+    const old = await openDatabase(other.path)
+    const v2 = { id: 'abc', next: 'did:ex:hop', message: '{"ciphertext":"x"}', enqueuedAt: 5, expiresAt: Date.now() + 60_000, origin: 'did:ex:client' }
+    const key = ['did:ex:hop', '5'.padStart(15, '0'), 'abc'].join('\x00')
+    await old.batch([
+      { type: 'put', sublevel: sublevel(old, 'meta'), key: 'version', value: 2 },
+      { type: 'put', sublevel: sublevel(old, 'outbox'), key, value: v2 },
+      { type: 'put', sublevel: sublevel(old, 'outbox-ids'), key: 'did:ex:hop\x00abc', value: key },
+      { type: 'put', sublevel: sublevel(old, 'outbox-ids'), key: 'did:ex:hop\x00gone', value: 'no such entry' }
+    ])
+    await old.close()
+    const upgraded = await openDatabase(other.path)
+    try {
+      assert.equal(await sublevel(upgraded, 'meta').get('version'), 3)
+      const outbox = createLevelOutbox(upgraded, new GroupCommit(upgraded))
+      assert.deepEqual(await outbox.head('did:ex:hop', 10), [{ ...v2, sender: 'did:ex:client', attempts: 0 }])
+      const { hops, senders } = await outbox.counts()
+      assert.deepEqual([...hops], [['did:ex:hop', 1]])
+      assert.deepEqual([...senders], [['did:ex:client', 1]])
+    } finally {
+      await upgraded.close()
+      await other.remove()
+    }
+  })
 })

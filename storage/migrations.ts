@@ -1,0 +1,41 @@
+import { sublevel } from './database.ts'
+import type { BatchOperation, Database } from './database.ts'
+
+/**
+ * Steps that bring a store from one layout version to the next, keyed by the version they start
+ * from. Each step is one synced batch together with the new version number, so a crash leaves the
+ * store at the old version or the new one, never between.
+ */
+const STEPS: Record<number, (db: Database) => Promise<BatchOperation[]>> = {
+  // v3: outbox entries name the sender their quota counts against, and the id index keeps attempts.
+  2: async db => {
+    const entries = sublevel(db, 'outbox')
+    const index = sublevel(db, 'outbox-ids')
+    const ops: BatchOperation[] = []
+    for await (const [id, key] of index.iterator() as AsyncIterable<[string, unknown]>) {
+      if (typeof key !== 'string') continue
+      const entry = await entries.get(key) as { origin?: string } | undefined
+      if (entry === undefined) {
+        ops.push({ type: 'del', sublevel: index, key: id })
+        continue
+      }
+      // A v2 entry relayed for a peer did not say which peer; such entries share one quota.
+      const sender = entry.origin ?? 'v2-relayed'
+      ops.push({ type: 'put', sublevel: entries, key, value: { ...entry, sender } })
+      ops.push({ type: 'put', sublevel: index, key: id, value: { key, sender, attempts: 0 } })
+    }
+    return ops
+  }
+}
+
+/** Upgrades a store at layout `from` to `to`, or returns false when no path of steps leads there (a newer store, say). */
+export async function migrate (db: Database, from: number, to: number): Promise<boolean> {
+  if (from > to) return false
+  for (let version = from; version < to; version++) if (STEPS[version] === undefined) return false
+  const meta = sublevel(db, 'meta')
+  for (let version = from; version < to; version++) {
+    const ops = await (STEPS[version] as (db: Database) => Promise<BatchOperation[]>)(db)
+    await db.batch([...ops, { type: 'put', sublevel: meta, key: 'version', value: version + 1 }], { sync: true })
+  }
+  return true
+}
