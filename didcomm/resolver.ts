@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concat, fromString, toString } from 'uint8arrays'
+import { ByteLru } from './lru.ts'
 import { decodeMultikey, ed25519ToX25519, encodeMultikey, jwkToPublicKey, publicKeyToJwk } from './multikey.ts'
 import type { KeyType } from './multikey.ts'
 
@@ -213,53 +214,13 @@ function resolveDidKey (did: string): DIDDoc {
   return doc
 }
 
-/** A Map trimmed to its most recently used entries, within a budget of bytes (each entry's `sizeOf`). */
-class Lru<V> {
-  readonly #maxBytes: number
-  readonly #sizeOf: (key: string, value: V) => number
-  readonly #map = new Map<string, { value: V, size: number }>()
-  #bytes = 0
-
-  constructor (maxBytes: number, sizeOf: (key: string, value: V) => number) {
-    this.#maxBytes = maxBytes
-    this.#sizeOf = sizeOf
-  }
-
-  get (key: string): V | undefined {
-    const entry = this.#map.get(key)
-    if (entry === undefined) return undefined
-    this.#map.delete(key)
-    this.#map.set(key, entry)
-    return entry.value
-  }
-
-  set (key: string, value: V): void {
-    this.#delete(key)
-    const size = this.#sizeOf(key, value)
-    if (size > this.#maxBytes) return
-    this.#map.set(key, { value, size })
-    this.#bytes += size
-    for (const oldest of this.#map.keys()) {
-      if (this.#bytes <= this.#maxBytes) break
-      this.#delete(oldest)
-    }
-  }
-
-  #delete (key: string): void {
-    const entry = this.#map.get(key)
-    if (entry === undefined) return
-    this.#map.delete(key)
-    this.#bytes -= entry.size
-  }
-}
-
 export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
   const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
   // Resolving a did:peer is pure, so cached documents never go stale. Keys are DIDs from outside,
   // so the cache is bounded by the bytes its documents take (their JSON length, a fair proxy).
-  const cache = new Lru<DIDDoc>(cacheBytes, (did, doc) => did.length + JSON.stringify(doc).length)
+  const cache = new ByteLru<DIDDoc>(cacheBytes, (did, doc) => did.length + JSON.stringify(doc).length)
   // did:peer:4 short form -> long form; the short form alone carries no document.
-  const longForms = new Lru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
+  const longForms = new ByteLru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
 
   function resolveUncached (did: string): DIDDoc | null {
     if (did.startsWith('did:peer:2')) return resolvePeer2(did)

@@ -5,6 +5,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { Logger } from 'pino'
 import { fromString } from 'uint8arrays'
+import { ByteLru } from '../../didcomm/lru.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
 import { DHT_PROTOCOL } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
@@ -48,6 +49,7 @@ export interface Routes {
   stats(): RouteStats
 }
 
+const ROUTE_CACHE_BYTES = 4 * 1024 * 1024
 const DEFAULTS = { provideIntervalMs: 10 * 60_000, cacheTtlMs: 10 * 60_000, queryTimeoutMs: 5_000 }
 const LIBP2P_URI = 'libp2p-peerId:'
 /** Re-provide as each of the first this-many DHT peers appears. */
@@ -66,7 +68,8 @@ export async function mediatorKey (did: string): Promise<CID> {
 export function createRoutes (components: RoutesComponents, init: RoutesInit = {}): Routes {
   const { libp2p, resolver, logger } = components
   const options = { ...DEFAULTS, ...init }
-  const cache = new Map<string, { route: Route, until: number }>()
+  // Keyed by `next` DIDs senders choose: bounded in bytes (a DID is at most a few KB).
+  const cache = new ByteLru<{ route: Route, until: number }>(ROUTE_CACHE_BYTES, did => did.length + 200)
   const stats: RouteStats = { lookups: { cache: 0, connected: 0, 'dht-provider': 0, 'dht-peer': 0, 'did-doc': 0 }, failures: 0, unprovenProviders: 0 }
   let provided: readonly string[] = []
   let timer: NodeJS.Timeout | undefined
