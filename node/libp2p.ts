@@ -8,6 +8,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Datastore } from 'interface-datastore'
 import { mdns } from '@libp2p/mdns'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -18,6 +19,7 @@ import type { Registry } from 'prom-client'
 import type { Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fromString } from 'uint8arrays'
+import { boundProviderRecords } from './provider-quota.ts'
 
 /** The mesh's own Kademlia DHT: a private network of didcomm-mesh nodes, never the public IPFS one. */
 export const DHT_PROTOCOL = '/didcomm-mesh/kad/1.0.0'
@@ -83,9 +85,10 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
   const withPeerIds = (init.bootstrap ?? []).filter(hasPeerId)
   if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: withPeerIds }))
   if (init.mdns === true) peerDiscovery.push(mdns())
+  const privateKey = privateKeyFromProtobuf(fromString(init.privateKey, 'base64'))
   return await createLibp2p({
-    privateKey: privateKeyFromProtobuf(fromString(init.privateKey, 'base64')),
-    datastore: init.datastore,
+    privateKey,
+    datastore: await boundProviderRecords(init.datastore, peerIdFromPrivateKey(privateKey)),
     start: false,
     addresses: {
       listen: [`/ip4/${init.host}/tcp/${init.port}`, `/ip4/${init.host}/tcp/${init.wsPort}/ws`],

@@ -1,0 +1,62 @@
+/** What one DHT peer can make a node store: provider records (ADD_PROVIDER) are bounded per providing peer. */
+import assert from 'node:assert/strict'
+import { after, before, it } from 'node:test'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { LevelDatastore } from 'datastore-level'
+import { toString } from 'uint8arrays'
+import { createMeshLibp2p } from '../../node/libp2p.ts'
+import type { MeshLibp2p } from '../../node/libp2p.ts'
+import { mediatorKey } from '../../node/mesh/routes.ts'
+import { PROVIDER_QUOTA } from '../../node/provider-quota.ts'
+import { tempDir, waitFor } from '../helpers/node.ts'
+import { startDhtPeer } from './cluster.ts'
+import type { DhtPeer } from './cluster.ts'
+
+let dir: Awaited<ReturnType<typeof tempDir>>
+let datastore: LevelDatastore
+let node: MeshLibp2p
+let rogue: DhtPeer
+
+/** The provider records `node` keeps for `peer`. */
+async function recordsOf (peer: DhtPeer): Promise<number> {
+  let n = 0
+  for await (const key of datastore.queryKeys({ prefix: '/dht/provider/' })) if (key.toString().endsWith('/' + peer.peerId.toString())) n++
+  return n
+}
+
+before(async () => {
+  dir = await tempDir()
+  datastore = new LevelDatastore(dir.path)
+  await datastore.open()
+  node = await createMeshLibp2p({
+    privateKey: toString(privateKeyToProtobuf(await generateKeyPair('Ed25519')), 'base64'),
+    datastore,
+    host: '127.0.0.1',
+    port: 0,
+    wsPort: 0,
+    privateAddresses: false
+  })
+  await node.start()
+  // The rogue dials in (inbound connections are not gated) and listens on 127.0.0.1 only.
+  rogue = await startDhtPeer((node.getMultiaddrs()[0] as { toString: () => string }).toString(), { clientMode: false })
+  await waitFor(async () => {
+    await rogue.contentRouting.provide(await mediatorKey('did:example:0'), { signal: AbortSignal.timeout(5_000) }).catch(() => {})
+    return await recordsOf(rogue) > 0 ? true : undefined
+  }, 20_000, 'the rogue’s first provider record to reach the node')
+})
+
+after(async () => {
+  await rogue.stop()
+  await node.stop()
+  await datastore.close()
+  await dir.remove()
+})
+
+it('one peer announcing many keys gets at most the per-peer quota of provider records stored', async () => {
+  const keys = await Promise.all(Array.from({ length: PROVIDER_QUOTA.perPeer + 16 }, async (_, i) => await mediatorKey(`did:example:${i}`)))
+  for (let i = 0; i < keys.length; i += 8) {
+    await Promise.allSettled(keys.slice(i, i + 8).map(async key => { await rogue.contentRouting.provide(key, { signal: AbortSignal.timeout(5_000) }) }))
+  }
+  await waitFor(async () => await recordsOf(rogue) >= PROVIDER_QUOTA.perPeer ? true : undefined, 10_000, 'the rogue’s records to arrive')
+  assert.equal(await recordsOf(rogue), PROVIDER_QUOTA.perPeer)
+})
