@@ -53,7 +53,7 @@ export const configSchema = z.object({
   mdns: z.boolean().default(false)
     .describe('Discover peers on the local network with mDNS'),
   privateAddresses: z.boolean().default(true)
-    .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh'),
+    .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh: such addresses, whoever announces them, are then neither stored nor dialled (nor are bootstrap names that resolve to them)'),
   maxConnections: positive.default(300)
     .describe('Most open libp2p connections'),
   relayOpen: z.boolean().default(false)

@@ -10,6 +10,7 @@ import type { Datastore } from 'interface-datastore'
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
+import { isPrivate } from '@libp2p/utils'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
@@ -18,6 +19,8 @@ import { createLibp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { PeerId } from '@libp2p/interface'
 import { fromString } from 'uint8arrays'
 import { boundProviderRecords } from './provider-quota.ts'
 
@@ -34,7 +37,10 @@ export interface Libp2pInit {
   announce?: string[]
   bootstrap?: string[]
   mdns?: boolean
-  /** Keep loopback and private-network addresses in DHT answers (tests, LANs). */
+  /**
+   * Keep loopback and private-network addresses (tests, LANs). When false, such addresses are
+   * neither shared in DHT answers, nor stored in the peer store, nor dialled, whoever announced them.
+   */
   privateAddresses?: boolean
   maxConnections?: number
   /** libp2p's own metrics join this registry (their objects are per process: the first node's registry gets them). */
@@ -98,6 +104,12 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxConnections ?? 300 },
+    // On a public mesh, a peer (or a provider record, or a DHT answer) naming a loopback or private
+    // address must not make this node dial into its own network: such addresses are dropped before
+    // the peer store keeps them (identify, ADD_PROVIDER, routes) and refused at dial time.
+    ...(init.privateAddresses === false
+      ? { peerStore: { addressFilter: (_peer: PeerId, address: Multiaddr) => !isPrivate(address) }, connectionGater: { denyDialMultiaddr: isPrivate } }
+      : {}),
     // The heartbeat ping shares the one outbound /ipfs/ping stream allowed per peer with the DHT's
     // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
     // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.

@@ -1,7 +1,12 @@
-/** What one DHT peer can make a node store: provider records (ADD_PROVIDER) are bounded per providing peer. */
+/**
+ * What one DHT peer can make a node store or dial: provider records (ADD_PROVIDER) are bounded per
+ * providing peer, and on a public mesh (privateAddresses false) the loopback addresses a peer
+ * announces, in identify or in its provider records, are neither stored nor dialled.
+ */
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { Provider } from '@libp2p/interface'
 import { LevelDatastore } from 'datastore-level'
 import { toString } from 'uint8arrays'
 import { createMeshLibp2p } from '../../node/libp2p.ts'
@@ -59,4 +64,20 @@ it('one peer announcing many keys gets at most the per-peer quota of provider re
   }
   await waitFor(async () => await recordsOf(rogue) >= PROVIDER_QUOTA.perPeer ? true : undefined, 10_000, 'the rogue’s records to arrive')
   assert.equal(await recordsOf(rogue), PROVIDER_QUOTA.perPeer)
+})
+
+it('privateAddresses false: loopback addresses from identify and provider records are not stored, and not dialled', async () => {
+  const announced = rogue.getMultiaddrs()
+  assert.ok(announced.length > 0 && announced.every(address => address.toString().startsWith('/ip4/127.0.0.1/')), 'the rogue announces loopback addresses only')
+  // The node has the rogue's provider records (the test above), each announced with those addresses.
+  assert.ok(await recordsOf(rogue) > 0)
+  let provider: Provider | undefined
+  for await (provider of node.contentRouting.findProviders(await mediatorKey('did:example:0'), { signal: AbortSignal.timeout(5_000) })) break
+  assert.equal(provider?.id.toString(), rogue.peerId.toString())
+  assert.deepEqual(provider.multiaddrs, [], 'the provider is listed without its loopback addresses')
+
+  assert.deepEqual((await node.peerStore.get(rogue.peerId)).addresses, [], 'the peer store holds no loopback address')
+  await node.hangUp(rogue.peerId)
+  await assert.rejects(node.dial(announced[0] as Parameters<MeshLibp2p['dial']>[0], { signal: AbortSignal.timeout(5_000) }), { name: 'DialDeniedError' })
+  assert.equal(node.getConnections(rogue.peerId).length, 0)
 })
