@@ -38,6 +38,8 @@ export const configSchema = z.object({
     .describe('DIDComm requests a second from one IP address (HTTP and WebSocket together) or one libp2p peer; 0 = unlimited'),
   rateBurst: positive.default(200)
     .describe('Requests one source may send at once before the rate limit applies'),
+  rateP2pPeersPerHost: positive.default(4)
+    .describe('libp2p requests from one IP address, all its peer IDs together, get this many peers\' rate limit and burst (peer IDs cost nothing to make; HTTP and WebSocket budgets are apart)'),
   requestTimeoutSeconds: positive.default(30)
     .describe('Longest an HTTP request may take to arrive, headers and body'),
   websocketIdleSeconds: positive.default(300)

@@ -169,6 +169,11 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
 
       // One budget per source across transports: an IP over HTTP and WebSocket, a peer over libp2p.
       const rateLimiter = createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst })
+      // Fresh peer IDs cost nothing: libp2p peers from one IP address also share a larger budget, kept
+      // apart from the IP's HTTP one (a mesh node relays for many wallets; wallets behind the same NAT
+      // must not use up its budget, nor it theirs).
+      const peersPerHost = config.rateP2pPeersPerHost
+      const hostRateLimiter = createRateLimiter({ perSecond: config.rateLimit * peersPerHost, burst: config.rateBurst * peersPerHost })
       http = await createHttpTransport(inbound, live, {
         info: () => this.info(),
         invitation: () => this.invitation(),
@@ -191,7 +196,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
       // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
       // rather than being told "rejected" and dropping the message.
-      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter }, logger)
+      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter, hostRateLimiter }, logger)
       await mesh.start(identity.dids)
 
       const sweep = (): void => {

@@ -1,5 +1,5 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
+import { UnexpectedEOFError, getNetConfig, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
@@ -28,6 +28,8 @@ export interface Libp2pTransportInit {
   maxMessageBytes: number
   /** Requests per remote peer. */
   rateLimiter: RateLimiter
+  /** Requests per remote IP address, all its peers together: peer IDs cost nothing to make. */
+  hostRateLimiter: RateLimiter
   /** Milliseconds allowed for reading the request and for writing the answer. */
   timeout?: number
 }
@@ -71,7 +73,18 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     }
   }
 
-  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer; send again shortly' } }
+  /** A request counts against its peer and, once the peer's own budget allows it, against the peer's IP address. */
+  function allowed (connection: Connection): boolean {
+    let host: string
+    try {
+      host = getNetConfig(connection.remoteAddr).host
+    } catch {
+      host = 'other' // not an IP transport (none is configured): one shared bucket
+    }
+    return init.rateLimiter.allow(connection.remotePeer.toString()) && init.hostRateLimiter.allow(host)
+  }
+
+  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
     return outcome.problem === undefined
@@ -85,9 +98,8 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     let answered: Promise<void> = Promise.resolve()
     let inFlight = 0
     try {
-      const peer = connection.remotePeer.toString()
       for (let request = await nextFrame(lp, stream); request !== undefined; request = await nextFrame(lp, stream)) {
-        const outcome = init.rateLimiter.allow(peer) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
+        const outcome = allowed(connection) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
         inFlight++
         answered = answered.then(async () => {
           const settled = await outcome
@@ -110,7 +122,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     try {
       const { request } = await readRequest(stream)
       await stream.close()
-      const outcome = init.rateLimiter.allow(connection.remotePeer.toString()) ? await inbound.receive(request, session) : rateLimited
+      const outcome = allowed(connection) ? await inbound.receive(request, session) : rateLimited
       if (outcome.problem !== undefined) logger.debug({ problem: outcome.problem, peer: connection.remotePeer.toString() }, 'didcomm/v2 message refused')
     } catch (err) {
       logger.debug({ err }, 'didcomm/v2 stream failed')
