@@ -239,12 +239,16 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
 
     async remove (recipients, ids) {
       const found: string[] = []
-      const unique = [...new Set(ids)]
+      const wanted = new Set(ids)
       for (const box of new Set(recipients.map(boxOf))) {
-        // Most of a client's many recipients have nothing queued: their boxes need no lookup.
-        if ((await totalsOf(box)).count === 0) continue
-        const messageKeys = await byId.getMany(unique.map(id => box + SEP + id))
-        for (const key of messageKeys) if (typeof key === 'string') found.push(key)
+        // Per box, whichever is fewer: its keys (read in one range) or the ids (looked up one by one).
+        // So the work is at most the client's queued messages, not recipients × ids.
+        if ((await totalsOf(box)).count <= wanted.size) {
+          for await (const entry of keys(box)) if (wanted.has(entry.id)) found.push(entry.key)
+        } else {
+          const messageKeys = await byId.getMany([...wanted].map(id => box + SEP + id))
+          for (const key of messageKeys) if (typeof key === 'string') found.push(key)
+        }
       }
       return await deleteKeys(found)
     },
