@@ -27,6 +27,15 @@ import { boundProviderRecords } from './provider-quota.ts'
 /** The mesh's own Kademlia DHT: a private network of didcomm-mesh nodes, never the public IPFS one. */
 export const DHT_PROTOCOL = '/didcomm-mesh/kad/1.0.0'
 
+/**
+ * The mesh DHT holds provider records only, no values. kad-dht's one built-in value type, public-key
+ * records (not needed with Ed25519 peer IDs, which hold their key), would let a peer store one record
+ * per key pair it mints: every PUT_VALUE is refused.
+ */
+async function noValues (): Promise<void> {
+  throw new Error('the mesh DHT stores no values')
+}
+
 export interface Libp2pInit {
   /** protobuf private key, base64 */
   privateKey: string
@@ -122,6 +131,7 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
+        validators: { pk: noValues },
         peerInfoMapper: init.privateAddresses === false ? removePrivateAddressesMapper : passthroughMapper
       })
     }

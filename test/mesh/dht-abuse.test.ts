@@ -1,11 +1,13 @@
 /**
  * What one DHT peer can make a node store or dial: provider records (ADD_PROVIDER) are bounded per
- * providing peer, and on a public mesh (privateAddresses false) the loopback addresses a peer
- * announces, in identify or in its provider records, are neither stored nor dialled.
+ * providing peer, values (PUT_VALUE) are refused, and on a public mesh (privateAddresses false) the
+ * loopback addresses a peer announces, in identify or in its provider records, are neither stored
+ * nor dialled.
  */
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyToProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Provider } from '@libp2p/interface'
 import { LevelDatastore } from 'datastore-level'
 import { toString } from 'uint8arrays'
@@ -64,6 +66,20 @@ it('one peer announcing many keys gets at most the per-peer quota of provider re
   }
   await waitFor(async () => await recordsOf(rogue) >= PROVIDER_QUOTA.perPeer ? true : undefined, 10_000, 'the rogue’s records to arrive')
   assert.equal(await recordsOf(rogue), PROVIDER_QUOTA.perPeer)
+})
+
+it('a peer cannot store values (public-key records) in the node’s DHT store', async () => {
+  const key = await generateKeyPair('Ed25519')
+  const pkKey = Uint8Array.from([...new TextEncoder().encode('/pk/'), ...peerIdFromPrivateKey(key).toMultihash().bytes])
+  const sentTo: string[] = []
+  for await (const event of rogue.services.dht.put(pkKey, publicKeyToProtobuf(key.publicKey), { signal: AbortSignal.timeout(5_000) })) {
+    if (event.name === 'SEND_QUERY' && event.messageName === 'PUT_VALUE') sentTo.push(event.to.toString())
+  }
+  assert.deepEqual(sentTo, [node.peerId.toString()], 'the rogue sent the record to the node')
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const stored = []
+  for await (const key of datastore.queryKeys({ prefix: '/dht/record' })) stored.push(key.toString())
+  assert.deepEqual(stored, [])
 })
 
 it('privateAddresses false: loopback addresses from identify and provider records are not stored, and not dialled', async () => {
