@@ -58,6 +58,8 @@ export const configSchema = z.object({
     .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh: such addresses, whoever announces them, are then neither stored nor dialled (nor are bootstrap names that resolve to them)'),
   maxConnections: positive.default(300)
     .describe('Most open libp2p connections'),
+  maxConnectionsPerHost: positive.default(32)
+    .describe('Most inbound libp2p connections from one IP address (peer IDs cost nothing to make; one machine must not take all of max-connections)'),
   relayOpen: z.boolean().default(false)
     .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers")
 })

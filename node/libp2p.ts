@@ -10,7 +10,6 @@ import type { Datastore } from 'interface-datastore'
 import { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
-import { isPrivate } from '@libp2p/utils'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
@@ -20,7 +19,8 @@ import type { Registry } from 'prom-client'
 import type { Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { PeerId } from '@libp2p/interface'
+import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
+import { getNetConfig, isPrivate } from '@libp2p/utils'
 import { fromString } from 'uint8arrays'
 import { boundProviderRecords } from './provider-quota.ts'
 
@@ -52,6 +52,8 @@ export interface Libp2pInit {
    */
   privateAddresses?: boolean
   maxConnections?: number
+  /** Inbound connections one IP address may hold at once (default 32). */
+  maxConnectionsPerHost?: number
   /** libp2p's own metrics join this registry (their objects are per process: the first node's registry gets them). */
   metricsRegistry?: Registry
   /** Where the filesystem-usage metric looks (the data dir). */
@@ -59,6 +61,15 @@ export interface Libp2pInit {
 }
 
 export type MeshLibp2p = Libp2p<{ identify: Identify, ping: Ping, dht: KadDHT }>
+
+/** The IP address a connection comes from: the key of per-host limits. */
+export function hostOf (address: Multiaddr): string {
+  try {
+    return getNetConfig(address).host
+  } catch {
+    return 'other' // not an IP transport (none is configured): one shared key
+  }
+}
 
 /** Whether a bootstrap multiaddr names its peer (…/p2p/<id>); one that does not is dialled by address (see dialBootstrapAddresses). */
 function hasPeerId (address: string): boolean {
@@ -101,7 +112,14 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
   if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: withPeerIds }))
   if (init.mdns === true) peerDiscovery.push(mdns())
   const privateKey = privateKeyFromProtobuf(fromString(init.privateKey, 'base64'))
-  return await createLibp2p({
+  // Peer IDs cost nothing to make: one machine must not take all of maxConnections and crowd out the mesh.
+  const maxPerHost = init.maxConnectionsPerHost ?? 32
+  // Only called once started (`start: false` below), so `node` is set by then.
+  const denyInboundConnection = (connection: MultiaddrConnection): boolean => {
+    const host = hostOf(connection.remoteAddr)
+    return node.getConnections().filter(open => open.direction === 'inbound' && hostOf(open.remoteAddr) === host).length >= maxPerHost
+  }
+  const node: MeshLibp2p = await createLibp2p({
     privateKey,
     datastore: await boundProviderRecords(init.datastore, peerIdFromPrivateKey(privateKey)),
     start: false,
@@ -116,9 +134,8 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     // On a public mesh, a peer (or a provider record, or a DHT answer) naming a loopback or private
     // address must not make this node dial into its own network: such addresses are dropped before
     // the peer store keeps them (identify, ADD_PROVIDER, routes) and refused at dial time.
-    ...(init.privateAddresses === false
-      ? { peerStore: { addressFilter: (_peer: PeerId, address: Multiaddr) => !isPrivate(address) }, connectionGater: { denyDialMultiaddr: isPrivate } }
-      : {}),
+    ...(init.privateAddresses === false ? { peerStore: { addressFilter: (_peer: PeerId, address: Multiaddr) => !isPrivate(address) } } : {}),
+    connectionGater: { denyInboundConnection, ...(init.privateAddresses === false ? { denyDialMultiaddr: isPrivate } : {}) },
     // The heartbeat ping shares the one outbound /ipfs/ping stream allowed per peer with the DHT's
     // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
     // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.
@@ -136,4 +153,5 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
       })
     }
   })
+  return node
 }

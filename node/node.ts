@@ -140,6 +140,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         mdns: config.mdns,
         privateAddresses: config.privateAddresses,
         maxConnections: config.maxConnections,
+        maxConnectionsPerHost: config.maxConnectionsPerHost,
         metricsRegistry: metrics.registry,
         statfsLocation: config.dataDir
       })

@@ -1,7 +1,8 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { UnexpectedEOFError, getNetConfig, lpStream } from '@libp2p/utils'
+import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
+import { hostOf } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -96,13 +97,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
 
   /** A request counts against its peer and, once the peer's own budget allows it, against the peer's IP address. */
   function allowed (connection: Connection): boolean {
-    let host: string
-    try {
-      host = getNetConfig(connection.remoteAddr).host
-    } catch {
-      host = 'other' // not an IP transport (none is configured): one shared bucket
-    }
-    return init.rateLimiter.allow(connection.remotePeer.toString()) && init.hostRateLimiter.allow(host)
+    return init.rateLimiter.allow(connection.remotePeer.toString()) && init.hostRateLimiter.allow(hostOf(connection.remoteAddr))
   }
 
   const processing = new WeakMap<Connection, () => Promise<() => void>>()

@@ -1,6 +1,6 @@
 /**
  * Limits that keep one client or peer from taking a node down: requests a second per IP (HTTP and
- * WebSocket), per libp2p peer and per libp2p host, slow HTTP senders, idle and dead WebSockets, oversized WebSocket
+ * WebSocket), per libp2p peer and per libp2p host, libp2p connections per host, slow HTTP senders, idle and dead WebSockets, oversized WebSocket
  * and libp2p frames refused from their headers, DIDComm streams per connection. Honest traffic keeps
  * flowing through each.
  */
@@ -181,6 +181,26 @@ describe('limits', () => {
       }))).flat()
       assert.ok(codes.filter(code => code === 'e.p.req.rate-limited').length >= 15, codes.join(','))
       assert.ok(codes.includes('e.p.msg.unencrypted'), 'the first ones were processed')
+    } finally {
+      await Promise.all(hosts.map(async host => { await host.stop() }))
+    }
+  })
+
+  it('libp2p: one host holds at most max-connections-per-host inbound connections, whatever its peer IDs', async () => {
+    const capped = await nodes.start({ maxConnectionsPerHost: 2 })
+    const address = multiaddr(capped.info.multiaddrs[0] as string)
+    const hosts: Libp2p[] = []
+    try {
+      // One at a time, under libp2p's 5 new connections a second from one host.
+      for (let i = 0; i < 4; i++) {
+        const host = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+        hosts.push(host)
+        await host.dial(address, { signal: AbortSignal.timeout(5000) }).catch(() => {})
+        await sleep(250)
+      }
+      const open = hosts.filter(host => host.getConnections().some(connection => connection.status === 'open'))
+      assert.equal(open.length, 2, `${open.length} of 4 hosts' connections stayed open`)
+      assert.equal(capped.node.info().peers.length, 2)
     } finally {
       await Promise.all(hosts.map(async host => { await host.stop() }))
     }

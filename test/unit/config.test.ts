@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       maxMediations: 100_000,
       rateLimit: 100,
       rateBurst: 200,
+      rateP2pPeersPerHost: 4,
       requestTimeoutSeconds: 30,
       websocketIdleSeconds: 300,
       corsOrigins: ['*'],
@@ -52,6 +53,7 @@ describe('loadConfig', () => {
       mdns: false,
       privateAddresses: true,
       maxConnections: 300,
+      maxConnectionsPerHost: 32,
       relayOpen: false
     })
   })
