@@ -192,23 +192,34 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       }
     },
 
-    async status (recipient, exclude) {
+    async status (recipient, exclude = new Set()) {
       const box = boxOf(recipient)
       const { count, bytes } = await totalsOf(box)
       if (count === 0) return { count, bytes }
+      if (count <= exclude.size) {
+        // No more messages than are in flight (a live client's unacknowledged pushes): counted
+        // around them in one read of the box.
+        const result: MailboxStatus = { count: 0, bytes: 0 }
+        for await (const entry of keys(box)) {
+          if (exclude.has(entry.id)) continue
+          result.count++
+          result.bytes += entry.size
+          result.oldest ??= entry.receivedAt
+          result.newest = entry.receivedAt
+        }
+        return result
+      }
+      // More: those in flight are looked up and taken off the totals, and skipped in looking for
+      // the oldest and newest, so the cost follows the in-flight count, not the box's.
       const result: MailboxStatus = { count, bytes }
-      // Messages in flight are few (a live client's unacknowledged pushes): take off those in this
-      // box, and look past them for the oldest and newest, rather than counting the box around them.
-      const excluded = [...exclude ?? []]
-      for (const key of await byId.getMany(excluded.map(id => box + SEP + id))) {
+      for (const key of await byId.getMany([...exclude].map(id => box + SEP + id))) {
         if (typeof key !== 'string') continue
         result.count--
         result.bytes -= parseKey(key).size
       }
-      if (result.count === 0) return result
       for (const reverse of [false, true]) {
         for await (const entry of keys(box, reverse)) {
-          if (exclude?.has(entry.id) === true) continue
+          if (exclude.has(entry.id)) continue
           if (reverse) result.newest = entry.receivedAt
           else result.oldest = entry.receivedAt
           break
