@@ -53,6 +53,8 @@ export const configSchema = z.object({
     .describe('Addresses or CIDRs of the reverse proxies or load balancers in front of the HTTP port. Only requests from them have their forwarding header believed: the rightmost address in it that is not a trusted proxy is the client, for rate limits and logs. Any other peer is its own client, whatever it claims'),
   forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).default('x-forwarded-for')
     .describe('The header the trusted proxies write the client address into: X-Forwarded-For (with X-Forwarded-Proto) or RFC 7239 Forwarded. The other one is ignored, since a client may have sent it through the proxy'),
+  rateP2pPeersPerHost: positive.default(4)
+    .describe('libp2p requests from one IP address, all its peer IDs together, get this many peers\' rate limit and burst (peer IDs cost nothing to make; HTTP and WebSocket budgets are apart)'),
   requestTimeoutSeconds: positive.default(30)
     .describe('Longest an HTTP request may take to arrive, headers and body'),
   websocketIdleSeconds: positive.default(300)
@@ -68,9 +70,11 @@ export const configSchema = z.object({
   mdns: z.boolean().default(false)
     .describe('Discover peers on the local network with mDNS'),
   privateAddresses: z.boolean().default(true)
-    .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh'),
+    .describe('Share loopback and private-network addresses in the DHT (tests, LAN meshes); set false on a public mesh: such addresses, whoever announces them, are then neither stored nor dialled (nor are bootstrap names that resolve to them)'),
   maxConnections: positive.default(300)
     .describe('Most open libp2p connections'),
+  maxConnectionsPerHost: positive.default(32)
+    .describe('Most inbound libp2p connections from one IP address (peer IDs cost nothing to make; one machine must not take all of max-connections)'),
   relayOpen: z.boolean().default(false)
     .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers"),
   relayPrivateDestinations: z.boolean().default(false)

@@ -8,6 +8,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Datastore } from 'interface-datastore'
 import { mdns } from '@libp2p/mdns'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -17,10 +18,23 @@ import { createLibp2p } from 'libp2p'
 import type { Registry } from 'prom-client'
 import type { Libp2p } from 'libp2p'
 import { multiaddr } from '@multiformats/multiaddr'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
+import { getNetConfig, isPrivate } from '@libp2p/utils'
 import { fromString } from 'uint8arrays'
+import { boundProviderRecords } from './provider-quota.ts'
 
 /** The mesh's own Kademlia DHT: a private network of didcomm-mesh nodes, never the public IPFS one. */
 export const DHT_PROTOCOL = '/didcomm-mesh/kad/1.0.0'
+
+/**
+ * The mesh DHT holds provider records only, no values. kad-dht's one built-in value type, public-key
+ * records (not needed with Ed25519 peer IDs, which hold their key), would let a peer store one record
+ * per key pair it mints: every PUT_VALUE is refused.
+ */
+async function noValues (): Promise<void> {
+  throw new Error('the mesh DHT stores no values')
+}
 
 export interface Libp2pInit {
   /** protobuf private key, base64 */
@@ -32,9 +46,14 @@ export interface Libp2pInit {
   announce?: string[]
   bootstrap?: string[]
   mdns?: boolean
-  /** Keep loopback and private-network addresses in DHT answers (tests, LANs). */
+  /**
+   * Keep loopback and private-network addresses (tests, LANs). When false, such addresses are
+   * neither shared in DHT answers, nor stored in the peer store, nor dialled, whoever announced them.
+   */
   privateAddresses?: boolean
   maxConnections?: number
+  /** Inbound connections one IP address may hold at once (default 32). */
+  maxConnectionsPerHost?: number
   /** libp2p's own metrics join this registry (their objects are per process: the first node's registry gets them). */
   metricsRegistry?: Registry
   /** Where the filesystem-usage metric looks (the data dir). */
@@ -42,6 +61,15 @@ export interface Libp2pInit {
 }
 
 export type MeshLibp2p = Libp2p<{ identify: Identify, ping: Ping, dht: KadDHT }>
+
+/** The IP address a connection comes from: the key of per-host limits. */
+export function hostOf (address: Multiaddr): string {
+  try {
+    return getNetConfig(address).host
+  } catch {
+    return 'other' // not an IP transport (none is configured): one shared key
+  }
+}
 
 /** Whether a bootstrap multiaddr names its peer (…/p2p/<id>); one that does not is dialled by address (see dialBootstrapAddresses). */
 function hasPeerId (address: string): boolean {
@@ -83,9 +111,17 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
   const withPeerIds = (init.bootstrap ?? []).filter(hasPeerId)
   if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: withPeerIds }))
   if (init.mdns === true) peerDiscovery.push(mdns())
-  return await createLibp2p({
-    privateKey: privateKeyFromProtobuf(fromString(init.privateKey, 'base64')),
-    datastore: init.datastore,
+  const privateKey = privateKeyFromProtobuf(fromString(init.privateKey, 'base64'))
+  // Peer IDs cost nothing to make: one machine must not take all of maxConnections and crowd out the mesh.
+  const maxPerHost = init.maxConnectionsPerHost ?? 32
+  // Only called once started (`start: false` below), so `node` is set by then.
+  const denyInboundConnection = (connection: MultiaddrConnection): boolean => {
+    const host = hostOf(connection.remoteAddr)
+    return node.getConnections().filter(open => open.direction === 'inbound' && hostOf(open.remoteAddr) === host).length >= maxPerHost
+  }
+  const node: MeshLibp2p = await createLibp2p({
+    privateKey,
+    datastore: await boundProviderRecords(init.datastore, peerIdFromPrivateKey(privateKey)),
     start: false,
     addresses: {
       listen: [`/ip4/${init.host}/tcp/${init.port}`, `/ip4/${init.host}/tcp/${init.wsPort}/ws`],
@@ -95,6 +131,11 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: init.maxConnections ?? 300 },
+    // On a public mesh, a peer (or a provider record, or a DHT answer) naming a loopback or private
+    // address must not make this node dial into its own network: such addresses are dropped before
+    // the peer store keeps them (identify, ADD_PROVIDER, routes) and refused at dial time.
+    ...(init.privateAddresses === false ? { peerStore: { addressFilter: (_peer: PeerId, address: Multiaddr) => !isPrivate(address) } } : {}),
+    connectionGater: { denyInboundConnection, ...(init.privateAddresses === false ? { denyDialMultiaddr: isPrivate } : {}) },
     // The heartbeat ping shares the one outbound /ipfs/ping stream allowed per peer with the DHT's
     // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
     // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.
@@ -107,8 +148,10 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
       dht: kadDHT({
         protocol: DHT_PROTOCOL,
         clientMode: false,
+        validators: { pk: noValues },
         peerInfoMapper: init.privateAddresses === false ? removePrivateAddressesMapper : passthroughMapper
       })
     }
   })
+  return node
 }

@@ -50,11 +50,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
     const exclude = inFlight(client)
     const room = IN_FLIGHT_MAX - exclude.size
     if (room <= 0) return undefined
-    const messages: QueuedMessage[] = []
-    for (const recipient of await mediations.mailboxes(client)) {
-      messages.push(...await mailbox.list(recipient, room, exclude))
-    }
-    const batch = messages.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, room)
+    const batch = await mailbox.list(await mediations.mailboxes(client), room, exclude)
     for (const m of batch) binding.inFlight.add(m.id)
     return { binding, messages: batch }
   }

@@ -146,6 +146,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
         mdns: config.mdns,
         privateAddresses: config.privateAddresses,
         maxConnections: config.maxConnections,
+        maxConnectionsPerHost: config.maxConnectionsPerHost,
         metricsRegistry: metrics.registry,
         statfsLocation: config.dataDir
       })
@@ -186,6 +187,11 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       // One budget per source across transports: a client's IP over HTTP and WebSocket (the real one
       // behind trusted proxies), a peer over libp2p.
       const rateLimiter = countedRateLimiter(createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst }), metrics)
+      // Fresh peer IDs cost nothing: libp2p peers from one IP address also share a larger budget, kept
+      // apart from the IP's HTTP one (a mesh node relays for many wallets; wallets behind the same NAT
+      // must not use up its budget, nor it theirs).
+      const peersPerHost = config.rateP2pPeersPerHost
+      const hostRateLimiter = countedRateLimiter(createRateLimiter({ perSecond: config.rateLimit * peersPerHost, burst: config.rateBurst * peersPerHost }), metrics)
       http = await createHttpTransport(inbound, live, {
         info: () => this.info(),
         invitation: () => this.invitation(),
@@ -211,7 +217,7 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
       // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
       // rather than being told "rejected" and dropping the message.
-      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter }, logger)
+      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter, hostRateLimiter }, logger)
       await mesh.start(identity.dids)
 
       const sweep = (): void => {

@@ -34,9 +34,10 @@ export interface AddResult { id: string, duplicate: boolean }
 export interface Mailbox {
   /** Stores a message durably (synced) and resolves only then. The same packed message is kept once. */
   add(recipient: string, message: string, now?: number): Promise<AddResult>
+  /** Costs a few reads per excluded id, however many messages wait. */
   status(recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus>
-  /** Oldest first. */
-  list(recipient: string, limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
+  /** The `limit` oldest messages among all the given recipients', oldest first. */
+  list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
   /** Deletes the given ids among the given recipients' messages; returns how many were deleted. */
   remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
   /** Deletes messages received before `before` (epoch ms); returns how many. */
@@ -101,8 +102,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     }
   })()
 
-  async function * keys (box: string): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
-    for await (const key of messages.keys(boxRange(box))) yield { key, ...parseKey(key) }
+  async function * keys (box: string, reverse = false): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
+    for await (const key of messages.keys({ ...boxRange(box), reverse })) yield { key, ...parseKey(key) }
   }
 
   function totalsOf (box: string): Promise<{ count: number, bytes: number }> {
@@ -193,10 +194,13 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       }
     },
 
-    async status (recipient, exclude) {
+    async status (recipient, exclude = new Set()) {
       const box = boxOf(recipient)
-      if (exclude !== undefined && exclude.size > 0) {
-        // Few messages are in flight at once; counting around them needs the keys themselves.
+      const { count, bytes } = await totalsOf(box)
+      if (count === 0) return { count, bytes }
+      if (count <= exclude.size) {
+        // No more messages than are in flight (a live client's unacknowledged pushes): counted
+        // around them in one read of the box.
         const result: MailboxStatus = { count: 0, bytes: 0 }
         for await (const entry of keys(box)) {
           if (exclude.has(entry.id)) continue
@@ -207,30 +211,57 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         }
         return result
       }
-      const { count, bytes } = await totalsOf(box)
-      if (count === 0) return { count, bytes }
-      const [first] = await messages.keys({ ...boxRange(box), limit: 1 }).all()
-      const [last] = await messages.keys({ ...boxRange(box), limit: 1, reverse: true }).all()
-      return { count, bytes, oldest: parseKey(first ?? '').receivedAt, newest: parseKey(last ?? '').receivedAt }
+      // More: those in flight are looked up and taken off the totals, and skipped in looking for
+      // the oldest and newest, so the cost follows the in-flight count, not the box's.
+      const result: MailboxStatus = { count, bytes }
+      for (const key of await byId.getMany([...exclude].map(id => box + SEP + id))) {
+        if (typeof key !== 'string') continue
+        result.count--
+        result.bytes -= parseKey(key).size
+      }
+      for (const reverse of [false, true]) {
+        for await (const entry of keys(box, reverse)) {
+          if (exclude.has(entry.id)) continue
+          if (reverse) result.newest = entry.receivedAt
+          else result.oldest = entry.receivedAt
+          break
+        }
+      }
+      return result
     },
 
-    async list (recipient, limit, exclude) {
-      const found: QueuedMessage[] = []
-      if (limit <= 0) return found
-      for await (const [key, value] of messages.iterator(boxRange(boxOf(recipient)))) {
-        const { id, receivedAt, size } = parseKey(key)
-        if (exclude?.has(id) === true) continue
-        found.push({ id, receivedAt, size, message: value as string })
-        if (found.length >= limit) break
+    async list (recipients, limit, exclude) {
+      // Keys first (they hold time and size), values for the chosen ones only: a client holding many
+      // recipients must not make the node read `limit` whole messages from each of them.
+      let oldest: Array<ReturnType<typeof parseKey> & { key: string }> = []
+      for (const box of new Set(recipients.map(boxOf))) {
+        const newestWanted = oldest.length >= limit ? (oldest[limit - 1]?.receivedAt ?? Infinity) : Infinity
+        let taken = 0
+        for await (const entry of keys(box)) {
+          if (taken >= limit || entry.receivedAt > newestWanted) break
+          if (exclude?.has(entry.id) === true) continue
+          oldest.push(entry)
+          taken++
+        }
+        oldest = oldest.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
       }
-      return found
+      const values = await messages.getMany(oldest.map(entry => entry.key))
+      // A message acknowledged meanwhile has no value any more.
+      return oldest.flatMap(({ id, receivedAt, size }, i) => typeof values[i] === 'string' ? [{ id, receivedAt, size, message: values[i] }] : [])
     },
 
     async remove (recipients, ids) {
       const found: string[] = []
-      for (const box of recipients.map(boxOf)) {
-        const messageKeys = await byId.getMany(ids.map(id => box + SEP + id))
-        for (const key of messageKeys) if (typeof key === 'string') found.push(key)
+      const wanted = new Set(ids)
+      for (const box of new Set(recipients.map(boxOf))) {
+        // Per box, whichever is fewer: its keys (read in one range) or the ids (looked up one by one).
+        // So the work is at most the client's queued messages, not recipients × ids.
+        if ((await totalsOf(box)).count <= wanted.size) {
+          for await (const entry of keys(box)) if (wanted.has(entry.id)) found.push(entry.key)
+        } else {
+          const messageKeys = await byId.getMany([...wanted].map(id => box + SEP + id))
+          for (const key of messageKeys) if (typeof key === 'string') found.push(key)
+        }
       }
       return await deleteKeys(found)
     },

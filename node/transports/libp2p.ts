@@ -3,6 +3,7 @@ import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { Session } from '../../protocols/types.ts'
+import { hostOf } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
@@ -29,6 +30,8 @@ export interface Libp2pTransportInit {
   maxMessageBytes: number
   /** Requests per remote peer. */
   rateLimiter: RateLimiter
+  /** Requests per remote IP address, all its peers together: peer IDs cost nothing to make. */
+  hostRateLimiter: RateLimiter
   /** Milliseconds allowed for reading the request and for writing the answer. */
   timeout?: number
 }
@@ -38,8 +41,29 @@ const DEFAULT_TIMEOUT = 10_000
 const IDLE_TIMEOUT = 60_000
 /** Frames of one stream processed at once; a sender pipelining more waits for their statuses. */
 const MAX_IN_FLIGHT = 32
+/**
+ * Frames of one connection processed at once, across all its streams and both protocols (each may
+ * hold up to maxMessageBytes); a stream with a frame beyond that reads no more until one is done.
+ */
+const MAX_PROCESSING = 32
 /** DIDComm streams one connection may hold open at once (a relaying node needs one). */
 const MAX_INBOUND_STREAMS = 16
+
+/** Up to `size` holders at once: the function resolves, once there is room, with the one that gives the slot back. */
+function slots (size: number): () => Promise<() => void> {
+  let free = size
+  const waiting: Array<() => void> = []
+  const give = (): void => {
+    const next = waiting.shift()
+    if (next === undefined) free++
+    else next()
+  }
+  return async () => {
+    if (free > 0) free--
+    else await new Promise<void>(resolve => { waiting.push(resolve) })
+    return give
+  }
+}
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(frame))
@@ -73,7 +97,23 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     }
   }
 
-  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer; send again shortly' } }
+  /** A request counts against its peer and, once the peer's own budget allows it, against the peer's IP address. */
+  function allowed (connection: Connection): boolean {
+    return init.rateLimiter.allow(connection.remotePeer.toString()) && init.hostRateLimiter.allow(hostOf(connection.remoteAddr))
+  }
+
+  const processing = new WeakMap<Connection, () => Promise<() => void>>()
+  /** A processing slot of the connection: a peer's streams together process at most MAX_PROCESSING frames. */
+  async function slot (connection: Connection): Promise<() => void> {
+    let take = processing.get(connection)
+    if (take === undefined) {
+      take = slots(MAX_PROCESSING)
+      processing.set(connection, take)
+    }
+    return await take()
+  }
+
+  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
     return outcome.problem === undefined
@@ -87,10 +127,11 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     let answered: Promise<void> = Promise.resolve()
     let inFlight = 0
     try {
-      const peer = connection.remotePeer.toString()
       const session = sessionOf(connection)
       for (let request = await nextFrame(lp, stream); request !== undefined; request = await nextFrame(lp, stream)) {
-        const outcome = init.rateLimiter.allow(peer) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
+        const release = await slot(connection)
+        const outcome = allowed(connection) ? inbound.receive(request, session) : Promise.resolve(rateLimited)
+        outcome.then(release, release)
         inFlight++
         answered = answered.then(async () => {
           const settled = await outcome
@@ -112,8 +153,15 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
   await libp2p.handle(DIF_DIDCOMM_PROTOCOL, async (stream: Stream, connection: Connection) => {
     try {
       const { request } = await readRequest(stream)
+      // The stream stays open until the message is processed, so MAX_INBOUND_STREAMS bounds those waiting.
+      const release = await slot(connection)
+      let outcome: InboundOutcome
+      try {
+        outcome = allowed(connection) ? await inbound.receive(request, sessionOf(connection)) : rateLimited
+      } finally {
+        release()
+      }
       await stream.close()
-      const outcome = init.rateLimiter.allow(connection.remotePeer.toString()) ? await inbound.receive(request, sessionOf(connection)) : rateLimited
       if (outcome.problem !== undefined) logger.debug({ problem: outcome.problem, peer: connection.remotePeer.toString() }, 'didcomm/v2 message refused')
     } catch (err) {
       logger.debug({ err }, 'didcomm/v2 stream failed')

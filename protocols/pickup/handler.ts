@@ -1,4 +1,4 @@
-import type { MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
+import type { MailboxStatus } from '../../storage/mailbox.ts'
 import type { Handler, HandlerContext, InboundMessage } from '../types.ts'
 import { ProblemReportError, parseBody, replyTo, requireMediation } from '../types.ts'
 import {
@@ -48,12 +48,7 @@ function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
     [`${v.protocol}/delivery-request`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, ctx)
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
-      const exclude = ctx.live.inFlight(client)
-      const found: QueuedMessage[] = []
-      for (const recipient of await recipientsOf(client, named, ctx)) {
-        found.push(...await ctx.mailbox.list(recipient, limit, exclude))
-      }
-      const batch = found.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
+      const batch = await ctx.mailbox.list(await recipientsOf(client, named, ctx), limit, ctx.live.inFlight(client))
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
       const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id)
       return { replies: [delivery] }

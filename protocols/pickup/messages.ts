@@ -39,7 +39,8 @@ export const statusRequestBody = z.object({ recipient_did: z.string().min(1).opt
 export const deliveryRequestBody = (v: PickupVocabulary): z.ZodType<{ limit: number, recipient_did?: string | undefined }> =>
   z.object({ [v.limitField]: z.number().int().min(1), recipient_did: z.string().min(1).optional() })
     .transform(body => ({ limit: Math.min(body[v.limitField] as number, DELIVERY_MAX), recipient_did: body.recipient_did as string | undefined }))
-export const messagesReceivedBody = z.object({ message_id_list: z.array(z.string()).max(1000) })
+/** Ids are this node's attachment ids (43 characters); the list is bounded before any lookup. */
+export const messagesReceivedBody = z.object({ message_id_list: z.array(z.string().min(1).max(128)).max(1000) })
 export const liveDeliveryChangeBody = z.object({ live_delivery: z.boolean() })
 
 export function statusBody (v: PickupVocabulary, status: MailboxStatus, live: boolean, recipient: string | undefined, now = Date.now()): Record<string, unknown> {

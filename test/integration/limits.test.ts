@@ -1,6 +1,6 @@
 /**
  * Limits that keep one client or peer from taking a node down: requests a second per IP (HTTP and
- * WebSocket) and per libp2p peer, slow HTTP senders, idle and dead WebSockets, oversized WebSocket
+ * WebSocket), per libp2p peer and per libp2p host, libp2p connections per host, slow HTTP senders, idle and dead WebSockets, oversized WebSocket
  * and libp2p frames refused from their headers, DIDComm streams per connection. Honest traffic keeps
  * flowing through each.
  */
@@ -45,7 +45,7 @@ describe('limits', () => {
   let peer: Libp2p
 
   before(async () => {
-    node = await nodes.start({ rateLimit: 5, rateBurst: 5, requestTimeoutSeconds: 1, websocketIdleSeconds: 1, maxMessageBytes: 64 * 1024 })
+    node = await nodes.start({ rateLimit: 5, rateBurst: 5, rateP2pPeersPerHost: 2, requestTimeoutSeconds: 1, websocketIdleSeconds: 1, maxMessageBytes: 64 * 1024 })
     peer = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
   })
   after(async () => {
@@ -154,6 +154,55 @@ describe('limits', () => {
       assert.equal((await fetch(new URL('health', node.url))).status, 200)
     } finally {
       await Promise.all(flood.map(async host => { await host.stop() }))
+    }
+  })
+
+  it('libp2p: fresh peer IDs from one host, each within its own budget, are limited together', async () => {
+    await sleep(1100)
+    const address = multiaddr(node.info.multiaddrs[0] as string)
+    const hosts: Libp2p[] = []
+    try {
+      const streams = []
+      // One connection at a time: libp2p refuses more than 5 new connections a second from one host.
+      for (let i = 0; i < 8; i++) {
+        const host = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+        hosts.push(host)
+        streams.push(await host.dialProtocol(address, DIDCOMM_MESH_PROTOCOL))
+        await sleep(250)
+      }
+      // Each peer sends its own burst of 5; the host's budget is 2 peers' (a burst of 10).
+      const codes = (await Promise.all(streams.map(async stream => {
+        const lp = lpStream(stream)
+        for (let i = 0; i < 5; i++) await lp.write(new TextEncoder().encode('{}'))
+        const got: Array<string | undefined> = []
+        for (let i = 0; i < 5; i++) got.push(decodeStatus((await lp.read()).subarray()).code)
+        await stream.close()
+        return got
+      }))).flat()
+      assert.ok(codes.filter(code => code === 'e.p.req.rate-limited').length >= 15, codes.join(','))
+      assert.ok(codes.includes('e.p.msg.unencrypted'), 'the first ones were processed')
+    } finally {
+      await Promise.all(hosts.map(async host => { await host.stop() }))
+    }
+  })
+
+  it('libp2p: one host holds at most max-connections-per-host inbound connections, whatever its peer IDs', async () => {
+    const capped = await nodes.start({ maxConnectionsPerHost: 2 })
+    const address = multiaddr(capped.info.multiaddrs[0] as string)
+    const hosts: Libp2p[] = []
+    try {
+      // One at a time, under libp2p's 5 new connections a second from one host.
+      for (let i = 0; i < 4; i++) {
+        const host = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+        hosts.push(host)
+        await host.dial(address, { signal: AbortSignal.timeout(5000) }).catch(() => {})
+        await sleep(250)
+      }
+      const open = hosts.filter(host => host.getConnections().some(connection => connection.status === 'open'))
+      assert.equal(open.length, 2, `${open.length} of 4 hosts' connections stayed open`)
+      assert.equal(capped.node.info().peers.length, 2)
+    } finally {
+      await Promise.all(hosts.map(async host => { await host.stop() }))
     }
   })
 })

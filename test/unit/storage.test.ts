@@ -41,8 +41,8 @@ describe('storage', () => {
     await mailbox.add('did:ex:a', 'first', 1000)
     await mailbox.add('did:ex:a', 'second', 2000)
     await mailbox.add('did:ex:b', 'other', 1500)
-    assert.deepEqual((await mailbox.list('did:ex:a', 10)).map(m => m.message), ['first', 'second'])
-    assert.deepEqual((await mailbox.list('did:ex:a', 10, new Set([messageId('first')]))).map(m => m.message), ['second'])
+    assert.deepEqual((await mailbox.list(['did:ex:a'], 10)).map(m => m.message), ['first', 'second'])
+    assert.deepEqual((await mailbox.list(['did:ex:a'], 10, new Set([messageId('first')]))).map(m => m.message), ['second'])
     const status = await mailbox.status('did:ex:a')
     assert.deepEqual(status, { count: 2, bytes: 11, oldest: 1000, newest: 2000 })
 
@@ -53,6 +53,28 @@ describe('storage', () => {
     assert.equal(await mailbox.sweep(1800), 1) // 'other' at 1500
     assert.equal((await mailbox.status('did:ex:b')).count, 0)
     assert.equal((await mailbox.status('did:ex:a')).count, 1)
+  })
+
+  it('mailbox: lists the oldest across recipients; status looks past excluded (in-flight) messages; removes by box or by id', async () => {
+    const mailbox = createLevelMailbox(db, commit, { maxMessages: 100, maxBytes: 1_000_000 })
+    for (const [recipient, message, at] of [['did:ex:m1', 'm1-a', 100], ['did:ex:m2', 'm2-a', 200], ['did:ex:m1', 'm1-b', 300], ['did:ex:m3', 'm3-a', 400], ['did:ex:m2', 'm2-b', 500]] as const) {
+      await mailbox.add(recipient, message, at)
+    }
+    const all = ['did:ex:m1', 'did:ex:m2', 'did:ex:m3', 'did:ex:empty']
+    assert.deepEqual((await mailbox.list(all, 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'])
+    assert.deepEqual((await mailbox.list([...all].reverse(), 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'], 'whatever the recipients\' order')
+    assert.deepEqual((await mailbox.list(all, 2, new Set([messageId('m1-a')]))).map(m => m.message), ['m2-a', 'm1-b'])
+    assert.deepEqual(await mailbox.list(all, 0), [])
+
+    const m1 = await mailbox.status('did:ex:m1', new Set([messageId('m1-a'), messageId('m2-a')]))
+    assert.deepEqual(m1, { count: 1, bytes: 4, oldest: 300, newest: 300 })
+    assert.deepEqual(await mailbox.status('did:ex:m2', new Set([messageId('m2-b')])), { count: 1, bytes: 4, oldest: 200, newest: 200 })
+    assert.deepEqual(await mailbox.status('did:ex:m3', new Set([messageId('m3-a')])), { count: 0, bytes: 0 })
+
+    // Boxes holding fewer messages than the ids are read whole, others looked up by id: same answer.
+    assert.equal(await mailbox.remove(all, [messageId('m1-a'), messageId('m2-b'), messageId('m3-a'), messageId('unknown')]), 3)
+    assert.equal(await mailbox.remove(['did:ex:m2'], [messageId('m1-b')]), 0, 'only the named recipients\' messages')
+    assert.deepEqual((await mailbox.list(all, 10)).map(m => m.message), ['m2-a', 'm1-b'])
   })
 
   it('mediations: one holder per recipient, aliases route to it, keylists by client', async () => {
