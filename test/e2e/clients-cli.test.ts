@@ -93,7 +93,9 @@ describe('didcomm-mesh invite and clients, against a running node in invite mode
     await assert.rejects(agent.pickup(), (err: unknown) => err instanceof NodeRefusedError && err.code === 'e.p.req.not-enrolled')
     const sender = new TestAgent()
     const forward = await sender.sendVia(url, sender.message(BASIC, { content: 'after the revoke' }, alicePairwise), alicePairwise, sender.did)
-    assert.equal(forward.status, 422, forward.text)
+    // An anonymous sender is told only that the node will not take it (it no longer tells unregistered from another mediator).
+    assert.equal(forward.status, 403, forward.text)
+    assert.equal(JSON.parse(forward.text).body.code, 'e.p.req.relay-not-allowed')
 
     const listed = JSON.parse((await run(['clients', 'list', '--json', ...admin])).stdout) as { clients: Array<{ did: string }> }
     assert.ok(!listed.clients.some(c => c.did === aliceDid))
