@@ -1,4 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
+import { serialized } from '../storage/concurrency.ts'
 import type { Datastore, Key } from 'interface-datastore'
 
 /**
@@ -55,12 +56,7 @@ export async function boundProviderRecords (datastore: Datastore, self: PeerId, 
   }
 
   // Check, write and count one record at a time, so concurrent writes of one key count it once.
-  let queue: Promise<unknown> = Promise.resolve()
-  function serially<T> (work: () => Promise<T>): Promise<T> {
-    const done = queue.then(work)
-    queue = done.catch(() => {})
-    return done
-  }
+  const serially = serialized()
 
   const put: Datastore['put'] = async (key, value, options) => {
     const peer = providerOf(key)

@@ -1,3 +1,4 @@
+import { serialized } from './concurrency.ts'
 import { readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
@@ -35,16 +36,6 @@ export interface Mediations {
 const SEP = '\x00'
 
 interface RecipientRecord { client: string, aliases: string[] }
-
-/** Runs tasks one at a time: checking that a name is free and taking it must not interleave. */
-function serialized (): <T>(task: () => Promise<T>) => Promise<T> {
-  let tail: Promise<unknown> = Promise.resolve()
-  return async task => {
-    const run = tail.then(task)
-    tail = run.catch(() => {})
-    return await run
-  }
-}
 
 export function createLevelMediations (db: Database, commit: GroupCommit): Mediations {
   const clients: Sublevel = sublevel(db, 'mediation-clients')

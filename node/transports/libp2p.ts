@@ -1,6 +1,7 @@
 import type { Connection, Stream } from '@libp2p/interface'
 import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
 import type { Logger } from 'pino'
+import { slots } from '../../storage/concurrency.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { Session } from '../../protocols/types.ts'
 import { hostOf } from '../libp2p.ts'
@@ -48,22 +49,6 @@ const MAX_IN_FLIGHT = 32
 const MAX_PROCESSING = 32
 /** DIDComm streams one connection may hold open at once (a relaying node needs one). */
 const MAX_INBOUND_STREAMS = 16
-
-/** Up to `size` holders at once: the function resolves, once there is room, with the one that gives the slot back. */
-function slots (size: number): () => Promise<() => void> {
-  let free = size
-  const waiting: Array<() => void> = []
-  const give = (): void => {
-    const next = waiting.shift()
-    if (next === undefined) free++
-    else next()
-  }
-  return async () => {
-    if (free > 0) free--
-    else await new Promise<void>(resolve => { waiting.push(resolve) })
-    return give
-  }
-}
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(frame))
