@@ -86,7 +86,9 @@ export const configSchema = z.object({
   outboxMaxPerOrigin: positive.default(1000)
     .describe('Messages waiting to be relayed for one origin (a client DID, or the libp2p peer that relayed them here); more are refused with e.p.req.quota.origin'),
   outboxMaxMessages: positive.default(100_000)
-    .describe('Messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox')
+    .describe('Messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox'),
+  outboxMaxBytes: positive.default(1024 ** 3)
+    .describe('Bytes of messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox')
 })
 
 export type Config = z.infer<typeof configSchema>

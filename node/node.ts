@@ -165,7 +165,8 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
           maxAttempts: config.relayMaxAttempts,
           maxDelayMs: config.relayMaxDelaySeconds * 1000,
           maxPerSender: config.outboxMaxPerOrigin,
-          maxMessages: config.outboxMaxMessages
+          maxMessages: config.outboxMaxMessages,
+          maxBytes: config.outboxMaxBytes
         }
       })
       const inbound = countedInbound(createInbound({
@@ -215,10 +216,11 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
 
       endpoints = endpointsFor(config, httpPort, libp2p.peerId.toString())
       identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
+      // The outbox counts what waits on disk before any transport can add to it.
+      await mesh.start(identity.dids)
       // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
       // rather than being told "rejected" and dropping the message.
       await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter, hostRateLimiter }, logger)
-      await mesh.start(identity.dids)
 
       const sweep = (): void => {
         mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)

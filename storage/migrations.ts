@@ -7,22 +7,22 @@ import type { BatchOperation, Database } from './database.ts'
  * store at the old version or the new one, never between.
  */
 const STEPS: Record<number, (db: Database) => Promise<BatchOperation[]>> = {
-  // v3: outbox entries name the sender their quota counts against, and the id index keeps attempts.
+  // v3: the outbox's id index keeps, per entry, the sender its quota counts against, its size and its
+  // attempts. Only these small index records are written: the messages stay where they are.
   2: async db => {
     const entries = sublevel(db, 'outbox')
     const index = sublevel(db, 'outbox-ids')
     const ops: BatchOperation[] = []
     for await (const [id, key] of index.iterator() as AsyncIterable<[string, unknown]>) {
       if (typeof key !== 'string') continue
-      const entry = await entries.get(key) as { origin?: string } | undefined
+      const entry = await entries.get(key) as { origin?: string, message?: string } | undefined
       if (entry === undefined) {
         ops.push({ type: 'del', sublevel: index, key: id })
         continue
       }
       // A v2 entry relayed for a peer did not say which peer; such entries share one quota.
       const sender = entry.origin ?? 'v2-relayed'
-      ops.push({ type: 'put', sublevel: entries, key, value: { ...entry, sender } })
-      ops.push({ type: 'put', sublevel: index, key: id, value: { key, sender, attempts: 0 } })
+      ops.push({ type: 'put', sublevel: index, key: id, value: { key, sender, attempts: 0, size: Buffer.byteLength(entry.message ?? '') } })
     }
     return ops
   }

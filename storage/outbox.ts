@@ -20,6 +20,8 @@ export interface OutboxEntry {
   thid?: string
   /** Failed delivery attempts so far. */
   attempts: number
+  /** Bytes of `message`, counted in the outbox's byte quota. */
+  size: number
 }
 
 export interface OutboxStore {
@@ -30,27 +32,27 @@ export interface OutboxStore {
   attempted(entry: OutboxEntry): Promise<void>
   /** The oldest `limit` entries waiting for `next`. */
   head(next: string, limit: number): Promise<OutboxEntry[]>
-  /** How many entries wait, per next hop and per sender: read from the small index, not the messages. */
-  counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number> }>
+  /** How many entries wait, per next hop and per sender, and their bytes: read from the small index, not the messages. */
+  counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
 }
 
 /** What the index keeps per entry: where the message is, and the small fields that change or are counted. */
-interface IndexRecord { key: string, sender: string, attempts: number }
+export interface OutboxIndexRecord { key: string, sender: string, attempts: number, size: number }
 
 const SEP = '\x00'
 
 export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxStore {
-  // next␀enqueuedAt␀id → entry without its attempts: sorted by next hop, then oldest first.
+  // next␀enqueuedAt␀id → entry without the index's fields: sorted by next hop, then oldest first.
   const entries: Sublevel = sublevel(db, 'outbox')
-  // next␀id → IndexRecord, for dedupe, removal, attempts and counting.
+  // next␀id → OutboxIndexRecord, for dedupe, removal, attempts and counting.
   const index: Sublevel = sublevel(db, 'outbox-ids')
   const keyOf = (entry: Pick<OutboxEntry, 'next' | 'enqueuedAt' | 'id'>): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(SEP)
   const indexKey = (entry: Pick<OutboxEntry, 'next' | 'id'>): string => entry.next + SEP + entry.id
   const writing = new Map<string, Promise<boolean>>()
 
-  async function withAttempts (stored: Omit<OutboxEntry, 'attempts'>): Promise<OutboxEntry> {
-    const record = await readKey(index, indexKey(stored)) as IndexRecord | undefined
-    return { ...stored, attempts: record?.attempts ?? 0 }
+  async function withIndex (stored: Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>): Promise<OutboxEntry> {
+    const record = await readKey(index, indexKey(stored)) as OutboxIndexRecord | undefined
+    return { ...stored, sender: record?.sender ?? '', attempts: record?.attempts ?? 0, size: record?.size ?? Buffer.byteLength(stored.message) }
   }
 
   return {
@@ -67,9 +69,10 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       const key = keyOf(entry)
       const write = (async () => {
         if (await readKey(index, id) !== undefined) return true
+        const { sender, size, ...stored } = entry
         await commit.write([
-          { type: 'put', sublevel: entries, key, value: entry },
-          { type: 'put', sublevel: index, key: id, value: { key, sender: entry.sender, attempts: 0 } satisfies IndexRecord }
+          { type: 'put', sublevel: entries, key, value: stored },
+          { type: 'put', sublevel: index, key: id, value: { key, sender, attempts: 0, size } satisfies OutboxIndexRecord }
         ])
         return false
       })()
@@ -89,23 +92,25 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
     },
 
     async attempted (entry) {
-      await index.put(indexKey(entry), { key: keyOf(entry), sender: entry.sender, attempts: entry.attempts } satisfies IndexRecord)
+      await index.put(indexKey(entry), { key: keyOf(entry), sender: entry.sender, attempts: entry.attempts, size: entry.size } satisfies OutboxIndexRecord)
     },
 
     async head (next, limit) {
-      const stored = await entries.values({ gt: next + SEP, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts'>>
-      return await Promise.all(stored.map(withAttempts))
+      const stored = await entries.values({ gt: next + SEP, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>>
+      return await Promise.all(stored.map(withIndex))
     },
 
     async counts () {
       const hops = new Map<string, number>()
       const senders = new Map<string, number>()
-      for await (const [key, record] of index.iterator() as AsyncIterable<[string, IndexRecord]>) {
+      let bytes = 0
+      for await (const [key, record] of index.iterator() as AsyncIterable<[string, OutboxIndexRecord]>) {
+        bytes += record.size
         const next = key.slice(0, key.lastIndexOf(SEP))
         hops.set(next, (hops.get(next) ?? 0) + 1)
         senders.set(record.sender, (senders.get(record.sender) ?? 0) + 1)
       }
-      return { hops, senders }
+      return { hops, senders, bytes }
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { ProblemReportError } from '../../protocols/types.ts'
+import { slots } from '../../storage/concurrency.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
@@ -10,12 +11,16 @@ export interface OutboxInit {
   maxDelayMs?: number
   /** Tries per message before it is dropped (and its sender told). */
   maxAttempts?: number
-  /** Messages in flight at once towards one next hop, and the most of a hop's messages held in memory. */
+  /** Messages in flight at once towards one next hop (a draining hop holds them in memory). */
   window?: number
+  /** Hops sending at once: with `window`, what bounds the messages held in memory. */
+  concurrentHops?: number
   /** Messages one sender (a client DID or a relaying peer) may have waiting. */
   maxPerSender?: number
   /** Messages waiting in all. */
   maxMessages?: number
+  /** Bytes of messages waiting in all. */
+  maxBytes?: number
 }
 
 export interface OutboxComponents {
@@ -34,7 +39,7 @@ export interface Outbox {
   start(): Promise<void>
   stop(): void
   /** Durably queues `message` for `next`, then tries to deliver it. Resolves once it is on disk; throws a ProblemReportError when a quota is full. */
-  enqueue(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<void>
+  enqueue(entry: Omit<OutboxEntry, 'id' | 'attempts' | 'size'>): Promise<void>
   /** The libp2p peer `peer` connected: hops waiting for it are tried now, not when their timer fires. */
   retryNow(peer: string): void
   stats(): OutboxStats
@@ -42,7 +47,7 @@ export interface Outbox {
 
 interface Hop {
   next: string
-  /** The hop's oldest entries, at most a window of them; the rest wait on disk until these are done. */
+  /** While the hop sends: its oldest entries, at most a window of them. Empty while it waits: all wait on disk. */
   window: OutboxEntry[]
   /** Entries waiting for this hop (on disk, or being written). */
   count: number
@@ -56,13 +61,14 @@ interface Hop {
   timer?: NodeJS.Timeout
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, maxPerSender: 1000, maxMessages: 100_000 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3 }
 
 /**
  * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of
  * messages in flight, retried with exponential backoff and jitter (also after a restart), dropped at
- * expiry or after the most attempts, with a problem report to the local client that sent it. Only a
- * window of each hop is held in memory; quotas per sender and overall bound what waits on disk.
+ * expiry or after the most attempts, with a problem report to the local client that sent it. Only
+ * hops sending now hold messages in memory, a window each, and only `concurrentHops` send at once;
+ * quotas per sender and overall (messages and bytes) bound what waits on disk.
  */
 export function createOutbox (components: OutboxComponents, init: OutboxInit = {}): Outbox {
   const { store, logger } = components
@@ -70,7 +76,9 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   const hops = new Map<string, Hop>()
   const senders = new Map<string, number>()
   const stats = { delivered: 0, expired: 0, rejected: 0, retries: 0, exhausted: 0 }
+  const sending = slots(options.concurrentHops)
   let total = 0
+  let totalBytes = 0
   let running = false
 
   function hopFor (next: string): Hop {
@@ -83,18 +91,20 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   }
 
   /** Counts a message in before it is written, so that concurrent forwards cannot overshoot a quota. */
-  function reserve (sender: string, next: string): Hop {
-    if (total >= options.maxMessages) throw new ProblemReportError('e.p.req.quota.outbox', 'too many messages wait to be relayed by this node; send again later', 507)
+  function reserve (sender: string, next: string, size: number): Hop {
+    if (total >= options.maxMessages || totalBytes + size > options.maxBytes) throw new ProblemReportError('e.p.req.quota.outbox', 'too many messages wait to be relayed by this node; send again later', 507)
     if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError('e.p.req.quota.origin', 'too many of your messages wait to be relayed; send again later', 429)
     total++
+    totalBytes += size
     senders.set(sender, (senders.get(sender) ?? 0) + 1)
     const hop = hopFor(next)
     hop.count++
     return hop
   }
 
-  function release (sender: string, hop: Hop): void {
+  function release (sender: string, size: number, hop: Hop): void {
     total--
+    totalBytes -= size
     const left = (senders.get(sender) ?? 1) - 1
     if (left > 0) senders.set(sender, left)
     else senders.delete(sender)
@@ -114,7 +124,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     const index = hop.window.indexOf(entry)
     if (index >= 0) hop.window.splice(index, 1)
     await store.remove(entry)
-    release(entry.sender, hop)
+    release(entry.sender, entry.size, hop)
   }
 
   async function drop (hop: Hop, entry: OutboxEntry, code: string, comment: string): Promise<void> {
@@ -156,18 +166,24 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     }
     hop.draining = true
     clearTimeout(hop.timer)
+    const done = await sending()
     try {
       while (running && hop.count > 0) {
         if (hop.window.length < Math.min(options.window, hop.count)) hop.window = await store.head(hop.next, options.window)
         const now = Date.now()
-        for (const entry of hop.window.filter(e => e.expiresAt <= now)) {
+        const expired = hop.window.filter(e => e.expiresAt <= now)
+        for (const entry of expired) {
           stats.expired++
           await drop(hop, entry, 'e.p.xfer.expired', 'not delivered to the next mediator before it expired')
         }
         // Up to a window of messages in flight at once on the hop's one connection: a relay's
         // round trip and the receiver's fsync no longer bound the hop to one message per round trip.
         const window = [...hop.window]
-        if (window.length === 0) break
+        if (window.length === 0) {
+          // A window that had all expired: the next ones are on disk.
+          if (expired.length > 0) continue
+          break
+        }
         const route = await components.lookup(hop.next)
         hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
         const results: DeliveryResult[] = route === undefined
@@ -181,6 +197,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         hop.failures++
         components.forget(hop.next)
         const soonest = Math.min(...hop.window.map(e => e.expiresAt))
+        // A hop waiting to retry holds nothing in memory: it reads its window again when it wakes.
+        hop.window = []
         hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
         return
       }
@@ -189,8 +207,10 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       if (hop.count === 0) hops.delete(hop.next)
     } catch (err) {
       logger.error({ err, next: hop.next }, 'outbox drain failed')
+      hop.window = []
       hop.timer = setTimeout(() => { void drain(hop) }, options.maxDelayMs)
     } finally {
+      done()
       hop.draining = false
       // A message queued while the last look at the disk was under way: look again (not during a backoff).
       if (hop.woken && hop.failures === 0) void drain(hop)
@@ -205,6 +225,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       for (const [next, count] of counts.hops) hopFor(next).count = count
       for (const [sender, count] of counts.senders) senders.set(sender, count)
       total = [...counts.hops.values()].reduce((n, count) => n + count, 0)
+      totalBytes = counts.bytes
       for (const hop of hops.values()) void drain(hop)
     },
 
@@ -214,12 +235,13 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     },
 
     async enqueue (fields) {
-      const hop = reserve(fields.sender, fields.next)
+      const size = Buffer.byteLength(fields.message)
+      const hop = reserve(fields.sender, fields.next, size)
       let duplicate = true
       try {
-        duplicate = (await store.add(fields)).duplicate
+        duplicate = (await store.add({ ...fields, size })).duplicate
       } finally {
-        if (duplicate) release(fields.sender, hop)
+        if (duplicate) release(fields.sender, size, hop)
       }
       // A hop backing off is not tried sooner because more messages arrive for it.
       if (!duplicate && hop.failures === 0) void drain(hop)

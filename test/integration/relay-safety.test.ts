@@ -68,10 +68,10 @@ function httpMediatorDid (uri: string): string {
 }
 
 /** A client of `node` asks it to relay a fresh JWE (anoncrypted to `next`) to `next`; returns the answer and the forward's id. */
-async function relayVia (node: TestNode, client: TestAgent, next: string): Promise<{ answer: HttpAnswer, forwardId: string, inner: string }> {
+async function relayVia (node: TestNode, client: TestAgent, next: string, extra: Partial<Plain> = {}): Promise<{ answer: HttpAnswer, forwardId: string, inner: string }> {
   const inner = await client.pack(client.message(BASIC, { content: randomUUID() }, next), next, null)
   const forwardId = randomUUID()
-  const forward: Plain = { id: forwardId, type: FORWARD, from: client.did, to: [node.did], body: { next }, attachments: [{ data: { json: JSON.parse(inner) } }] }
+  const forward: Plain = { id: forwardId, type: FORWARD, from: client.did, to: [node.did], body: { next }, attachments: [{ data: { json: JSON.parse(inner) } }], ...extra }
   return { answer: await post(node.url, await client.pack(forward, node.did, client.did)), forwardId, inner }
 }
 
@@ -259,7 +259,7 @@ describe('relay safety', () => {
   })
 
   // Proves the outbox quotas: per origin (429 e.p.req.quota.origin) and overall (507 e.p.req.quota.outbox).
-  it('outbox quotas per origin and overall refuse further relays with their codes', async () => {
+  it('outbox quotas per origin and overall (messages and bytes) refuse further relays with their codes', async () => {
     const down = await target()
     const port = down.port
     await down.stop()
@@ -276,10 +276,36 @@ describe('relay safety', () => {
     assert.equal(overall.status, 507, overall.text)
     assert.equal((await problemCode(c, overall)).code, 'e.p.req.quota.outbox')
     assert.equal(node.node.info().mesh.outbox.depth, 3)
+
+    // Bytes in all: a relayed JWE here is ~1.5 KB, so 4,000 bytes hold two of them.
+    const small = await nodes.start({ outboxMaxBytes: 4000 })
+    const d = await clientOf(small)
+    for (let i = 0; i < 2; i++) assert.equal((await relayVia(small, d, next)).answer.status, 202)
+    const full = (await relayVia(small, d, next)).answer
+    assert.equal(full.status, 507, full.text)
+    assert.equal((await problemCode(d, full)).code, 'e.p.req.quota.outbox')
   })
 
   // Proves the outbox is read from disk, not memory: more messages than a hop's window wait across a
   // restart and all arrive once the target is up; and attempts survive the restart.
+  // A hop whose whole in-memory window expired must go on to the messages behind it on disk.
+  it('when a hop\'s whole window expires, the messages behind it are still delivered', async () => {
+    const flaky = await target()
+    flaky.status = 503
+    const node = await nodes.start()
+    const client = await clientOf(node)
+    const next = httpMediatorDid(`http://127.0.0.1:${flaky.port}/`)
+    const soon = Math.floor(Date.now() / 1000) + 2
+    for (let i = 0; i < 16; i++) assert.equal((await relayVia(node, client, next, { expires_time: soon })).answer.status, 202)
+    const later: string[] = []
+    for (let i = 0; i < 4; i++) later.push((await relayVia(node, client, next)).inner)
+    await waitFor(() => node.node.info().mesh.outbox.expired === 16 ? true : undefined, 10_000, 'the first window to expire')
+    flaky.status = 202
+    const ciphertexts = later.map(inner => (JSON.parse(inner) as { ciphertext: string }).ciphertext)
+    await waitFor(() => ciphertexts.every(c => flaky.bodies.some(body => body.includes(c))) ? true : undefined, 20_000, 'the four behind it')
+    await waitFor(() => node.node.info().mesh.outbox.depth === 0 ? true : undefined, 5_000, 'the outbox to empty')
+  })
+
   it('a restart keeps waiting messages (more than a window) and their attempts', async () => {
     const later = await target()
     const port = later.port

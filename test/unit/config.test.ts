@@ -62,7 +62,8 @@ describe('loadConfig', () => {
       relayMaxAttempts: 50,
       relayMaxDelaySeconds: 3600,
       outboxMaxPerOrigin: 1000,
-      outboxMaxMessages: 100_000
+      outboxMaxMessages: 100_000,
+      outboxMaxBytes: 1024 ** 3
     })
   })
 

@@ -93,7 +93,7 @@ describe('storage', () => {
   it('outbox: a message kept once even when added twice at once; heads by hop, oldest first; attempts and counts from the index', async () => {
     const outbox = createLevelOutbox(db, commit)
     const entry = (next: string, message: string, enqueuedAt: number, sender = 'did:ex:client'): Parameters<typeof outbox.add>[0] =>
-      ({ next, message, enqueuedAt, expiresAt: enqueuedAt + 60_000, sender })
+      ({ next, message, enqueuedAt, expiresAt: enqueuedAt + 60_000, sender, size: message.length })
     const twice = await Promise.all([outbox.add(entry('did:ex:hop', 'm1', 1)), outbox.add(entry('did:ex:hop', 'm1', 2))])
     assert.deepEqual(twice.map(r => r.duplicate).sort(), [false, true])
     await outbox.add(entry('did:ex:hop', 'm3', 3, 'peer-1'))
@@ -107,6 +107,7 @@ describe('storage', () => {
     const counts = await outbox.counts()
     assert.deepEqual([...counts.hops].sort(), [['did:ex:hop', 3], ['did:ex:hop:other', 1]])
     assert.deepEqual([...counts.senders].sort(), [['did:ex:client', 3], ['peer-1', 1]])
+    assert.equal(counts.bytes, 8)
     await outbox.remove(head[0] as OutboxEntry)
     assert.deepEqual((await outbox.head('did:ex:hop', 5)).map(e => e.message), ['m2', 'm3'])
     assert.equal((await outbox.counts()).hops.get('did:ex:hop'), 2)
@@ -121,7 +122,7 @@ describe('storage', () => {
     await other.remove()
   })
 
-  it('upgrades a layout version 2 store: its waiting relays keep their place, with a sender and no attempts', async () => {
+  it('upgrades a layout version 2 store: its waiting relays keep their place, with a sender, a size and no attempts', async () => {
     const other = await tempDir()
     const old = await openDatabase(other.path)
     const v2 = { id: 'abc', next: 'did:ex:hop', message: '{"ciphertext":"x"}', enqueuedAt: 5, expiresAt: Date.now() + 60_000, origin: 'did:ex:client' }
@@ -137,8 +138,9 @@ describe('storage', () => {
     try {
       assert.equal(await sublevel(upgraded, 'meta').get('version'), 3)
       const outbox = createLevelOutbox(upgraded, new GroupCommit(upgraded))
-      assert.deepEqual(await outbox.head('did:ex:hop', 10), [{ ...v2, sender: 'did:ex:client', attempts: 0 }])
-      const { hops, senders } = await outbox.counts()
+      assert.deepEqual(await outbox.head('did:ex:hop', 10), [{ ...v2, sender: 'did:ex:client', attempts: 0, size: v2.message.length }])
+      const { hops, senders, bytes } = await outbox.counts()
+      assert.equal(bytes, v2.message.length)
       assert.deepEqual([...hops], [['did:ex:hop', 1]])
       assert.deepEqual([...senders], [['did:ex:client', 1]])
     } finally {
