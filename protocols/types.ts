@@ -16,8 +16,10 @@ export interface InboundMessage {
 /** The connection a message arrived on, as far as protocols care. */
 export interface Session {
   readonly transport: 'http' | 'websocket' | 'libp2p'
-  /** Over libp2p: the remote peer's ID (who relayed the message, for the outbox quotas). */
+  /** Over libp2p: the remote peer's ID (who relayed the message). */
   readonly peer?: string
+  /** Over libp2p: the remote IP address, whose outbox quota a relaying peer's messages count against. */
+  readonly host?: string
   /** Present only where the node can push later messages (live delivery). */
   push?: (packed: string) => void
   /** Ends a persistent connection (e.g. of a client whose mediation was revoked). */

@@ -17,10 +17,11 @@ export interface Mediations {
   count(): Promise<number>
   /**
    * Aliases (e.g. did:key forms of the recipient's keys) route to the recipient too. `client_error`
-   * when the recipient or any alias is already held, in either table, or holds a mediation: one
-   * client can never shadow what another holds.
+   * when the recipient or any alias is already held, in either table, or holds a mediation (one
+   * client can never shadow what another holds), when the client holds `maxPerClient` recipients
+   * already, or no longer holds a mediation.
    */
-  addRecipient(client: string, recipient: string, aliases?: readonly string[]): Promise<KeylistResult>
+  addRecipient(client: string, recipient: string, aliases?: readonly string[], maxPerClient?: number): Promise<KeylistResult>
   removeRecipient(client: string, recipient: string): Promise<KeylistResult>
   recipients(client: string): Promise<string[]>
   /** The mailboxes a client reads: every recipient it holds, and its own DID (the node's notices to it, such as undeliverable-message reports). */
@@ -44,9 +45,42 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
   // client␀recipient → '' : a client's keylist, read by range.
   const keylists: Sublevel = sublevel(db, 'mediation-keylists')
   let clientCount: number | undefined
+  // Checks and reservations run one at a time; the synced writes they allow run outside, in group commits.
   const exclusive = serialized()
+  // Names (recipients, aliases, clients) whose claim or release is being written: nobody else may take them meanwhile.
+  const claiming = new Set<string>()
+  // Recipients per client, counted from disk once, then kept with every add and remove.
+  const held = new Map<string, number>()
+  // Additions admitted and being written, per client: a revoke waits for them before it sweeps.
+  const adding = new Map<string, Set<Promise<void>>>()
+
   const taken = async (name: string): Promise<boolean> =>
-    await readKey(recipients, name) !== undefined || await readKey(aliases, name) !== undefined
+    claiming.has(name) || await readKey(recipients, name) !== undefined || await readKey(aliases, name) !== undefined
+
+  async function keylist (client: string): Promise<string[]> {
+    const found: string[] = []
+    for await (const key of keylists.keys({ gt: client + SEP, lt: client + SEP + '\xff' })) {
+      found.push(key.slice(client.length + 1))
+    }
+    return found
+  }
+
+  async function heldBy (client: string): Promise<number> {
+    const known = held.get(client)
+    if (known !== undefined) return known
+    const counted = (await keylist(client)).length
+    held.set(client, counted)
+    return counted
+  }
+
+  /** Writes `ops` with `names` claimed: taken by nobody else until they are on disk (or failed). */
+  async function writeClaimed (names: readonly string[], ops: Parameters<GroupCommit['write']>[0]): Promise<void> {
+    try {
+      await commit.write(ops)
+    } finally {
+      for (const name of names) claiming.delete(name)
+    }
+  }
 
   return {
     async get (client) {
@@ -54,16 +88,20 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async grant (client, now = Date.now()) {
-      return await exclusive(async () => {
+      const found = await exclusive(async (): Promise<{ existing?: MediationRecord, refused?: true }> => {
         const existing = await readKey(clients, client) as MediationRecord | undefined
-        if (existing !== undefined) return existing
+        if (existing !== undefined) return { existing }
         // Its mailbox is named by its DID: held as a recipient, someone else's messages would be its own.
-        if (await taken(client)) return undefined
-        const record: MediationRecord = { client, grantedAt: now }
-        await commit.write([{ type: 'put', sublevel: clients, key: client, value: record }])
-        if (clientCount !== undefined) clientCount++
-        return record
+        if (await taken(client)) return { refused: true }
+        claiming.add(client)
+        return {}
       })
+      if (found.refused === true) return undefined
+      if (found.existing !== undefined) return found.existing
+      const granted: MediationRecord = { client, grantedAt: now }
+      await writeClaimed([client], [{ type: 'put', sublevel: clients, key: client, value: granted }])
+      if (clientCount !== undefined) clientCount++
+      return granted
     },
 
     async count () {
@@ -75,51 +113,66 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       return clientCount
     },
 
-    async addRecipient (client, recipient, recipientAliases = []) {
-      return await exclusive(async () => {
+    async addRecipient (client, recipient, recipientAliases = [], maxPerClient = Infinity) {
+      const names = [...new Set([recipient, ...recipientAliases])]
+      const verdict = await exclusive(async (): Promise<KeylistResult | 'claimed'> => {
         const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
         if (holder !== undefined) return holder.client === client ? 'no_change' : 'client_error'
-        const names = [...new Set([recipient, ...recipientAliases])]
+        // Revoked meanwhile, or full: its keylist takes no more.
+        if (claiming.has(client) || await readKey(clients, client) === undefined || await heldBy(client) >= maxPerClient) return 'client_error'
         for (const name of names) {
           if (await taken(name) || await readKey(clients, name) !== undefined) return 'client_error'
         }
-        const record: RecipientRecord = { client, aliases: names.slice(1) }
-        await commit.write([
-          { type: 'put', sublevel: recipients, key: recipient, value: record },
-          { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
-          ...record.aliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
-        ])
-        return 'success'
+        for (const name of names) claiming.add(name)
+        held.set(client, await heldBy(client) + 1)
+        return 'claimed'
       })
+      if (verdict !== 'claimed') return verdict
+      const record: RecipientRecord = { client, aliases: names.slice(1) }
+      const write = writeClaimed(names, [
+        { type: 'put', sublevel: recipients, key: recipient, value: record },
+        { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
+        ...record.aliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
+      ])
+      const writes = adding.get(client) ?? new Set()
+      adding.set(client, writes.add(write))
+      try {
+        await write
+      } catch (err) {
+        held.set(client, await heldBy(client) - 1)
+        throw err
+      } finally {
+        writes.delete(write)
+        if (writes.size === 0) adding.delete(client)
+      }
+      return 'success'
     },
 
     async removeRecipient (client, recipient) {
-      return await exclusive(async () => {
+      const claimed = await exclusive(async () => {
         const holder = await readKey(recipients, recipient) as RecipientRecord | undefined
-        if (holder === undefined) return 'no_change'
+        if (holder === undefined || claiming.has(recipient)) return 'no_change'
         if (holder.client !== client) return 'client_error'
         // Only aliases that still name this recipient: never one that routes to another.
         const own = []
-        for (const alias of holder.aliases) if (await readKey(aliases, alias) === recipient) own.push(alias)
-        await commit.write([
-          { type: 'del', sublevel: recipients, key: recipient },
-          { type: 'del', sublevel: keylists, key: client + SEP + recipient },
-          ...own.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
-        ])
-        return 'success'
+        for (const alias of holder.aliases) if (await readKey(aliases, alias) === recipient && !claiming.has(alias)) own.push(alias)
+        for (const name of [recipient, ...own]) claiming.add(name)
+        return own
       })
+      if (typeof claimed === 'string') return claimed
+      await writeClaimed([recipient, ...claimed], [
+        { type: 'del', sublevel: recipients, key: recipient },
+        { type: 'del', sublevel: keylists, key: client + SEP + recipient },
+        ...claimed.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
+      ])
+      held.set(client, await heldBy(client) - 1)
+      return 'success'
     },
 
-    async recipients (client) {
-      const found: string[] = []
-      for await (const key of keylists.keys({ gt: client + SEP, lt: client + SEP + '\xff' })) {
-        found.push(key.slice(client.length + 1))
-      }
-      return found
-    },
+    recipients: keylist,
 
     async mailboxes (client) {
-      return [client, ...await this.recipients(client)]
+      return [client, ...await keylist(client)]
     },
 
     async findRecipient (didOrAlias) {
@@ -135,16 +188,22 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
     },
 
     async revoke (client) {
-      if (await readKey(clients, client) === undefined) return undefined
-      // Recipients first: a revoke cut short is finished by running it again.
-      const removed = await this.recipients(client)
-      for (const recipient of removed) await this.removeRecipient(client, recipient)
-      await commit.write([{ type: 'del', sublevel: clients, key: client }])
+      // The grant goes first: from then on no recipient-update of the client is admitted (addRecipient checks).
+      const revoked = await exclusive(async () => {
+        if (claiming.has(client) || await readKey(clients, client) === undefined) return false
+        claiming.add(client)
+        return true
+      })
+      if (!revoked) return undefined
+      await writeClaimed([client], [{ type: 'del', sublevel: clients, key: client }])
       if (clientCount !== undefined) clientCount--
-      // A recipient-update admitted just before the grant went: its additions go too.
-      for (const late of await this.recipients(client)) {
-        if (await this.removeRecipient(client, late) === 'success') removed.push(late)
+      // Additions admitted before the grant went: on disk first, then swept with the rest.
+      await Promise.allSettled([...adding.get(client) ?? []])
+      const removed: string[] = []
+      for (const recipient of await keylist(client)) {
+        if (await this.removeRecipient(client, recipient) === 'success') removed.push(recipient)
       }
+      held.delete(client)
       return removed
     }
   }

@@ -64,7 +64,7 @@ export function decodeStatus (bytes: Uint8Array): StatusFrame {
 export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound, init: Libp2pTransportInit, logger: Logger): Promise<void> {
   const timeout = init.timeout ?? DEFAULT_TIMEOUT
   // The remote peer is who relayed a message here: outbox quotas count per peer.
-  const sessionOf = (connection: Connection): Session => ({ transport: 'libp2p', peer: connection.remotePeer.toString() })
+  const sessionOf = (connection: Connection): Session => ({ transport: 'libp2p', peer: connection.remotePeer.toString(), host: hostOf(connection.remoteAddr) })
 
   async function readRequest (stream: Stream): Promise<{ lp: ReturnType<typeof lpStream<Stream>>, request: Uint8Array }> {
     const lp = lpStream(stream, { maxDataLength: init.maxMessageBytes })

@@ -52,19 +52,14 @@ function mediationHandlers (v: MediationVocabulary): Record<string, Handler> {
     [`${v.protocol}/${v.update}`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, ctx)
       const { updates } = parseBody(updateBody, inbound)
-      let held = (await ctx.mediations.recipients(client)).length
       const updated = []
       for (const { recipient_did: recipientDid, action } of updates) {
         let result
         if (action === 'remove') {
           result = await ctx.mediations.removeRecipient(client, recipientDid)
-          if (result === 'success') held--
-        } else if (held >= ctx.limits.maxRecipientsPerClient) {
-          result = 'client_error'
         } else {
           const aliases = await aliasesOf(recipientDid, ctx)
-          result = aliases === undefined ? 'client_error' : await ctx.mediations.addRecipient(client, recipientDid, aliases)
-          if (result === 'success') held++
+          result = aliases === undefined ? 'client_error' : await ctx.mediations.addRecipient(client, recipientDid, aliases, ctx.limits.maxRecipientsPerClient)
         }
         updated.push({ recipient_did: recipientDid, action, result })
       }

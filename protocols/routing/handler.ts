@@ -20,7 +20,8 @@ async function relayPolicy (inbound: InboundMessage, ctx: HandlerContext): Promi
     const holder = await ctx.mediations.findRecipient(sender)
     if (holder !== undefined) return { allowed: true, meshOnly: false, sender: holder.client, client: holder.client }
   }
-  const peer = ctx.session.peer
+  // Peer IDs cost nothing to make: a relaying peer's quota is its address's.
+  const peer = ctx.session.host ?? ctx.session.peer
   if (ctx.onward.open) return { allowed: true, meshOnly: false, sender: sender ?? peer ?? 'anonymous' }
   if (peer !== undefined) return { allowed: true, meshOnly: true, sender: peer }
   return { allowed: false }

@@ -105,6 +105,21 @@ describe('no client can take over another\'s recipients', () => {
     assert.equal((await someone.unpack(refused.text)).message.body.code, 'e.p.req.not-enrolled')
   })
 
+  it('concurrent recipient-updates of one client stay within max-recipients-per-client', async () => {
+    const small = await nodes.start({ maxRecipientsPerClient: 3 })
+    const { wallet } = await mediatedWallet(small)
+    const add = async (): Promise<string[]> => {
+      const dids = [wallet.newDid(small.did), wallet.newDid(small.did)]
+      const reply = await wallet.request(small.url, small.did, `${CM3}/recipient-update`, { updates: dids.map(recipient_did => ({ recipient_did, action: 'add' })) })
+      return (reply.body.updated as Array<{ result: string }>).map(u => u.result)
+    }
+    const results = (await Promise.all([add(), add(), add()])).flat()
+    // One held already (the pairwise DID mediatedWallet registered): two more fit, whoever asks first.
+    assert.equal(results.filter(r => r === 'success').length, 2, results.join(','))
+    const listed = await wallet.request(small.url, small.did, `${CM3}/recipient-query`, {})
+    assert.equal((listed.body.dids as unknown[]).length, 3)
+  })
+
   it('concurrent claims of one DID by two clients leave exactly one holder', async () => {
     const first = await mediatedWallet(node)
     const second = await mediatedWallet(node)
