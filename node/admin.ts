@@ -5,13 +5,13 @@ import type { LiveDelivery } from '../protocols/types.ts'
 import { nodeSecret } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
+import { DID_LIMITS } from '../didcomm/resolver.ts'
 import type { Mediations } from '../storage/mediations.ts'
 
 /** The admin API's path prefix. */
 export const ADMIN_PATH = '/admin'
 const LIST_DEFAULT = 1000
 const LIST_MAX = 10_000
-const DID_MAX_CHARS = 16_384
 
 /** One mediated client as `GET /admin/clients` lists it. */
 export interface ClientSummary {
@@ -74,7 +74,7 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
       } catch {
         return await reply.code(400).send({ error: 'the body must be JSON: {"did": "<client DID>"}' })
       }
-      if (typeof did !== 'string' || !did.startsWith('did:') || did.length > DID_MAX_CHARS) return await reply.code(400).send({ error: 'body.did must be a DID' })
+      if (typeof did !== 'string' || !did.startsWith('did:') || did.length > DID_LIMITS.maxLength) return await reply.code(400).send({ error: 'body.did must be a DID' })
       // The mailboxes before the revoke: it takes the recipients that name them.
       const boxes = await mediations.mailboxes(did)
       const recipients = await mediations.revoke(did)

@@ -15,6 +15,8 @@ const TEXT_FIELDS = ['reason', 'comment'] as const
 
 const DID_PATTERN = /did:[a-z0-9]+:[A-Za-z0-9._:%\-/?#=]+/g
 const URL_PATTERN = /\b(?:https?|wss?):\/\/[^\s"'<>]+/g
+// Socket and DNS errors name the address or host they failed on ("connect ECONNREFUSED 10.0.0.5:443").
+const ADDRESS_PATTERN = /\b(E[A-Z_]{4,}) (?!<)\S+|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g
 
 /**
  * A DID's stand-in in logs: its method and an HMAC of it under a per-node secret. Lines of one node
@@ -32,9 +34,10 @@ function keyedHash (secret: Uint8Array, text: string): string {
   return createHmac('sha256', secret).update(text).digest('hex').slice(0, 12)
 }
 
-/** Replaces every DID in free text by its hash (by default `<did>`), and every URL by `<url>`. */
+/** Replaces every DID in free text by its hash (by default `<did>`), every URL by `<url>` and every network address by `<address>`. */
 export function scrubber (hash: (did: string) => string = () => '<did>'): (text: string) => string {
   return text => text.replace(DID_PATTERN, hash).replace(URL_PATTERN, '<url>')
+    .replace(ADDRESS_PATTERN, (_match, code: string | undefined) => code === undefined ? '<address>' : `${code} <address>`)
 }
 
 /**

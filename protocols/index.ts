@@ -8,7 +8,7 @@ import { handleForward } from './routing/handler.ts'
 import { FORWARD, ROUTING_PROTOCOL } from './routing/messages.ts'
 import { TRUST_PING_PROTOCOL, trustPingHandlersByType } from './trust-ping/handler.ts'
 import type { Handler, HandlerContext, HandlerResult, InboundMessage } from './types.ts'
-import { ProblemReportError } from './types.ts'
+import { ProblemReportError, quotedType } from './types.ts'
 
 /** What this node discloses: the protocols it implements, with its role in each, and its size limit. */
 function features (maxMessageBytes: number): Feature[] {
@@ -37,7 +37,7 @@ export function createDispatcher (maxMessageBytes: number): (inbound: InboundMes
   return async (inbound, ctx) => {
     const handler = handlers.get(inbound.message.type)
     if (handler === undefined) {
-      throw new ProblemReportError('e.p.msg.unsupported', `message type not supported: ${inbound.message.type}`)
+      throw new ProblemReportError('e.p.msg.unsupported', `message type not supported: ${quotedType(inbound.message)}`)
     }
     return await handler(inbound, ctx)
   }

@@ -141,13 +141,19 @@ export async function requireMediation (inbound: InboundMessage, ctx: HandlerCon
   return client
 }
 
+/** A message type as a problem comment quotes it: the sender chose it, so it is cut short. */
+export function quotedType (message: { type?: unknown }): string {
+  const type = String(message.type)
+  return type.length > 100 ? `${type.slice(0, 100)}…` : type
+}
+
 /** Validates a message body against its schema, or refuses it naming what is wrong. */
 export function parseBody<T> (schema: z.ZodType<T>, inbound: InboundMessage): T {
   const parsed = schema.safeParse(inbound.message.body ?? {})
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? 'body' : `body.${issue.path.join('.')}`
-    throw new ProblemReportError('e.p.msg.malformed', `${inbound.message.type}: ${where}: ${issue?.message ?? 'invalid'}`)
+    throw new ProblemReportError('e.p.msg.malformed', `${quotedType(inbound.message)}: ${where}: ${issue?.message ?? 'invalid'}`)
   }
   return parsed.data
 }

@@ -79,7 +79,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
     const body = Buffer.from(packed)
     try {
       const status = await new Promise<number>((resolve, reject) => {
-        const request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, {
+        const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
           method: 'POST',
           headers: { 'content-type': 'application/didcomm-encrypted+json', 'content-length': body.length },
           signal: AbortSignal.timeout(timeoutMs),

@@ -3,12 +3,13 @@ import { z } from 'zod'
 import { AttachmentError, attachedMessage } from '../../didcomm/envelope.ts'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { isJweJson, parseJson } from '../../didcomm/jose.ts'
+import { DID_LIMITS } from '../../didcomm/resolver.ts'
 import { ProblemReportError } from '../types.ts'
 
 export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'
 export const FORWARD = `${ROUTING_PROTOCOL}/forward`
 
-export const forwardBody = z.object({ next: z.string().min(1) })
+export const forwardBody = z.object({ next: z.string().min(1).max(DID_LIMITS.maxLength) })
 
 /** A forward asking `mediator` to pass `packed` on to `next`; pack it for the mediator. */
 export function forwardMessage (next: string, packed: string, init: { mediator: string, from?: string }): PlainMessage {
