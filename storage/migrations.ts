@@ -24,8 +24,34 @@ const STEPS: Record<number, (db: Database) => Promise<BatchOperation[]>> = {
       const sender = entry.origin ?? 'v2-relayed'
       ops.push({ type: 'put', sublevel: index, key: id, value: { key, sender, attempts: 0, size: Buffer.byteLength(entry.message ?? '') } })
     }
-    return ops
+    return [...ops, ...await contestedAliases(db)]
   }
+}
+
+/**
+ * Before v3 an alias could be taken over (a later add overwrote it, a remove deleted another's). An
+ * alias entry is dropped when its recipient does not list it, or when more than one recipient
+ * lists that name (or holds it directly): nobody can tell which claim was honest, and a dropped
+ * alias only means senders must name the recipient DID itself.
+ */
+async function contestedAliases (db: Database): Promise<BatchOperation[]> {
+  const recipients = sublevel(db, 'mediation-recipients')
+  const aliases = sublevel(db, 'mediation-aliases')
+  const claims = new Map<string, number>()
+  const claim = (name: string): void => { claims.set(name, (claims.get(name) ?? 0) + 1) }
+  const listed = new Map<string, Set<string>>()
+  for await (const [recipient, record] of recipients.iterator() as AsyncIterable<[string, { aliases?: unknown }]>) {
+    const names = Array.isArray(record.aliases) ? record.aliases.filter((a): a is string => typeof a === 'string') : []
+    claim(recipient)
+    for (const name of names) claim(name)
+    listed.set(recipient, new Set(names))
+  }
+  const ops: BatchOperation[] = []
+  for await (const [alias, recipient] of aliases.iterator() as AsyncIterable<[string, unknown]>) {
+    const owned = typeof recipient === 'string' && listed.get(recipient)?.has(alias) === true
+    if (!owned || (claims.get(alias) ?? 0) > 1) ops.push({ type: 'del', sublevel: aliases, key: alias })
+  }
+  return ops
 }
 
 /** Upgrades a store at layout `from` to `to`, or returns false when no path of steps leads there (a newer store, say). */

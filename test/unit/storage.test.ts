@@ -122,7 +122,7 @@ describe('storage', () => {
     await other.remove()
   })
 
-  it('upgrades a layout version 2 store: its waiting relays keep their place, with a sender, a size and no attempts', async () => {
+  it('upgrades a layout version 2 store: waiting relays keep their place (with a sender, a size and no attempts), contested or stale aliases go', async () => {
     const other = await tempDir()
     const old = await openDatabase(other.path)
     const v2 = { id: 'abc', next: 'did:ex:hop', message: '{"ciphertext":"x"}', enqueuedAt: 5, expiresAt: Date.now() + 60_000, origin: 'did:ex:client' }
@@ -131,7 +131,13 @@ describe('storage', () => {
       { type: 'put', sublevel: sublevel(old, 'meta'), key: 'version', value: 2 },
       { type: 'put', sublevel: sublevel(old, 'outbox'), key, value: v2 },
       { type: 'put', sublevel: sublevel(old, 'outbox-ids'), key: 'did:ex:hop\x00abc', value: key },
-      { type: 'put', sublevel: sublevel(old, 'outbox-ids'), key: 'did:ex:hop\x00gone', value: 'no such entry' }
+      { type: 'put', sublevel: sublevel(old, 'outbox-ids'), key: 'did:ex:hop\x00gone', value: 'no such entry' },
+      // v2 let a second client's recipient take over an alias the first listed; k2 is honest, k3 stale.
+      { type: 'put', sublevel: sublevel(old, 'mediation-recipients'), key: 'did:ex:r1', value: { client: 'did:ex:c1', aliases: ['did:key:k1', 'did:key:k2'] } },
+      { type: 'put', sublevel: sublevel(old, 'mediation-recipients'), key: 'did:ex:r2', value: { client: 'did:ex:c2', aliases: ['did:key:k1'] } },
+      { type: 'put', sublevel: sublevel(old, 'mediation-aliases'), key: 'did:key:k1', value: 'did:ex:r2' },
+      { type: 'put', sublevel: sublevel(old, 'mediation-aliases'), key: 'did:key:k2', value: 'did:ex:r1' },
+      { type: 'put', sublevel: sublevel(old, 'mediation-aliases'), key: 'did:key:k3', value: 'did:ex:removed' }
     ])
     await old.close()
     const upgraded = await openDatabase(other.path)
@@ -141,6 +147,11 @@ describe('storage', () => {
       assert.deepEqual(await outbox.head('did:ex:hop', 10), [{ ...v2, sender: 'did:ex:client', attempts: 0, size: v2.message.length }])
       const { hops, senders, bytes } = await outbox.counts()
       assert.equal(bytes, v2.message.length)
+      const mediations = createLevelMediations(upgraded, new GroupCommit(upgraded))
+      assert.equal(await mediations.findRecipient('did:key:k1'), undefined, 'a contested alias routes to no one')
+      assert.deepEqual(await mediations.findRecipient('did:key:k2'), { client: 'did:ex:c1', recipient: 'did:ex:r1' })
+      assert.equal(await mediations.findRecipient('did:key:k3'), undefined)
+      assert.deepEqual(await mediations.findRecipient('did:ex:r2'), { client: 'did:ex:c2', recipient: 'did:ex:r2' })
       assert.deepEqual([...hops], [['did:ex:hop', 1]])
       assert.deepEqual([...senders], [['did:ex:client', 1]])
     } finally {
