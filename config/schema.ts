@@ -84,7 +84,7 @@ export const configSchema = z.object({
   relayMaxDelaySeconds: positive.default(3600)
     .describe('Longest wait between two tries of a relay to an unreachable next hop'),
   outboxMaxPerOrigin: positive.default(1000)
-    .describe('Messages waiting to be relayed for one origin (a client DID, or the libp2p peer that relayed them here); more are refused with e.p.req.quota.origin'),
+    .describe('Messages waiting to be relayed for one origin (a client DID, or the IP address of the libp2p peers that relayed them here); more are refused with e.p.req.quota.origin'),
   outboxMaxMessages: positive.default(100_000)
     .describe('Messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox'),
   outboxMaxBytes: positive.default(1024 ** 3)

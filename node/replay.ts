@@ -14,7 +14,7 @@ export interface ReplayGuard {
   check(sender: string, message: PlainMessage, now?: number): void
 }
 
-const DEFAULTS = { windowMs: 10 * 60_000, maxEntries: 50_000 }
+const DEFAULTS = { windowMs: 10 * 60_000, maxEntries: 100_000 }
 /** A created_time past this is in milliseconds (the DIF demo's), not seconds. */
 const MILLISECONDS_FROM = 1e11
 
