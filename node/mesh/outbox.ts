@@ -137,21 +137,22 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   /** Settles one delivery attempt; true when the hop must back off. */
   async function settle (hop: Hop, entry: OutboxEntry, result: DeliveryResult): Promise<boolean> {
     if (result.outcome === 'accepted') {
-      stats.delivered++
+      // Counted once it is gone, so `delivered` and `depth` never disagree.
       await remove(hop, entry)
+      stats.delivered++
       return false
     }
     if (result.outcome === 'rejected') {
-      stats.rejected++
       await drop(hop, entry, result.code, result.comment)
+      stats.rejected++
       return false
     }
     stats.retries++
     logger.debug({ next: hop.next, reason: result.reason }, 'relay failed; will retry')
     entry.attempts++
     if (entry.attempts >= options.maxAttempts) {
-      stats.exhausted++
       await drop(hop, entry, 'e.p.xfer.undeliverable', 'not delivered to the next mediator within the attempts allowed')
+      stats.exhausted++
     } else {
       await store.attempted(entry)
     }
@@ -173,8 +174,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         const now = Date.now()
         const expired = hop.window.filter(e => e.expiresAt <= now)
         for (const entry of expired) {
-          stats.expired++
           await drop(hop, entry, 'e.p.xfer.expired', 'not delivered to the next mediator before it expired')
+          stats.expired++
         }
         // Up to a window of messages in flight at once on the hop's one connection: a relay's
         // round trip and the receiver's fsync no longer bound the hop to one message per round trip.
