@@ -13,6 +13,7 @@ import type { Mediations } from '../storage/mediations.ts'
 import type { MediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { scrubber } from './log.ts'
 import { createReplayGuard } from './replay.ts'
+import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
@@ -66,22 +67,22 @@ export function createInbound (components: InboundComponents): Inbound {
     try {
       json = JSON.parse(text)
     } catch {
-      throw new ProblemReportError('e.p.msg.malformed', 'the body is not JSON', 400)
+      throw new ProblemReportError(PROBLEM.malformed, 'the body is not JSON', 400)
     }
     if (!isJweJson(json)) {
-      throw new ProblemReportError('e.p.msg.unencrypted', 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
+      throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
     }
     try {
       const { message, sender, recipientKids } = await envelope.unpack(text, json)
       // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
       if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
-        throw new ProblemReportError('e.p.trust.crypto.sender-mismatch', "the message's from is not the DID that encrypted it", 400)
+        throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it", 400)
       }
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
       return { message, sender, to: addressed }
     } catch (err) {
-      if (err instanceof EnvelopeError) throw new ProblemReportError('e.p.trust.crypto', `cannot decrypt: ${scrub(err.message)}`, 400)
+      if (err instanceof EnvelopeError) throw new ProblemReportError(PROBLEM.crypto, `cannot decrypt: ${scrub(err.message)}`, 400)
       throw err
     }
   }
@@ -103,7 +104,7 @@ export function createInbound (components: InboundComponents): Inbound {
       limits: components.limits,
       session,
       receive: async packed => {
-        if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError('e.p.msg.too-many-layers', 'too many forward layers addressed to this node')
+        if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError(PROBLEM.tooManyLayers, 'too many forward layers addressed to this node')
         await dispatch(await unpack(packed), session, depth + 1)
       }
     }
@@ -128,7 +129,7 @@ export function createInbound (components: InboundComponents): Inbound {
       } catch (err) {
         if (!(err instanceof ProblemReportError)) {
           logger.error({ err, mid: request?.message.id }, 'inbound message failed')
-          return await refuse(new ProblemReportError('e.p.me', 'internal error', 500), request)
+          return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error', 500), request)
         }
         return await refuse(err, request)
       }

@@ -2,7 +2,7 @@
  * The libp2p wire format of DIDComm messages, shared by both ends: the receiving transport
  * (transports/libp2p.ts) and the relay that sends (mesh/channel.ts, mesh/relay.ts).
  */
-import { RATE_LIMITED } from './rate-limit.ts'
+import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 /**
  * Acknowledged node-to-node and agent protocol: each request frame is answered by one status frame,
@@ -39,7 +39,7 @@ export const RECEIVER_IDLE_MS = 3 * SENDER_IDLE_MS
  * code counts (a next hop may run another version, with quotas of its own).
  */
 export function retryLater (code: string | undefined): boolean {
-  return code === RATE_LIMITED || code?.startsWith('e.p.req.quota.') === true
+  return code === PROBLEM.rateLimited || code?.startsWith('e.p.req.quota.') === true
 }
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {

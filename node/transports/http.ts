@@ -8,10 +8,10 @@ import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
 import type { ClientAddress } from '../client-address.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
 import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts'
 import type { FrameRule } from './websocket.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
 export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
 
@@ -52,9 +52,9 @@ function sendOutcome (reply: FastifyReply, outcome: InboundOutcome): FastifyRepl
 
 /** Status and problem code for errors fastify raises before a body reaches us (size, media type, framing). */
 function problemFor (err: FastifyError): { status: number, code: string } {
-  if (err.statusCode === 413) return { status: 413, code: 'e.p.msg.too-big' }
-  if (err.statusCode === 415) return { status: 415, code: 'e.p.msg.unsupported-media-type' }
-  return { status: err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500, code: 'e.p.msg.malformed' }
+  if (err.statusCode === 413) return { status: 413, code: PROBLEM.tooBig }
+  if (err.statusCode === 415) return { status: 415, code: PROBLEM.unsupportedMediaType }
+  return { status: err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500, code: PROBLEM.malformed }
 }
 
 /** HTTP and WebSocket on one port: DIDComm at POST / and /ws, plus health, info and the invitation. */
@@ -97,7 +97,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   // DIDComm requests and WebSocket upgrades wait for readiness (clients retry on 503).
   app.addHook('onRequest', async (request, reply) => {
     if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
-    return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
+    return await reply.code(503).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
   })
 
   // A TLS proxy in front of a node whose DID names http endpoints sends wallets around the proxy.
@@ -112,7 +112,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     }
     if (init.rateLimiter.allow(client.address)) return
     logger.debug({ ip: client.address, transport: 'http' }, 'rate limited')
-    return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; try again shortly')))
+    return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(PROBLEM.rateLimited, 'too many requests from this address; try again shortly')))
   })
 
   // A response already under way when close() starts would leave its socket kept alive (fetch holds it

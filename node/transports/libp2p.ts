@@ -6,7 +6,7 @@ import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { Session } from '../../protocols/types.ts'
 import { hostOf } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 import type { RateLimiter } from '../rate-limit.ts'
 import { DIDCOMM_MESH_PROTOCOL, DIF_DIDCOMM_PROTOCOL, RECEIVER_IDLE_MS, encodeStatus } from '../wire.ts'
 import type { StatusFrame } from '../wire.ts'
@@ -71,7 +71,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     return await take()
   }
 
-  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer or its address; send again shortly' } }
+  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: PROBLEM.rateLimited, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
     return outcome.problem === undefined
