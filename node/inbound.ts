@@ -15,12 +15,20 @@ import { scrubber } from './log.ts'
 import { createReplayGuard } from './replay.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
+/**
+ * A reply for the sender: a packed JWE, or a plaintext problem report (JSON) when the sender is
+ * unknown or the report cannot be encrypted to it. HTTP names the media type after the kind.
+ */
+export interface Reply {
+  kind: 'encrypted' | 'plain'
+  text: string
+}
+
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
   /** 200 with replies, 202 accepted with nothing to say, 4xx/5xx refused. */
   status: number
-  /** Packed JWEs, or a plaintext problem report (JSON) when the sender is unknown. */
-  replies: string[]
+  replies: Reply[]
   /** Set when refused. */
   problem?: { code: string, comment: string }
   /** Call once the replies are sent. */
@@ -111,8 +119,8 @@ export function createInbound (components: InboundComponents): Inbound {
     return await components.dispatch(inbound, ctx)
   }
 
-  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<string[]> {
-    return await Promise.all(replies.map(async reply => await envelope.pack(reply, to, from)))
+  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<Reply[]> {
+    return await Promise.all(replies.map(async reply => ({ kind: 'encrypted' as const, text: await envelope.pack(reply, to, from) })))
   }
 
   return {
@@ -152,6 +160,6 @@ export function createInbound (components: InboundComponents): Inbound {
         logger.debug({ err: packErr }, 'cannot encrypt problem report; answering in plaintext')
       }
     }
-    return { status: err.httpStatus, replies: [JSON.stringify(report)], problem }
+    return { status: err.httpStatus, replies: [{ kind: 'plain', text: JSON.stringify(report) }], problem }
   }
 }

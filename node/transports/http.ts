@@ -46,8 +46,7 @@ export interface HttpRoutes {
 function sendOutcome (reply: FastifyReply, outcome: InboundOutcome): FastifyReply {
   const [first] = outcome.replies
   if (first === undefined) return reply.code(outcome.status).send()
-  const type = first.includes('"ciphertext"') ? ENCRYPTED_MEDIA_TYPE : 'application/json'
-  return reply.code(outcome.status).type(type).send(first)
+  return reply.code(outcome.status).type(first.kind === 'encrypted' ? ENCRYPTED_MEDIA_TYPE : 'application/json').send(first.text)
 }
 
 /** Status and problem code for errors fastify raises before a body reaches us (size, media type, framing). */

@@ -74,9 +74,10 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
   const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: PROBLEM.rateLimited, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
+    const replies = outcome.replies.map(reply => reply.text)
     return outcome.problem === undefined
-      ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
-      : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies: outcome.replies }
+      ? { status: 'accepted', ...(replies.length > 0 ? { replies } : {}) }
+      : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies }
   }
 
   await libp2p.handle(DIDCOMM_MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {

@@ -89,7 +89,7 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
       waiting++
       queue = queue.then(async () => {
         const outcome = await inbound.receive(toText(data), session)
-        for (const reply of outcome.replies) send(reply)
+        for (const reply of outcome.replies) send(reply.text)
         outcome.after?.()
       }).catch(err => { logger.warn({ err, ip: client }, 'websocket message failed') })
         .finally(() => { waiting-- })
