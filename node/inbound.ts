@@ -26,8 +26,6 @@ export interface Reply {
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
-  /** 200 with replies, 202 accepted with nothing to say, 4xx/5xx refused. */
-  status: number
   replies: Reply[]
   /** Set when refused. */
   problem?: { code: string, comment: string }
@@ -75,22 +73,22 @@ export function createInbound (components: InboundComponents): Inbound {
     try {
       json = JSON.parse(text)
     } catch {
-      throw new ProblemReportError(PROBLEM.malformed, 'the body is not JSON', 400)
+      throw new ProblemReportError(PROBLEM.malformed, 'the body is not JSON')
     }
     if (!isJweJson(json)) {
-      throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
+      throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)')
     }
     try {
       const { message, sender, recipientKids } = await envelope.unpack(text, json)
       // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
       if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
-        throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it", 400)
+        throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it")
       }
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
       return { message, sender, to: addressed }
     } catch (err) {
-      if (err instanceof EnvelopeError) throw new ProblemReportError(PROBLEM.crypto, `cannot decrypt: ${scrub(err.message)}`, 400)
+      if (err instanceof EnvelopeError) throw new ProblemReportError(PROBLEM.crypto, `cannot decrypt: ${scrub(err.message)}`)
       throw err
     }
   }
@@ -132,12 +130,12 @@ export function createInbound (components: InboundComponents): Inbound {
         request = await unpack(text)
         const result = await dispatch(request, session, 0)
         const replies = result.replies ?? []
-        if (replies.length === 0 || request.sender === undefined) return { status: 202, replies: [], after: result.after }
-        return { status: 200, replies: await packReplies(replies, request.sender, request.to), after: result.after }
+        if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
+        return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
       } catch (err) {
         if (!(err instanceof ProblemReportError)) {
           logger.error({ err, mid: request?.message.id }, 'inbound message failed')
-          return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error', 500), request)
+          return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error'), request)
         }
         return await refuse(err, request)
       }
@@ -155,11 +153,11 @@ export function createInbound (components: InboundComponents): Inbound {
     })
     if (sender !== undefined && request !== undefined) {
       try {
-        return { status: err.httpStatus, replies: await packReplies([report], sender, request.to), problem }
+        return { replies: await packReplies([report], sender, request.to), problem }
       } catch (packErr) {
         logger.debug({ err: packErr }, 'cannot encrypt problem report; answering in plaintext')
       }
     }
-    return { status: err.httpStatus, replies: [{ kind: 'plain', text: JSON.stringify(report) }], problem }
+    return { replies: [{ kind: 'plain', text: JSON.stringify(report) }], problem }
   }
 }

@@ -44,12 +44,12 @@ export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
       if (typeof stamp === 'number') {
         const at = stamp > MILLISECONDS_FROM ? stamp : stamp * 1000
         if (Math.abs(now - at) > windowMs) {
-          throw new ProblemReportError(PROBLEM.stale, `created_time is more than ${windowMs / 1000} s from this node's clock: send a fresh message`, 400)
+          throw new ProblemReportError(PROBLEM.stale, `created_time is more than ${windowMs / 1000} s from this node's clock: send a fresh message`)
         }
       }
       const key = createHash('sha256').update(sender).update('\x00').update(String(message.id)).digest('base64url')
       prune(now)
-      if (seen.has(key)) throw new ProblemReportError(PROBLEM.replay, 'this message was received before', 409)
+      if (seen.has(key)) throw new ProblemReportError(PROBLEM.replay, 'this message was received before')
       seen.set(key, now + windowMs)
     }
   }

@@ -6,6 +6,7 @@ import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
 import type { MediationPolicy } from './coordinate-mediation/policy.ts'
 import { PROBLEM } from './problem-report/codes.ts'
+import type { ProblemCode } from './problem-report/codes.ts'
 
 /** A decrypted message and who provably sent it. */
 export interface InboundMessage {
@@ -95,16 +96,14 @@ export interface HandlerResult {
 
 export type Handler = (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
 
-/** A refusal that becomes a problem report on the request's thread (and an HTTP status). */
+/** A refusal that becomes a problem report on the request's thread (HTTP picks its status from the code). */
 export class ProblemReportError extends Error {
   override name = 'ProblemReportError'
-  readonly code: string
-  readonly httpStatus: number
+  readonly code: ProblemCode
 
-  constructor (code: string, comment: string, httpStatus = 400) {
+  constructor (code: ProblemCode, comment: string) {
     super(comment)
     this.code = code
-    this.httpStatus = httpStatus
   }
 }
 
@@ -125,7 +124,7 @@ export function replyTo (inbound: InboundMessage, ctx: Pick<HandlerContext, 'nod
 /** The authenticated sender, or a problem report: mediation and pickup need to know who asks. */
 export function requireSender (inbound: InboundMessage): string {
   if (inbound.sender === undefined) {
-    throw new ProblemReportError(PROBLEM.unauthenticated, 'this request must be authcrypted from the client DID', 401)
+    throw new ProblemReportError(PROBLEM.unauthenticated, 'this request must be authcrypted from the client DID')
   }
   return inbound.sender
 }
@@ -134,7 +133,7 @@ export function requireSender (inbound: InboundMessage): string {
 export async function requireMediation (inbound: InboundMessage, ctx: HandlerContext): Promise<string> {
   const client = requireSender(inbound)
   if (await ctx.mediations.get(client) === undefined) {
-    throw new ProblemReportError(PROBLEM.notEnrolled, 'no mediation granted to this DID: send a mediate-request first', 403)
+    throw new ProblemReportError(PROBLEM.notEnrolled, 'no mediation granted to this DID: send a mediate-request first')
   }
   return client
 }

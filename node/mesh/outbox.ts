@@ -93,8 +93,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
 
   /** Counts a message in before it is written, so that concurrent forwards cannot overshoot a quota. */
   function reserve (sender: string, next: string, size: number): Hop {
-    if (total >= options.maxMessages || totalBytes + size > options.maxBytes) throw new ProblemReportError(PROBLEM.quotaOutbox, 'too many messages wait to be relayed by this node; send again later', 507)
-    if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError(PROBLEM.quotaOrigin, 'too many of your messages wait to be relayed; send again later', 429)
+    if (total >= options.maxMessages || totalBytes + size > options.maxBytes) throw new ProblemReportError(PROBLEM.quotaOutbox, 'too many messages wait to be relayed by this node; send again later')
+    if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError(PROBLEM.quotaOrigin, 'too many of your messages wait to be relayed; send again later')
     total++
     totalBytes += size
     senders.set(sender, (senders.get(sender) ?? 0) + 1)

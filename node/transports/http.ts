@@ -42,11 +42,37 @@ export interface HttpRoutes {
   metrics: () => Promise<{ contentType: string, text: string }>
 }
 
+/**
+ * The HTTP status of a refused request, by problem code; any other code is 400 (the request is at
+ * fault). Only HTTP has statuses: WebSocket and libp2p answer with the problem report alone.
+ */
+const HTTP_STATUS: Partial<Record<string, number>> = {
+  [PROBLEM.unauthenticated]: 401,
+  [PROBLEM.notEnrolled]: 403,
+  [PROBLEM.recipientNotHeld]: 403,
+  [PROBLEM.relayNotAllowed]: 403,
+  [PROBLEM.destinationNotAllowed]: 403,
+  [PROBLEM.replay]: 409,
+  [PROBLEM.tooBig]: 413,
+  [PROBLEM.unknownRecipient]: 422,
+  [PROBLEM.rateLimited]: 429,
+  [PROBLEM.quotaOrigin]: 429,
+  [PROBLEM.internal]: 500,
+  [PROBLEM.notReady]: 503,
+  [PROBLEM.storageFull]: 507,
+  [PROBLEM.quotaOutbox]: 507
+}
+
+function httpStatusOf (code: string): number {
+  return HTTP_STATUS[code] ?? 400
+}
+
 /** The answer a DIDComm POST gets: the reply JWE as the body (clients rely on it even without return_route), else 202. */
 function sendOutcome (reply: FastifyReply, outcome: InboundOutcome): FastifyReply {
   const [first] = outcome.replies
-  if (first === undefined) return reply.code(outcome.status).send()
-  return reply.code(outcome.status).type(first.kind === 'encrypted' ? ENCRYPTED_MEDIA_TYPE : 'application/json').send(first.text)
+  const status = outcome.problem !== undefined ? httpStatusOf(outcome.problem.code) : first !== undefined ? 200 : 202
+  if (first === undefined) return reply.code(status).send()
+  return reply.code(status).type(first.kind === 'encrypted' ? ENCRYPTED_MEDIA_TYPE : 'application/json').send(first.text)
 }
 
 /** Status and problem code for errors fastify raises before a body reaches us (size, media type, framing). */
@@ -96,7 +122,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   // DIDComm requests and WebSocket upgrades wait for readiness (clients retry on 503).
   app.addHook('onRequest', async (request, reply) => {
     if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
-    return await reply.code(503).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
+    return await reply.code(httpStatusOf(PROBLEM.notReady)).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
   })
 
   // A TLS proxy in front of a node whose DID names http endpoints sends wallets around the proxy.
@@ -111,7 +137,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     }
     if (init.rateLimiter.allow(client.address)) return
     logger.debug({ ip: client.address, transport: 'http' }, 'rate limited')
-    return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(PROBLEM.rateLimited, 'too many requests from this address; try again shortly')))
+    return await reply.code(httpStatusOf(PROBLEM.rateLimited)).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(PROBLEM.rateLimited, 'too many requests from this address; try again shortly')))
   })
 
   // A response already under way when close() starts would leave its socket kept alive (fetch holds it

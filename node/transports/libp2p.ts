@@ -71,7 +71,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     return await take()
   }
 
-  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: PROBLEM.rateLimited, comment: 'too many requests from this peer or its address; send again shortly' } }
+  const rateLimited: InboundOutcome = { replies: [], problem: { code: PROBLEM.rateLimited, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
     const replies = outcome.replies.map(reply => reply.text)

@@ -13,7 +13,7 @@ async function recipientsOf (client: string, named: string | undefined, ctx: Han
   const held = await ctx.mediations.mailboxes(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
-    throw new ProblemReportError(PROBLEM.recipientNotHeld, "the recipient_did named is not in this client's keylist", 403)
+    throw new ProblemReportError(PROBLEM.recipientNotHeld, "the recipient_did named is not in this client's keylist")
   }
   return [named]
 }
@@ -71,7 +71,7 @@ function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
         return { replies: [await status(inbound, ctx, client)] }
       }
       if (ctx.session.push === undefined) {
-        throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`, 400)
+        throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`)
       }
       // Claim the backlog first, so the status below already excludes what is about to be pushed.
       const pushBacklog = await ctx.live.enable(ctx.session, client, v.version)

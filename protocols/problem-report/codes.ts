@@ -43,3 +43,5 @@ export const PROBLEM = {
   notReady: 'e.m.not-ready',
   liveModeNotSupported: 'e.m.live-mode-not-supported'
 } as const
+
+export type ProblemCode = typeof PROBLEM[keyof typeof PROBLEM]

@@ -32,7 +32,7 @@ const inbound: Inbound = {
     most = Math.max(most, ++running)
     await gate.promise
     running--
-    return { status: 202, replies: [] }
+    return { replies: [] }
   }
 }
 
