@@ -18,6 +18,7 @@ import { generateOkpKey } from '../storage/keys.ts'
 import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
 import { AgentStore } from './store.ts'
 import type { Contact, DidKeys, HomeNode } from './store.ts'
+import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 export const BASIC_MESSAGE = 'https://didcomm.org/basicmessage/2.0/message'
 const PING = `${TRUST_PING_PROTOCOL}/ping`
@@ -110,7 +111,7 @@ export class MeshAgent {
     if (reply?.type === `${vocabulary.protocol}/mediate-deny`) {
       throw new MediationDeniedError(`${nodeDid} denied mediation (a node may admit only clients with an unused invitation from its operator)`)
     }
-    if (reply?.type !== `${vocabulary.protocol}/mediate-grant`) throw new NodeRefusedError(`unexpected answer to mediate-request: ${reply?.type ?? 'none'}`, 'e.p.msg', 0)
+    if (reply?.type !== `${vocabulary.protocol}/mediate-grant`) throw new NodeRefusedError(`unexpected answer to mediate-request: ${reply?.type ?? 'none'}`, PROBLEM.msg, 0)
     const routing = reply.body.routing_did
     const routingDid = Array.isArray(routing) ? String(routing[0]) : typeof routing === 'string' ? routing : nodeDid
     const pickup = await this.pickupVersionOf(nodeDid)
@@ -296,7 +297,7 @@ export class MeshAgent {
     const vocabulary = node.mediation === '2.0' ? MEDIATION_V2 : MEDIATION_V3
     const reply = await this.requestTo(node.did, `${vocabulary.protocol}/${vocabulary.update}`, { updates: [{ recipient_did: did, action: 'add' }] })
     const result = (reply?.body.updated as Array<{ result?: string }> | undefined)?.[0]?.result
-    if (result !== 'success') throw new NodeRefusedError(`the node did not register the new DID (${result ?? 'no answer'})`, 'e.p.req', 0)
+    if (result !== 'success') throw new NodeRefusedError(`the node did not register the new DID (${result ?? 'no answer'})`, PROBLEM.req, 0)
     return did
   }
 

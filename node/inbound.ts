@@ -13,13 +13,20 @@ import type { Mediations } from '../storage/mediations.ts'
 import type { MediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { scrubber } from './log.ts'
 import { createReplayGuard } from './replay.ts'
+import { PROBLEM } from '../protocols/problem-report/codes.ts'
+
+/**
+ * A reply for the sender: a packed JWE, or a plaintext problem report (JSON) when the sender is
+ * unknown or the report cannot be encrypted to it. HTTP names the media type after the kind.
+ */
+export interface Reply {
+  kind: 'encrypted' | 'plain'
+  text: string
+}
 
 /** What a transport does with a message: its status, and what to send back on the same connection. */
 export interface InboundOutcome {
-  /** 200 with replies, 202 accepted with nothing to say, 4xx/5xx refused. */
-  status: number
-  /** Packed JWEs, or a plaintext problem report (JSON) when the sender is unknown. */
-  replies: string[]
+  replies: Reply[]
   /** Set when refused. */
   problem?: { code: string, comment: string }
   /** Call once the replies are sent. */
@@ -66,22 +73,22 @@ export function createInbound (components: InboundComponents): Inbound {
     try {
       json = JSON.parse(text)
     } catch {
-      throw new ProblemReportError('e.p.msg.malformed', 'the body is not JSON', 400)
+      throw new ProblemReportError(PROBLEM.malformed, 'the body is not JSON')
     }
     if (!isJweJson(json)) {
-      throw new ProblemReportError('e.p.msg.unencrypted', 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)', 400)
+      throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)')
     }
     try {
       const { message, sender, recipientKids } = await envelope.unpack(text, json)
       // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
       if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
-        throw new ProblemReportError('e.p.trust.crypto.sender-mismatch', "the message's from is not the DID that encrypted it", 400)
+        throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it")
       }
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
       return { message, sender, to: addressed }
     } catch (err) {
-      if (err instanceof EnvelopeError) throw new ProblemReportError('e.p.trust.crypto', `cannot decrypt: ${scrub(err.message)}`, 400)
+      if (err instanceof EnvelopeError) throw new ProblemReportError(PROBLEM.crypto, `cannot decrypt: ${scrub(err.message)}`)
       throw err
     }
   }
@@ -103,15 +110,15 @@ export function createInbound (components: InboundComponents): Inbound {
       limits: components.limits,
       session,
       receive: async packed => {
-        if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError('e.p.msg.too-many-layers', 'too many forward layers addressed to this node')
+        if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError(PROBLEM.tooManyLayers, 'too many forward layers addressed to this node')
         await dispatch(await unpack(packed), session, depth + 1)
       }
     }
     return await components.dispatch(inbound, ctx)
   }
 
-  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<string[]> {
-    return await Promise.all(replies.map(async reply => await envelope.pack(reply, to, from)))
+  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<Reply[]> {
+    return await Promise.all(replies.map(async reply => ({ kind: 'encrypted' as const, text: await envelope.pack(reply, to, from) })))
   }
 
   return {
@@ -123,12 +130,12 @@ export function createInbound (components: InboundComponents): Inbound {
         request = await unpack(text)
         const result = await dispatch(request, session, 0)
         const replies = result.replies ?? []
-        if (replies.length === 0 || request.sender === undefined) return { status: 202, replies: [], after: result.after }
-        return { status: 200, replies: await packReplies(replies, request.sender, request.to), after: result.after }
+        if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
+        return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
       } catch (err) {
         if (!(err instanceof ProblemReportError)) {
           logger.error({ err, mid: request?.message.id }, 'inbound message failed')
-          return await refuse(new ProblemReportError('e.p.me', 'internal error', 500), request)
+          return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error'), request)
         }
         return await refuse(err, request)
       }
@@ -146,11 +153,11 @@ export function createInbound (components: InboundComponents): Inbound {
     })
     if (sender !== undefined && request !== undefined) {
       try {
-        return { status: err.httpStatus, replies: await packReplies([report], sender, request.to), problem }
+        return { replies: await packReplies([report], sender, request.to), problem }
       } catch (packErr) {
         logger.debug({ err: packErr }, 'cannot encrypt problem report; answering in plaintext')
       }
     }
-    return { status: err.httpStatus, replies: [JSON.stringify(report)], problem }
+    return { replies: [{ kind: 'plain', text: JSON.stringify(report) }], problem }
   }
 }

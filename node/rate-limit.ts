@@ -17,9 +17,6 @@ export interface RateLimitInit {
 
 interface Bucket { tokens: number, at: number }
 
-/** The problem code for a request refused by the rate limit (a sender should retry later). */
-export const RATE_LIMITED = 'e.p.req.rate-limited'
-
 export function createRateLimiter (init: RateLimitInit, now: () => number = () => performance.now()): RateLimiter {
   const maxSources = init.maxSources ?? 100_000
   const buckets = new Map<string, Bucket>()

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { PlainMessage } from '../didcomm/envelope.ts'
 import { ProblemReportError } from '../protocols/types.ts'
+import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 export interface ReplayGuardInit {
   /** How far a message's created_time may lie from now, and how long its id is remembered. */
@@ -43,12 +44,12 @@ export function createReplayGuard (init: ReplayGuardInit = {}): ReplayGuard {
       if (typeof stamp === 'number') {
         const at = stamp > MILLISECONDS_FROM ? stamp : stamp * 1000
         if (Math.abs(now - at) > windowMs) {
-          throw new ProblemReportError('e.p.msg.stale', `created_time is more than ${windowMs / 1000} s from this node's clock: send a fresh message`, 400)
+          throw new ProblemReportError(PROBLEM.stale, `created_time is more than ${windowMs / 1000} s from this node's clock: send a fresh message`)
         }
       }
       const key = createHash('sha256').update(sender).update('\x00').update(String(message.id)).digest('base64url')
       prune(now)
-      if (seen.has(key)) throw new ProblemReportError('e.p.msg.replay', 'this message was received before', 409)
+      if (seen.has(key)) throw new ProblemReportError(PROBLEM.replay, 'this message was received before')
       seen.set(key, now + windowMs)
     }
   }

@@ -9,6 +9,7 @@ import { FORWARD, ROUTING_PROTOCOL } from './routing/messages.ts'
 import { TRUST_PING_PROTOCOL, trustPingHandlersByType } from './trust-ping/handler.ts'
 import type { Handler, HandlerContext, HandlerResult, InboundMessage } from './types.ts'
 import { ProblemReportError, quotedType } from './types.ts'
+import { PROBLEM } from './problem-report/codes.ts'
 
 /** What this node discloses: the protocols it implements, with its role in each, and its size limit. */
 function features (maxMessageBytes: number): Feature[] {
@@ -37,7 +38,7 @@ export function createDispatcher (maxMessageBytes: number): (inbound: InboundMes
   return async (inbound, ctx) => {
     const handler = handlers.get(inbound.message.type)
     if (handler === undefined) {
-      throw new ProblemReportError('e.p.msg.unsupported', `message type not supported: ${quotedType(inbound.message)}`)
+      throw new ProblemReportError(PROBLEM.unsupported, `message type not supported: ${quotedType(inbound.message)}`)
     }
     return await handler(inbound, ctx)
   }

@@ -5,6 +5,8 @@ import type { DIDResolver } from '../didcomm/resolver.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
 import type { MediationPolicy } from './coordinate-mediation/policy.ts'
+import { PROBLEM } from './problem-report/codes.ts'
+import type { ProblemCode } from './problem-report/codes.ts'
 
 /** A decrypted message and who provably sent it. */
 export interface InboundMessage {
@@ -94,19 +96,14 @@ export interface HandlerResult {
 
 export type Handler = (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
 
-/** A relay towards an HTTP destination this node may not reach (loopback, private, ...): refused, on arrival or when sent. */
-export const DESTINATION_NOT_ALLOWED = 'e.p.req.destination-not-allowed'
-
-/** A refusal that becomes a problem report on the request's thread (and an HTTP status). */
+/** A refusal that becomes a problem report on the request's thread (HTTP picks its status from the code). */
 export class ProblemReportError extends Error {
   override name = 'ProblemReportError'
-  readonly code: string
-  readonly httpStatus: number
+  readonly code: ProblemCode
 
-  constructor (code: string, comment: string, httpStatus = 400) {
+  constructor (code: ProblemCode, comment: string) {
     super(comment)
     this.code = code
-    this.httpStatus = httpStatus
   }
 }
 
@@ -127,7 +124,7 @@ export function replyTo (inbound: InboundMessage, ctx: Pick<HandlerContext, 'nod
 /** The authenticated sender, or a problem report: mediation and pickup need to know who asks. */
 export function requireSender (inbound: InboundMessage): string {
   if (inbound.sender === undefined) {
-    throw new ProblemReportError('e.p.trust.crypto.unauthenticated', 'this request must be authcrypted from the client DID', 401)
+    throw new ProblemReportError(PROBLEM.unauthenticated, 'this request must be authcrypted from the client DID')
   }
   return inbound.sender
 }
@@ -136,7 +133,7 @@ export function requireSender (inbound: InboundMessage): string {
 export async function requireMediation (inbound: InboundMessage, ctx: HandlerContext): Promise<string> {
   const client = requireSender(inbound)
   if (await ctx.mediations.get(client) === undefined) {
-    throw new ProblemReportError('e.p.req.not-enrolled', 'no mediation granted to this DID: send a mediate-request first', 403)
+    throw new ProblemReportError(PROBLEM.notEnrolled, 'no mediation granted to this DID: send a mediate-request first')
   }
   return client
 }
@@ -153,7 +150,7 @@ export function parseBody<T> (schema: z.ZodType<T>, inbound: InboundMessage): T 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const where = issue === undefined || issue.path.length === 0 ? 'body' : `body.${issue.path.join('.')}`
-    throw new ProblemReportError('e.p.msg.malformed', `${quotedType(inbound.message)}: ${where}: ${issue?.message ?? 'invalid'}`)
+    throw new ProblemReportError(PROBLEM.malformed, `${quotedType(inbound.message)}: ${where}: ${issue?.message ?? 'invalid'}`)
   }
   return parsed.data
 }

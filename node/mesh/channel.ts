@@ -8,12 +8,8 @@
 import type { PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../transports/libp2p.ts'
-import type { StatusFrame } from '../transports/libp2p.ts'
-
-const STATUS_MAX_BYTES = 64 * 1024
-/** A channel with nothing waiting for this long is closed (the receiver's own idle limit is longer). */
-const IDLE_CLOSE_MS = 20_000
+import { DIDCOMM_MESH_PROTOCOL, SENDER_IDLE_MS, STATUS_MAX_BYTES, decodeStatus } from '../wire.ts'
+import type { StatusFrame } from '../wire.ts'
 
 export class RelayChannel {
   private readonly stream: Stream
@@ -82,7 +78,7 @@ export class RelayChannel {
       if (this.waiting.length > 0 || this.failure !== undefined) return
       this.failure = new Error('relay channel idle')
       void this.stream.close().catch((err: unknown) => { this.stream.abort(err as Error) })
-    }, IDLE_CLOSE_MS)
+    }, SENDER_IDLE_MS)
     this.idleTimer.unref()
   }
 

@@ -4,6 +4,7 @@ import { slots } from '../../storage/concurrency.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
 export interface OutboxInit {
   /** First retry delay; it doubles per failed round, with jitter, up to maxDelayMs. */
@@ -92,8 +93,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
 
   /** Counts a message in before it is written, so that concurrent forwards cannot overshoot a quota. */
   function reserve (sender: string, next: string, size: number): Hop {
-    if (total >= options.maxMessages || totalBytes + size > options.maxBytes) throw new ProblemReportError('e.p.req.quota.outbox', 'too many messages wait to be relayed by this node; send again later', 507)
-    if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError('e.p.req.quota.origin', 'too many of your messages wait to be relayed; send again later', 429)
+    if (total >= options.maxMessages || totalBytes + size > options.maxBytes) throw new ProblemReportError(PROBLEM.quotaOutbox, 'too many messages wait to be relayed by this node; send again later')
+    if ((senders.get(sender) ?? 0) >= options.maxPerSender) throw new ProblemReportError(PROBLEM.quotaOrigin, 'too many of your messages wait to be relayed; send again later')
     total++
     totalBytes += size
     senders.set(sender, (senders.get(sender) ?? 0) + 1)
@@ -151,7 +152,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     logger.debug({ next: hop.next, reason: result.reason }, 'relay failed; will retry')
     entry.attempts++
     if (entry.attempts >= options.maxAttempts) {
-      await drop(hop, entry, 'e.p.xfer.undeliverable', 'not delivered to the next mediator within the attempts allowed')
+      await drop(hop, entry, PROBLEM.undeliverable, 'not delivered to the next mediator within the attempts allowed')
       stats.exhausted++
     } else {
       await store.attempted(entry)
@@ -174,7 +175,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         const now = Date.now()
         const expired = hop.window.filter(e => e.expiresAt <= now)
         for (const entry of expired) {
-          await drop(hop, entry, 'e.p.xfer.expired', 'not delivered to the next mediator before it expired')
+          await drop(hop, entry, PROBLEM.xferExpired, 'not delivered to the next mediator before it expired')
           stats.expired++
         }
         // Up to a window of messages in flight at once on the hop's one connection: a relay's

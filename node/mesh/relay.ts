@@ -1,13 +1,13 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { PeerId } from '@libp2p/interface'
-import { DESTINATION_NOT_ALLOWED } from '../../protocols/types.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
-import type { StatusFrame } from '../transports/libp2p.ts'
+import { retryLater } from '../wire.ts'
+import type { StatusFrame } from '../wire.ts'
 import { RelayChannel } from './channel.ts'
 import { DestinationNotAllowedError, safeLookup, urlAllowed } from './destination.ts'
 import type { Route } from './routes.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
 export interface RelayInit {
   /** Time allowed to dial, send and receive the status. */
@@ -16,10 +16,7 @@ export interface RelayInit {
   privateDestinations?: boolean
 }
 
-const notAllowed: DeliveryResult = { outcome: 'rejected', code: DESTINATION_NOT_ALLOWED, comment: 'this node does not relay to that destination' }
-
-/** A next hop's refusals that mean "not now": the message is sent again later. */
-const RETRY_LATER = /^e\.p\.req\.quota\./
+const notAllowed: DeliveryResult = { outcome: 'rejected', code: PROBLEM.destinationNotAllowed, comment: 'this node does not relay to that destination' }
 
 /** The outcome of one delivery attempt: accepted, rejected for good (the receiver said no), or worth retrying. */
 export type DeliveryResult = { outcome: 'accepted' } | { outcome: 'rejected', code: string, comment: string } | { outcome: 'retry', reason: string }
@@ -63,9 +60,9 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }
     if (status.status === 'accepted') return { outcome: 'accepted' }
-    if (status.code === RATE_LIMITED || RETRY_LATER.test(status.code ?? '')) return { outcome: 'retry', reason: 'the next hop asks to send again later' }
+    if (retryLater(status.code)) return { outcome: 'retry', reason: 'the next hop asks to send again later' }
     // The code goes back to the sender when it is a well-formed one; the next hop's own comment never does.
-    const code = /^[ew]\.[pm]\.[a-z0-9.-]{1,80}$/.test(status.code ?? '') ? status.code as string : 'e.p.xfer'
+    const code = /^[ew]\.[pm]\.[a-z0-9.-]{1,80}$/.test(status.code ?? '') ? status.code as string : PROBLEM.xfer
     return { outcome: 'rejected', code, comment: 'the next mediator refused the message' }
   }
 
@@ -95,7 +92,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       })
       if (status >= 200 && status < 300) return { outcome: 'accepted' }
       if (status === 408 || status === 429 || status >= 500) return { outcome: 'retry', reason: `HTTP ${status}` }
-      return { outcome: 'rejected', code: 'e.p.xfer.cant-use-endpoint', comment: 'the next mediator did not accept the message' }
+      return { outcome: 'rejected', code: PROBLEM.cantUseEndpoint, comment: 'the next mediator did not accept the message' }
     } catch (err) {
       if (err instanceof DestinationNotAllowedError) return notAllowed
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }

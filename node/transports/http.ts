@@ -8,10 +8,10 @@ import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
 import type { ClientAddress } from '../client-address.ts'
 import type { Inbound, InboundOutcome } from '../inbound.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
 import type { RateLimiter } from '../rate-limit.ts'
 import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts'
 import type { FrameRule } from './websocket.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
 export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
 
@@ -42,19 +42,44 @@ export interface HttpRoutes {
   metrics: () => Promise<{ contentType: string, text: string }>
 }
 
+/**
+ * The HTTP status of a refused request, by problem code; any other code is 400 (the request is at
+ * fault). Only HTTP has statuses: WebSocket and libp2p answer with the problem report alone.
+ */
+const HTTP_STATUS: Partial<Record<string, number>> = {
+  [PROBLEM.unauthenticated]: 401,
+  [PROBLEM.notEnrolled]: 403,
+  [PROBLEM.recipientNotHeld]: 403,
+  [PROBLEM.relayNotAllowed]: 403,
+  [PROBLEM.destinationNotAllowed]: 403,
+  [PROBLEM.replay]: 409,
+  [PROBLEM.tooBig]: 413,
+  [PROBLEM.unknownRecipient]: 422,
+  [PROBLEM.rateLimited]: 429,
+  [PROBLEM.quotaOrigin]: 429,
+  [PROBLEM.internal]: 500,
+  [PROBLEM.notReady]: 503,
+  [PROBLEM.storageFull]: 507,
+  [PROBLEM.quotaOutbox]: 507
+}
+
+function httpStatusOf (code: string): number {
+  return HTTP_STATUS[code] ?? 400
+}
+
 /** The answer a DIDComm POST gets: the reply JWE as the body (clients rely on it even without return_route), else 202. */
 function sendOutcome (reply: FastifyReply, outcome: InboundOutcome): FastifyReply {
   const [first] = outcome.replies
-  if (first === undefined) return reply.code(outcome.status).send()
-  const type = first.includes('"ciphertext"') ? ENCRYPTED_MEDIA_TYPE : 'application/json'
-  return reply.code(outcome.status).type(type).send(first)
+  const status = outcome.problem !== undefined ? httpStatusOf(outcome.problem.code) : first !== undefined ? 200 : 202
+  if (first === undefined) return reply.code(status).send()
+  return reply.code(status).type(first.kind === 'encrypted' ? ENCRYPTED_MEDIA_TYPE : 'application/json').send(first.text)
 }
 
 /** Status and problem code for errors fastify raises before a body reaches us (size, media type, framing). */
 function problemFor (err: FastifyError): { status: number, code: string } {
-  if (err.statusCode === 413) return { status: 413, code: 'e.p.msg.too-big' }
-  if (err.statusCode === 415) return { status: 415, code: 'e.p.msg.unsupported-media-type' }
-  return { status: err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500, code: 'e.p.msg.malformed' }
+  if (err.statusCode === 413) return { status: 413, code: PROBLEM.tooBig }
+  if (err.statusCode === 415) return { status: 415, code: PROBLEM.unsupportedMediaType }
+  return { status: err.statusCode !== undefined && err.statusCode < 500 ? err.statusCode : 500, code: PROBLEM.malformed }
 }
 
 /** HTTP and WebSocket on one port: DIDComm at POST / and /ws, plus health, info and the invitation. */
@@ -97,7 +122,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   // DIDComm requests and WebSocket upgrades wait for readiness (clients retry on 503).
   app.addHook('onRequest', async (request, reply) => {
     if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
-    return await reply.code(503).type('application/json').send(JSON.stringify(problemReport('e.m.not-ready', 'the node is starting; try again')))
+    return await reply.code(httpStatusOf(PROBLEM.notReady)).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
   })
 
   // A TLS proxy in front of a node whose DID names http endpoints sends wallets around the proxy.
@@ -112,7 +137,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
     }
     if (init.rateLimiter.allow(client.address)) return
     logger.debug({ ip: client.address, transport: 'http' }, 'rate limited')
-    return await reply.code(429).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; try again shortly')))
+    return await reply.code(httpStatusOf(PROBLEM.rateLimited)).header('retry-after', '1').type('application/json').send(JSON.stringify(problemReport(PROBLEM.rateLimited, 'too many requests from this address; try again shortly')))
   })
 
   // A response already under way when close() starts would leave its socket kept alive (fetch holds it

@@ -6,25 +6,10 @@ import type { Inbound, InboundOutcome } from '../inbound.ts'
 import type { Session } from '../../protocols/types.ts'
 import { hostOf } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 import type { RateLimiter } from '../rate-limit.ts'
-
-/**
- * Acknowledged node-to-node and agent protocol: each request frame is answered by one status frame,
- * in order. A sender may send one frame per stream or pipeline many on one long-lived stream.
- */
-export const DIDCOMM_MESH_PROTOCOL = '/didcomm-mesh/didcomm/1.0.0'
-/** The DIF DIDComm libp2p extension: one length-prefixed message per stream, no answer. */
-export const DIF_DIDCOMM_PROTOCOL = 'didcomm/v2'
-
-/** The status frame answering a request on DIDCOMM_MESH_PROTOCOL. */
-export interface StatusFrame {
-  status: 'accepted' | 'rejected'
-  code?: string
-  comment?: string
-  /** Packed replies for the sender (e.g. a pickup delivery), when there are any. */
-  replies?: string[]
-}
+import { DIDCOMM_MESH_PROTOCOL, DIF_DIDCOMM_PROTOCOL, RECEIVER_IDLE_MS, encodeStatus } from '../wire.ts'
+import type { StatusFrame } from '../wire.ts'
 
 export interface Libp2pTransportInit {
   /** Checked against each frame's length prefix, before its body is read. */
@@ -38,8 +23,6 @@ export interface Libp2pTransportInit {
 }
 
 const DEFAULT_TIMEOUT = 10_000
-/** A pipelined stream with no new frame for this long is closed (senders close theirs after 20 s). */
-const IDLE_TIMEOUT = 60_000
 /** Frames of one stream processed at once; a sender pipelining more waits for their statuses. */
 const MAX_IN_FLIGHT = 32
 /**
@@ -49,16 +32,6 @@ const MAX_IN_FLIGHT = 32
 const MAX_PROCESSING = 32
 /** DIDComm streams one connection may hold open at once (a relaying node needs one). */
 const MAX_INBOUND_STREAMS = 16
-
-export function encodeStatus (frame: StatusFrame): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(frame))
-}
-
-export function decodeStatus (bytes: Uint8Array): StatusFrame {
-  const frame = JSON.parse(new TextDecoder().decode(bytes)) as StatusFrame
-  if (frame.status !== 'accepted' && frame.status !== 'rejected') throw new Error('invalid status frame')
-  return frame
-}
 
 /** Registers both DIDComm stream protocols on libp2p; framing only, the inbound pipeline does the rest. */
 export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound, init: Libp2pTransportInit, logger: Logger): Promise<void> {
@@ -75,7 +48,7 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
   /** The next frame, or undefined once the sender has closed its side between frames. */
   async function nextFrame (lp: ReturnType<typeof lpStream<Stream>>, stream: Stream): Promise<Uint8Array | undefined> {
     try {
-      return (await lp.read({ signal: AbortSignal.timeout(IDLE_TIMEOUT) })).subarray()
+      return (await lp.read({ signal: AbortSignal.timeout(RECEIVER_IDLE_MS) })).subarray()
     } catch (err) {
       if (err instanceof UnexpectedEOFError && stream.remoteWriteStatus !== 'writable') return undefined
       throw err
@@ -98,12 +71,13 @@ export async function startLibp2pTransport (libp2p: MeshLibp2p, inbound: Inbound
     return await take()
   }
 
-  const rateLimited: InboundOutcome = { status: 429, replies: [], problem: { code: RATE_LIMITED, comment: 'too many requests from this peer or its address; send again shortly' } }
+  const rateLimited: InboundOutcome = { replies: [], problem: { code: PROBLEM.rateLimited, comment: 'too many requests from this peer or its address; send again shortly' } }
 
   function statusOf (outcome: InboundOutcome): StatusFrame {
+    const replies = outcome.replies.map(reply => reply.text)
     return outcome.problem === undefined
-      ? { status: 'accepted', ...(outcome.replies.length > 0 ? { replies: outcome.replies } : {}) }
-      : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies: outcome.replies }
+      ? { status: 'accepted', ...(replies.length > 0 ? { replies } : {}) }
+      : { status: 'rejected', code: outcome.problem.code, comment: outcome.problem.comment, replies }
   }
 
   await libp2p.handle(DIDCOMM_MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {

@@ -5,7 +5,7 @@ import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery, Session } from '../../protocols/types.ts'
 import type { ClientAddress } from '../client-address.ts'
 import type { Inbound } from '../inbound.ts'
-import { RATE_LIMITED } from '../rate-limit.ts'
+import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 import type { RateLimiter } from '../rate-limit.ts'
 
 /**
@@ -78,7 +78,7 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
       lastMessageAt = Date.now()
       if (!init.rateLimiter.allow(client)) {
         logger.debug({ ip: client, transport: 'websocket' }, 'rate limited')
-        send(JSON.stringify(problemReport(RATE_LIMITED, 'too many requests from this address; message dropped, send it again shortly')))
+        send(JSON.stringify(problemReport(PROBLEM.rateLimited, 'too many requests from this address; message dropped, send it again shortly')))
         return
       }
       if (waiting >= MAX_WAITING_FRAMES) {
@@ -89,7 +89,7 @@ export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live:
       waiting++
       queue = queue.then(async () => {
         const outcome = await inbound.receive(toText(data), session)
-        for (const reply of outcome.replies) send(reply)
+        for (const reply of outcome.replies) send(reply.text)
         outcome.after?.()
       }).catch(err => { logger.warn({ err, ip: client }, 'websocket message failed') })
         .finally(() => { waiting-- })

@@ -6,13 +6,14 @@ import {
   messagesReceivedBody, statusBody, statusRequestBody
 } from './messages.ts'
 import type { PickupVocabulary } from './messages.ts'
+import { PROBLEM } from '../problem-report/codes.ts'
 
 /** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */
 async function recipientsOf (client: string, named: string | undefined, ctx: HandlerContext): Promise<string[]> {
   const held = await ctx.mediations.mailboxes(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
-    throw new ProblemReportError('e.p.req.recipient-not-held', "the recipient_did named is not in this client's keylist", 403)
+    throw new ProblemReportError(PROBLEM.recipientNotHeld, "the recipient_did named is not in this client's keylist")
   }
   return [named]
 }
@@ -70,7 +71,7 @@ function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
         return { replies: [await status(inbound, ctx, client)] }
       }
       if (ctx.session.push === undefined) {
-        throw new ProblemReportError('e.m.live-mode-not-supported', `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`, 400)
+        throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`)
       }
       // Claim the backlog first, so the status below already excludes what is about to be pushed.
       const pushBacklog = await ctx.live.enable(ctx.session, client, v.version)

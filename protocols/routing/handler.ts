@@ -1,8 +1,9 @@
 import { didOf } from '../../didcomm/resolver.ts'
 import { MailboxFullError } from '../../storage/mailbox.ts'
 import type { Handler, HandlerContext, InboundMessage } from '../types.ts'
-import { DESTINATION_NOT_ALLOWED, ProblemReportError, parseBody } from '../types.ts'
+import { ProblemReportError, parseBody } from '../types.ts'
 import { forwardBody, forwardedMessage } from './messages.ts'
+import { PROBLEM } from '../problem-report/codes.ts'
 
 /** Who may relay through this node, to where, and whose quota the message counts against. */
 type RelayPolicy = { allowed: false } | { allowed: true, meshOnly: boolean, sender: string, client?: string }
@@ -28,7 +29,7 @@ async function relayPolicy (inbound: InboundMessage, ctx: HandlerContext): Promi
 }
 
 const notAllowed = (): ProblemReportError =>
-  new ProblemReportError('e.p.req.relay-not-allowed', 'this node relays to other mediators only for its own clients, and to mesh peers for mesh peers', 403)
+  new ProblemReportError(PROBLEM.relayNotAllowed, 'this node relays to other mediators only for its own clients, and to mesh peers for mesh peers')
 
 /**
  * A forward addressed to this node: the next layer is for one of our own DIDs (unwrap it here), for
@@ -39,11 +40,11 @@ export const handleForward: Handler = async (inbound, ctx) => {
   const { next } = parseBody(forwardBody, inbound)
   const expires = inbound.message.expires_time
   if (typeof expires === 'number' && expires * 1000 < Date.now()) {
-    throw new ProblemReportError('e.p.msg.expired', 'forward expired before it arrived', 400)
+    throw new ProblemReportError(PROBLEM.expired, 'forward expired before it arrived')
   }
   const packed = forwardedMessage(inbound.message)
   if (Buffer.byteLength(packed) > ctx.limits.maxMessageBytes) {
-    throw new ProblemReportError('e.p.msg.too-big', `forwarded message exceeds ${ctx.limits.maxMessageBytes} bytes`, 413)
+    throw new ProblemReportError(PROBLEM.tooBig, `forwarded message exceeds ${ctx.limits.maxMessageBytes} bytes`)
   }
   const nextDid = didOf(next)
   if (ctx.ownDids.has(nextDid)) {
@@ -56,9 +57,9 @@ export const handleForward: Handler = async (inbound, ctx) => {
     if (!relay.allowed) throw notAllowed()
     const destination = await ctx.onward.destination(nextDid)
     if (destination === undefined) {
-      throw new ProblemReportError('e.p.req.unknown-recipient', 'no mediation here for the next DID, and it is not a mediator this node can reach', 422)
+      throw new ProblemReportError(PROBLEM.unknownRecipient, 'no mediation here for the next DID, and it is not a mediator this node can reach')
     }
-    if (destination === 'refused') throw new ProblemReportError(DESTINATION_NOT_ALLOWED, 'this node does not relay to that destination', 403)
+    if (destination === 'refused') throw new ProblemReportError(PROBLEM.destinationNotAllowed, 'this node does not relay to that destination')
     if (destination === 'http' && relay.meshOnly) throw notAllowed()
     await ctx.onward.enqueue(nextDid, packed, {
       sender: relay.sender,
@@ -71,7 +72,7 @@ export const handleForward: Handler = async (inbound, ctx) => {
   try {
     await ctx.mailbox.add(holder.recipient, packed)
   } catch (err) {
-    if (err instanceof MailboxFullError) throw new ProblemReportError('e.p.me.res.storage.full', `recipient's ${err.message}`, 507)
+    if (err instanceof MailboxFullError) throw new ProblemReportError(PROBLEM.storageFull, `recipient's ${err.message}`)
     throw err
   }
   ctx.live.queued(holder.client, holder.recipient)

@@ -5,6 +5,7 @@ import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { isJweJson, parseJson } from '../../didcomm/jose.ts'
 import { DID_LIMITS } from '../../didcomm/resolver.ts'
 import { ProblemReportError } from '../types.ts'
+import { PROBLEM } from '../problem-report/codes.ts'
 
 export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'
 export const FORWARD = `${ROUTING_PROTOCOL}/forward`
@@ -33,9 +34,9 @@ export function forwardedMessage (message: PlainMessage): string {
   try {
     packed = attachedMessage(message.attachments?.[0])
   } catch (err) {
-    if (err instanceof AttachmentError) throw new ProblemReportError('e.p.msg.malformed', `forward: ${err.message}`)
+    if (err instanceof AttachmentError) throw new ProblemReportError(PROBLEM.malformed, `forward: ${err.message}`)
     throw err
   }
-  if (!isJweJson(parseJson(packed))) throw new ProblemReportError('e.p.msg.malformed', 'forward: the attached message is not a JWE')
+  if (!isJweJson(parseJson(packed))) throw new ProblemReportError(PROBLEM.malformed, 'forward: the attached message is not a JWE')
   return packed
 }

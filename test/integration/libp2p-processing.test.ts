@@ -15,7 +15,8 @@ import { pino } from 'pino'
 import type { Inbound } from '../../node/inbound.ts'
 import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { createRateLimiter } from '../../node/rate-limit.ts'
-import { DIDCOMM_MESH_PROTOCOL, DIF_DIDCOMM_PROTOCOL, decodeStatus, startLibp2pTransport } from '../../node/transports/libp2p.ts'
+import { startLibp2pTransport } from '../../node/transports/libp2p.ts'
+import { DIDCOMM_MESH_PROTOCOL, DIF_DIDCOMM_PROTOCOL, decodeStatus } from '../../node/wire.ts'
 import { waitFor } from '../helpers/node.ts'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -31,7 +32,7 @@ const inbound: Inbound = {
     most = Math.max(most, ++running)
     await gate.promise
     running--
-    return { status: 202, replies: [] }
+    return { replies: [] }
   }
 }
 
