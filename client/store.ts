@@ -1,8 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { OkpPrivateJwk } from '../storage/keys.ts'
-
-export interface DidKeys { keyAgreement: OkpPrivateJwk, authentication: OkpPrivateJwk }
+import type { DidKeys } from '../didcomm/keys.ts'
 
 /** A relationship: my pairwise DID for it and theirs. */
 export interface Contact {

@@ -1,8 +1,19 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { fromString } from 'uint8arrays'
-import type { NodeKeys, OkpPrivateJwk } from '../storage/keys.ts'
 import type { Secret, SecretLookup } from './envelope.ts'
 import { createPeerDid2 } from './resolver.ts'
 import type { PeerDid2Service } from './resolver.ts'
+
+export interface OkpPrivateJwk { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
+
+/** The keys behind a DID of `peerDid2For`. */
+export interface DidKeys { keyAgreement: OkpPrivateJwk, authentication: OkpPrivateJwk }
+
+export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {
+  const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
+  const jwk = privateKey.export({ format: 'jwk' })
+  return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
+}
 
 /** What a party needs to pack and unpack as its DIDs: the DIDs and the secrets behind their keys. */
 export interface DidIdentity {
@@ -28,7 +39,7 @@ export function peerDid2For (keyAgreement: OkpPrivateJwk, authentication: OkpPri
  * these exact key ids match: a kid such as `<did>/x#key-1` or `<did>?x#key-1` is not ours, so
  * nothing keyed by a kid can be made to grow by varying the text around our DID.
  */
-export function createDidIdentity (keys: Pick<NodeKeys, 'keyAgreement' | 'authentication'>, dids: readonly string[]): DidIdentity {
+export function createDidIdentity (keys: DidKeys, dids: readonly string[]): DidIdentity {
   const secrets = new Map<string, Secret>()
   for (const did of dids) {
     for (const [fragment, jwk] of [['key-1', keys.keyAgreement], ['key-2', keys.authentication]] as const) {

@@ -1,17 +1,13 @@
-import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { toString } from 'uint8arrays'
-import { sublevel } from './database.ts'
-import type { Database, Sublevel } from './database.ts'
-
-export interface OkpPrivateJwk { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
+import { generateOkpKey } from '../didcomm/keys.ts'
+import type { DidKeys } from '../didcomm/keys.ts'
 
 /** The node's long-lived private keys. Kept in a 0600 file so an operator can back it up on its own. */
-export interface NodeKeys {
-  keyAgreement: OkpPrivateJwk
-  authentication: OkpPrivateJwk
+export interface NodeKeys extends DidKeys {
   /** libp2p Ed25519 private key, protobuf, base64 */
   libp2p: string
 }
@@ -79,12 +75,6 @@ export function nodeSecret (keys: Pick<NodeKeys, 'keyAgreement'>, purpose: strin
   return createHmac('sha256', Buffer.from(keys.keyAgreement.d, 'base64url')).update(`didcomm-mesh/${purpose}`).digest()
 }
 
-export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {
-  const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
-  return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
-}
-
 /**
  * Loads the node's keys from the data dir, generating and saving them on first start. With a
  * passphrase the file is kept encrypted (a plaintext file is encrypted in place on first use).
@@ -111,17 +101,4 @@ export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string
   await mkdir(dataDir, { recursive: true })
   await writeKeyFile(path, sealWith === undefined ? keys : sealKeys(keys, sealWith))
   return keys
-}
-
-/**
- * Every mediator DID this node has had, oldest first. A new public URL makes a new did:peer:2, but
- * wallets' pairwise DIDs name the old one, so the node keeps answering to all of them.
- */
-export async function rememberMediatorDid (db: Database, did: string): Promise<string[]> {
-  const meta: Sublevel = sublevel(db, 'meta')
-  const known = (await meta.get('mediator-dids') as string[] | undefined) ?? []
-  if (known.includes(did)) return known
-  const all = [...known, did]
-  await db.batch([{ type: 'put', sublevel: meta, key: 'mediator-dids', value: all }], { sync: true })
-  return all
 }
