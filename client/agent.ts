@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 import { attachedMessage, createEnvelope } from '../didcomm/envelope.ts'
-import type { Envelope, PlainMessage, Secret } from '../didcomm/envelope.ts'
-import { generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
+import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
+import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
-import { createResolver, didOf } from '../didcomm/resolver.ts'
+import { createResolver } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
@@ -67,13 +67,8 @@ export class MeshAgent {
   private constructor (store: AgentStore) {
     this.store = store
     this.resolver = createResolver()
-    // Every DID of the agent has its own keys: #key-1 X25519, #key-2 Ed25519.
-    this.envelope = createEnvelope(this.resolver, (kid): Secret | undefined => {
-      const keys = this.store.state.keys[didOf(kid)]
-      const fragment = kid.slice(kid.indexOf('#') + 1)
-      const jwk = fragment === 'key-1' ? keys?.keyAgreement : fragment === 'key-2' ? keys?.authentication : undefined
-      return jwk === undefined ? undefined : { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
-    })
+    // Every DID of the agent has its own keys.
+    this.envelope = createEnvelope(this.resolver, didSecrets(did => this.store.state.keys[did]))
   }
 
   /** Opens the agent kept in `dir`, creating a new identity there on first use. */
