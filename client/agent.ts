@@ -6,6 +6,7 @@ import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
+import { didcommEndpoints, postPacked } from '../didcomm/transport.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
 import { invitation, parseInvitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
@@ -48,8 +49,6 @@ export interface SendOptions {
 export interface LiveConnection {
   close(): Promise<void>
 }
-
-interface NodeEndpoints { http: string, ws?: string }
 
 function newKeys (): DidKeys {
   return { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
@@ -327,12 +326,10 @@ export class MeshAgent {
     return node
   }
 
-  private async endpointsOf (nodeDid: string): Promise<NodeEndpoints> {
-    const uris = ((await this.resolver.resolve(nodeDid))?.service ?? []).map(s => s.serviceEndpoint.uri)
-    const http = uris.find(uri => /^https?:\/\//.test(uri))
+  private async endpointsOf (nodeDid: string): Promise<{ http: string, ws?: string }> {
+    const { http, ws } = await didcommEndpoints(this.resolver, nodeDid)
     if (http === undefined) throw new NodeUnreachableError(`${nodeDid} names no HTTP endpoint`)
-    const ws = uris.find(uri => /^wss?:\/\//.test(uri))
-    return { http, ...(ws === undefined ? {} : { ws }) }
+    return { http, ws }
   }
 
   private async packFor (nodeDid: string, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): Promise<string> {
@@ -352,7 +349,7 @@ export class MeshAgent {
   private async post (url: string, packed: string): Promise<string> {
     let res: Response
     try {
-      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/didcomm-encrypted+json' }, body: packed, signal: AbortSignal.timeout(30_000) })
+      res = await postPacked(url, packed, 30_000)
     } catch (err) {
       throw new NodeUnreachableError(`cannot reach ${url}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`, { cause: err })
     }

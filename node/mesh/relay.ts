@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { PeerId } from '@libp2p/interface'
+import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import { DESTINATION_NOT_ALLOWED } from '../../protocols/types.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { RATE_LIMITED } from '../rate-limit.ts'
@@ -81,7 +82,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       const status = await new Promise<number>((resolve, reject) => {
         const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/didcomm-encrypted+json', 'content-length': body.length },
+          headers: { 'content-type': ENCRYPTED_MEDIA_TYPE, 'content-length': body.length },
           signal: AbortSignal.timeout(timeoutMs),
           // A socket of its own each time: a pooled one would skip the address check of its connect.
           agent: false,
