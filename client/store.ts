@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../didcomm/atomic-file.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 
 /** A relationship: my pairwise DID for it and theirs. */
@@ -71,8 +72,7 @@ export class AgentStore {
     const path = join(this.dir, AGENT_FILE)
     this.writing = this.writing.then(async () => {
       await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      await writeFile(path + '.tmp', text, { mode: 0o600 })
-      await rename(path + '.tmp', path)
+      await writeFileAtomic(path, text)
     })
     await this.writing
   }

@@ -1,8 +1,9 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto'
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { toString } from 'uint8arrays'
+import { writeFileAtomic } from '../didcomm/atomic-file.ts'
 import { generateOkpKey } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 
@@ -48,16 +49,8 @@ function openKeys (sealed: SealedKeys['encrypted'], passphrase: string): NodeKey
   }
 }
 
-/** Writes the key file durably: a 0600 temp file, fsynced, renamed over the old one. */
 async function writeKeyFile (path: string, content: NodeKeys | SealedKeys): Promise<void> {
-  const file = await open(path + '.tmp', 'w', 0o600)
-  try {
-    await file.writeFile(JSON.stringify(content, null, 2))
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  await rename(path + '.tmp', path)
+  await writeFileAtomic(path, JSON.stringify(content, null, 2))
 }
 
 /** The keys in a key file's content, opening it with `passphrase` (undefined: none given) when it is sealed. */
