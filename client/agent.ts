@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import WebSocket from 'ws'
 import { attachedMessage, createEnvelope } from '../didcomm/envelope.ts'
-import type { Envelope, PlainMessage, Secret } from '../didcomm/envelope.ts'
-import { peerDid2For } from '../didcomm/keys.ts'
-import { createResolver, didOf } from '../didcomm/resolver.ts'
+import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
+import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
+import type { DidKeys } from '../didcomm/keys.ts'
+import { createResolver } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
+import { didcommEndpoints, postPacked } from '../didcomm/transport.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
 import { invitation, parseInvitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
@@ -14,10 +16,9 @@ import type { PickupVocabulary } from '../protocols/pickup/messages.ts'
 import { PROBLEM_REPORT } from '../protocols/problem-report/messages.ts'
 import { forwardMessage } from '../protocols/routing/messages.ts'
 import { TRUST_PING_PROTOCOL } from '../protocols/trust-ping/handler.ts'
-import { generateOkpKey } from '../storage/keys.ts'
 import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
 import { AgentStore } from './store.ts'
-import type { Contact, DidKeys, HomeNode } from './store.ts'
+import type { Contact, HomeNode } from './store.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 export const BASIC_MESSAGE = 'https://didcomm.org/basicmessage/2.0/message'
@@ -50,8 +51,6 @@ export interface LiveConnection {
   close(): Promise<void>
 }
 
-interface NodeEndpoints { http: string, ws?: string }
-
 function newKeys (): DidKeys {
   return { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
 }
@@ -68,13 +67,8 @@ export class MeshAgent {
   private constructor (store: AgentStore) {
     this.store = store
     this.resolver = createResolver()
-    // Every DID of the agent has its own keys: #key-1 X25519, #key-2 Ed25519.
-    this.envelope = createEnvelope(this.resolver, (kid): Secret | undefined => {
-      const keys = this.store.state.keys[didOf(kid)]
-      const fragment = kid.slice(kid.indexOf('#') + 1)
-      const jwk = fragment === 'key-1' ? keys?.keyAgreement : fragment === 'key-2' ? keys?.authentication : undefined
-      return jwk === undefined ? undefined : { id: kid, type: 'JsonWebKey2020', privateKeyJwk: jwk }
-    })
+    // Every DID of the agent has its own keys.
+    this.envelope = createEnvelope(this.resolver, didSecrets(did => this.store.state.keys[did]))
   }
 
   /** Opens the agent kept in `dir`, creating a new identity there on first use. */
@@ -333,12 +327,10 @@ export class MeshAgent {
     return node
   }
 
-  private async endpointsOf (nodeDid: string): Promise<NodeEndpoints> {
-    const uris = ((await this.resolver.resolve(nodeDid))?.service ?? []).map(s => s.serviceEndpoint.uri)
-    const http = uris.find(uri => /^https?:\/\//.test(uri))
+  private async endpointsOf (nodeDid: string): Promise<{ http: string, ws?: string }> {
+    const { http, ws } = await didcommEndpoints(this.resolver, nodeDid)
     if (http === undefined) throw new NodeUnreachableError(`${nodeDid} names no HTTP endpoint`)
-    const ws = uris.find(uri => /^wss?:\/\//.test(uri))
-    return { http, ...(ws === undefined ? {} : { ws }) }
+    return { http, ws }
   }
 
   private async packFor (nodeDid: string, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): Promise<string> {
@@ -358,7 +350,7 @@ export class MeshAgent {
   private async post (url: string, packed: string): Promise<string> {
     let res: Response
     try {
-      res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/didcomm-encrypted+json' }, body: packed, signal: AbortSignal.timeout(30_000) })
+      res = await postPacked(url, packed, 30_000)
     } catch (err) {
       throw new NodeUnreachableError(`cannot reach ${url}: ${err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err)}`, { cause: err })
     }

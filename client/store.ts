@@ -1,8 +1,7 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { OkpPrivateJwk } from '../storage/keys.ts'
-
-export interface DidKeys { keyAgreement: OkpPrivateJwk, authentication: OkpPrivateJwk }
+import { writeFileAtomic } from '../didcomm/atomic-file.ts'
+import type { DidKeys } from '../didcomm/keys.ts'
 
 /** A relationship: my pairwise DID for it and theirs. */
 export interface Contact {
@@ -73,8 +72,7 @@ export class AgentStore {
     const path = join(this.dir, AGENT_FILE)
     this.writing = this.writing.then(async () => {
       await mkdir(this.dir, { recursive: true, mode: 0o700 })
-      await writeFile(path + '.tmp', text, { mode: 0o600 })
-      await rename(path + '.tmp', path)
+      await writeFileAtomic(path, text)
     })
     await this.writing
   }

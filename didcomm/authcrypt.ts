@@ -6,7 +6,7 @@
  */
 import { diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { ENCRYPTED_TYP, UnwrapError, base64url, checkedApv, concatKdf, decryptCbcHs512, decrypting, encryptCbcHs512, fromBase64url, ourRecipient, parseHeader, recipientsApv, unwrapKey, wrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
+import { ENCRYPTED_MEDIA_TYPE, UnwrapError, base64url, checkedApv, concatKdf, decryptCbcHs512, decrypting, encryptCbcHs512, fromBase64url, ourRecipient, parseHeader, recipientsApv, unwrapKey, wrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
 import type { JweJson, PrivateKeyFor, Unwrapped } from './jose.ts'
 
 export const AUTHCRYPT_ALG = 'ECDH-1PU+A256KW'
@@ -25,7 +25,7 @@ export function packAuthcrypt (plaintext: string, keys: AuthcryptKeys): string {
   const kids = keys.recipients.map(recipient => recipient.kid)
   const apu = Buffer.from(keys.senderKid)
   const apv = recipientsApv(kids)
-  const header = { typ: ENCRYPTED_TYP, alg: AUTHCRYPT_ALG, enc: ENC, skid: keys.senderKid, apu: base64url(apu), apv: base64url(apv), epk: { kty: 'OKP', crv: 'X25519', x } }
+  const header = { typ: ENCRYPTED_MEDIA_TYPE, alg: AUTHCRYPT_ALG, enc: ENC, skid: keys.senderKid, apu: base64url(apu), apv: base64url(apv), epk: { kty: 'OKP', crv: 'X25519', x } }
   const protectedHeader = base64url(Buffer.from(JSON.stringify(header)))
   const cek = randomBytes(64)
   const iv = randomBytes(16)

@@ -56,7 +56,8 @@ export class UnwrapError extends Error {
 }
 
 export const PLAIN_TYP = 'application/didcomm-plain+json'
-export const ENCRYPTED_TYP = 'application/didcomm-encrypted+json'
+/** An encrypted message's JWE `typ`, and the content type it travels under. */
+export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
 
 /** RFC 3394's default initial value for AES key wrap. */
 const KEY_WRAP_IV = Buffer.alloc(8, 0xa6)

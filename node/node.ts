@@ -7,16 +7,17 @@ import type { SecretLookup } from '../didcomm/envelope.ts'
 import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
 import type { DidIdentity } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
+import { LIBP2P_URI } from '../didcomm/transport.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { createDispatcher } from '../protocols/index.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
-import { GroupCommit, openDatabase } from '../storage/database.ts'
+import { GroupCommit, openDatabase, rememberMediatorDid } from '../storage/database.ts'
 import { createLibp2pDatastore } from '../storage/datastore.ts'
 import { createLevelUsedInvitations } from '../storage/invitations.ts'
 import type { Database } from '../storage/database.ts'
-import { loadOrCreateNodeKeys, nodeSecret, rememberMediatorDid } from '../storage/keys.ts'
+import { loadOrCreateNodeKeys, nodeSecret } from '../storage/keys.ts'
 import type { NodeKeys } from '../storage/keys.ts'
 import { createLevelMailbox } from '../storage/mailbox.ts'
 import type { Mailbox } from '../storage/mailbox.ts'
@@ -73,7 +74,7 @@ const SWEEP_INTERVAL_MS = 60_000
 export function endpointsFor (config: Config, httpPort: number, peerId: string): Endpoints {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
   const http = (config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`).replace(/\/+$/, '')
-  return { http, ws: http.replace(/^http/, 'ws') + WEBSOCKET_PATH, libp2p: `libp2p-peerId:${peerId}` }
+  return { http, ws: http.replace(/^http/, 'ws') + WEBSOCKET_PATH, libp2p: LIBP2P_URI + peerId }
 }
 
 /**

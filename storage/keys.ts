@@ -1,17 +1,14 @@
-import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, randomBytes, scryptSync } from 'node:crypto'
-import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { toString } from 'uint8arrays'
-import { sublevel } from './database.ts'
-import type { Database, Sublevel } from './database.ts'
-
-export interface OkpPrivateJwk { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
+import { writeFileAtomic } from '../didcomm/atomic-file.ts'
+import { generateOkpKey } from '../didcomm/keys.ts'
+import type { DidKeys } from '../didcomm/keys.ts'
 
 /** The node's long-lived private keys. Kept in a 0600 file so an operator can back it up on its own. */
-export interface NodeKeys {
-  keyAgreement: OkpPrivateJwk
-  authentication: OkpPrivateJwk
+export interface NodeKeys extends DidKeys {
   /** libp2p Ed25519 private key, protobuf, base64 */
   libp2p: string
 }
@@ -52,16 +49,8 @@ function openKeys (sealed: SealedKeys['encrypted'], passphrase: string): NodeKey
   }
 }
 
-/** Writes the key file durably: a 0600 temp file, fsynced, renamed over the old one. */
 async function writeKeyFile (path: string, content: NodeKeys | SealedKeys): Promise<void> {
-  const file = await open(path + '.tmp', 'w', 0o600)
-  try {
-    await file.writeFile(JSON.stringify(content, null, 2))
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  await rename(path + '.tmp', path)
+  await writeFileAtomic(path, JSON.stringify(content, null, 2))
 }
 
 /** The keys in a key file's content, opening it with `passphrase` (undefined: none given) when it is sealed. */
@@ -77,12 +66,6 @@ function keysFrom (content: NodeKeys | SealedKeys, passphrase: string | undefine
  */
 export function nodeSecret (keys: Pick<NodeKeys, 'keyAgreement'>, purpose: string): Buffer {
   return createHmac('sha256', Buffer.from(keys.keyAgreement.d, 'base64url')).update(`didcomm-mesh/${purpose}`).digest()
-}
-
-export function generateOkpKey (crv: 'X25519' | 'Ed25519'): OkpPrivateJwk {
-  const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
-  return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
 }
 
 /**
@@ -111,17 +94,4 @@ export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string
   await mkdir(dataDir, { recursive: true })
   await writeKeyFile(path, sealWith === undefined ? keys : sealKeys(keys, sealWith))
   return keys
-}
-
-/**
- * Every mediator DID this node has had, oldest first. A new public URL makes a new did:peer:2, but
- * wallets' pairwise DIDs name the old one, so the node keeps answering to all of them.
- */
-export async function rememberMediatorDid (db: Database, did: string): Promise<string[]> {
-  const meta: Sublevel = sublevel(db, 'meta')
-  const known = (await meta.get('mediator-dids') as string[] | undefined) ?? []
-  if (known.includes(did)) return known
-  const all = [...known, did]
-  await db.batch([{ type: 'put', sublevel: meta, key: 'mediator-dids', value: all }], { sync: true })
-  return all
 }

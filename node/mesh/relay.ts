@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { PeerId } from '@libp2p/interface'
+import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { retryLater } from '../wire.ts'
 import type { StatusFrame } from '../wire.ts'
@@ -78,7 +79,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
       const status = await new Promise<number>((resolve, reject) => {
         const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/didcomm-encrypted+json', 'content-length': body.length },
+          headers: { 'content-type': ENCRYPTED_MEDIA_TYPE, 'content-length': body.length },
           signal: AbortSignal.timeout(timeoutMs),
           // A socket of its own each time: a pooled one would skip the address check of its connect.
           agent: false,

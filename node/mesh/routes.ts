@@ -7,6 +7,7 @@ import type { Logger } from 'pino'
 import { fromString } from 'uint8arrays'
 import { ByteLru } from '../../didcomm/lru.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
+import { didcommEndpoints } from '../../didcomm/transport.ts'
 import { DHT_PROTOCOL } from '../libp2p.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 
@@ -51,7 +52,6 @@ export interface Routes {
 
 const ROUTE_CACHE_BYTES = 4 * 1024 * 1024
 const DEFAULTS = { provideIntervalMs: 10 * 60_000, cacheTtlMs: 10 * 60_000, queryTimeoutMs: 5_000 }
-const LIBP2P_URI = 'libp2p-peerId:'
 /** Re-provide as each of the first this-many DHT peers appears. */
 const EARLY_PROVIDE_PEERS = 3
 
@@ -102,16 +102,14 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
   }
 
   async function namedPeer (did: string): Promise<{ peerId?: PeerId, http?: string }> {
-    const doc = await resolver.resolve(did)
-    const uris = (doc?.service ?? []).map(s => s.serviceEndpoint.uri)
-    const named = uris.find(uri => uri.startsWith(LIBP2P_URI))
+    const { libp2p: named, http } = await didcommEndpoints(resolver, did)
     let peerId: PeerId | undefined
     try {
-      peerId = named === undefined ? undefined : peerIdFromString(named.slice(LIBP2P_URI.length))
+      peerId = named === undefined ? undefined : peerIdFromString(named)
     } catch {
       peerId = undefined
     }
-    return { peerId, http: uris.find(uri => /^https?:\/\//.test(uri)) }
+    return { peerId, http }
   }
 
   async function findProven (did: string, peerId: PeerId): Promise<boolean> {

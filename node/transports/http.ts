@@ -4,6 +4,7 @@ import websocket from '@fastify/websocket'
 import Fastify from 'fastify'
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
+import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
 import type { LiveDelivery } from '../../protocols/types.ts'
 import type { ClientAddress } from '../client-address.ts'
@@ -12,8 +13,6 @@ import type { RateLimiter } from '../rate-limit.ts'
 import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts'
 import type { FrameRule } from './websocket.ts'
 import { PROBLEM } from '../../protocols/problem-report/codes.ts'
-
-export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
 
 export interface HttpTransportInit {
   maxMessageBytes: number

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
+import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import type { MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
 import type { PickupVersion } from '../types.ts'
 
@@ -74,7 +75,7 @@ export function deliveryMessage (v: PickupVocabulary, messages: readonly QueuedM
     body: recipient === undefined ? {} : { recipient_did: recipient },
     attachments: messages.map(m => ({
       id: m.id,
-      media_type: 'application/didcomm-encrypted+json',
+      media_type: ENCRYPTED_MEDIA_TYPE,
       data: { base64: Buffer.from(m.message).toString('base64') }
     }))
   }
