@@ -62,9 +62,10 @@ export class RelayChannel {
     try {
       for (;;) {
         const frame = await this.lp.read()
-        const answer = this.waiting.shift()
-        if (answer === undefined) throw new Error('a status frame nobody asked for')
-        answer.resolve(decodeStatus(frame.subarray()))
+        if (this.waiting.length === 0) throw new Error('a status frame nobody asked for')
+        // Decoded before its request leaves the queue: a bad frame then fails that request too.
+        const status = decodeStatus(frame.subarray())
+        ;(this.waiting.shift() as PromiseWithResolvers<StatusFrame>).resolve(status)
         if (this.waiting.length === 0) this.armIdleClose()
       }
     } catch (err) {

@@ -62,7 +62,7 @@ const HTTP_STATUS: Partial<Record<string, number>> = {
   [PROBLEM.quotaOutbox]: 507
 }
 
-function httpStatusOf (code: string): number {
+export function httpStatusOf (code: string): number {
   return HTTP_STATUS[code] ?? 400
 }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test'
 import type { PeerId } from '@libp2p/interface'
 import { pino } from 'pino'
 import { createOutbox } from '../../node/mesh/outbox.ts'
+import { httpStatusOf } from '../../node/transports/http.ts'
 import type { OutboxInit } from '../../node/mesh/outbox.ts'
 import type { DeliveryResult } from '../../node/mesh/relay.ts'
 import type { Route } from '../../node/mesh/routes.ts'
@@ -236,7 +237,7 @@ describe('outbox', () => {
     await assert.rejects(perSender.outbox.enqueue(fields('a3', { sender: 'A' })), (err: unknown) => {
       assert.ok(err instanceof ProblemReportError)
       assert.equal(err.code, 'e.p.req.quota.origin')
-      assert.equal(err.httpStatus, 429)
+      assert.equal(httpStatusOf(err.code), 429)
       return true
     })
     await perSender.outbox.enqueue(fields('b1', { sender: 'B' }))
@@ -246,7 +247,7 @@ describe('outbox', () => {
     const messages = harness({ init: { maxMessages: 2 } })
     await messages.outbox.enqueue(fields('x1', { sender: 'A' }))
     await messages.outbox.enqueue(fields('x2', { sender: 'B' }))
-    await assert.rejects(messages.outbox.enqueue(fields('x3', { sender: 'C' })), (err: unknown) => err instanceof ProblemReportError && err.code === 'e.p.req.quota.outbox' && err.httpStatus === 507)
+    await assert.rejects(messages.outbox.enqueue(fields('x3', { sender: 'C' })), (err: unknown) => err instanceof ProblemReportError && err.code === 'e.p.req.quota.outbox' && httpStatusOf(err.code) === 507)
 
     const bytes = harness({ init: { maxBytes: 10 } })
     await bytes.outbox.enqueue(fields('12345678', { sender: 'A' }))

@@ -7,6 +7,7 @@ import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { didKeyFromX25519 } from '../../didcomm/multikey.ts'
 import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
 import type { Admission, MediationPolicy } from '../../protocols/coordinate-mediation/policy.ts'
+import { httpStatusOf } from '../../node/transports/http.ts'
 import { createDispatcher } from '../../protocols/index.ts'
 import { ProblemReportError } from '../../protocols/types.ts'
 import type { HandlerContext, HandlerResult, LiveDelivery, Session } from '../../protocols/types.ts'
@@ -104,7 +105,7 @@ async function rejectsWith (promise: Promise<unknown>, code: string, status?: nu
   await assert.rejects(promise, (err: unknown) => { caught = err; return true })
   assert.ok(caught instanceof ProblemReportError, `expected a ProblemReportError, got ${String(caught)}`)
   assert.equal(caught.code, code)
-  if (status !== undefined) assert.equal(caught.httpStatus, status)
+  if (status !== undefined) assert.equal(httpStatusOf(caught.code), status)
   return caught
 }
 
