@@ -94,10 +94,13 @@ describe('behind nginx: limits per real client', { skip }, () => {
     await Promise.all(Array.from({ length: 8 }, async () => await a.post(proxy.url, '{}')))
     const sockets = await Promise.all(['127.0.0.2', '127.0.0.3'].map(async localAddress => await openSocket(wss, { ca: proxy.cert, localAddress })))
     try {
-      for (const { ws } of sockets) for (let i = 0; i < 3; i++) ws.send('{}')
-      await waitFor(() => sockets.every(s => s.frames.length === 3) ? true : undefined, 10_000, 'answers on both sockets')
+      // a sends more than the tokens its bucket can regain while the sockets open on a busy machine (5 a second).
+      const [sentA, sentB] = [8, 3]
+      sockets.forEach(({ ws }, i) => { for (let n = 0; n < (i === 0 ? sentA : sentB); n++) ws.send('{}') })
+      await waitFor(() => sockets[0]?.frames.length === sentA && sockets[1]?.frames.length === sentB ? true : undefined, 10_000, 'answers on both sockets')
       const [fromA, fromB] = sockets.map(s => s.frames.map(codeOf))
-      assert.deepEqual(fromA, ['e.p.req.rate-limited', 'e.p.req.rate-limited', 'e.p.req.rate-limited'], 'a spent its budget over HTTP')
+      const limitedA = fromA?.filter(code => code === 'e.p.req.rate-limited').length ?? 0
+      assert.ok(limitedA >= 3, `a spent its budget over HTTP: ${fromA?.join(',')}`)
       assert.ok(fromB?.every(code => code === 'e.p.msg.unencrypted'), `b is served: ${fromB?.join(',')}`)
     } finally {
       for (const { ws } of sockets) ws.close()
