@@ -48,7 +48,11 @@ export interface Mailbox {
   purge(recipients: readonly string[]): Promise<number>
 }
 
-export function messageId (message: string): string {
+/**
+ * base64url sha-256 of a packed message: what the mailbox and the outbox name it by (the pickup
+ * attachment id, the dedupe key). Not the DIDComm message id, which only the decrypted message holds.
+ */
+export function contentHash (message: string): string {
   return createHash('sha256').update(message).digest('base64url')
 }
 
@@ -152,7 +156,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   }
 
   async function add (box: string, message: string, now: number): Promise<AddResult> {
-    const id = messageId(message)
+    const id = contentHash(message)
     if (await readKey(byId, box + KEY_SEPARATOR + id) !== undefined) return { id, duplicate: true }
     const size = Buffer.byteLength(message)
     const total = await totalsOf(box)
@@ -181,7 +185,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   return {
     async add (recipient, message, now = Date.now()) {
       const box = boxOf(recipient)
-      const slot = box + KEY_SEPARATOR + messageId(message)
+      const slot = box + KEY_SEPARATOR + contentHash(message)
       const earlier = writing.get(slot)
       if (earlier !== undefined) return { id: (await earlier).id, duplicate: true }
       const write = add(box, message, now)

@@ -1,4 +1,4 @@
-import { messageId } from './mailbox.ts'
+import { contentHash } from './mailbox.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
@@ -55,7 +55,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
 
   return {
     async add (fields) {
-      const entry = { id: messageId(fields.message), ...fields }
+      const entry = { id: contentHash(fields.message), ...fields }
       const id = indexKey(entry)
       // The same message twice at once (a sender retrying) must not make two entries under one index
       // record: the second waits for the first write, and is a duplicate once that is durable.
