@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { KEY_PASSPHRASE_ENV } from '../storage/keys.ts'
+import { KEY_PASSPHRASE_ENV } from '../storage/node-key-file.ts'
 import { CONFIG_ENV, describeOptions } from './load.ts'
 
 export const REFERENCE_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url))

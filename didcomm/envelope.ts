@@ -1,5 +1,6 @@
 import { Message } from 'didcomm-node'
 import { fromString, toString } from 'uint8arrays'
+import type { JweJson } from './jose.ts'
 import { createNativeJwe } from './native-jwe.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
@@ -92,8 +93,13 @@ export interface PackOptions {
 }
 
 export interface Envelope {
-  /** `parsed`: the packed text's JSON, when the caller has parsed it already. */
+  /**
+   * `parsed` is on its way out: node/inbound.ts, its one user, is to call unpackJwe instead, and
+   * then the parameter goes.
+   */
   unpack(packed: string, parsed?: unknown): Promise<Unpacked>
+  /** `packed`, which the caller has parsed already and found a JWE (`jwe`): it is not parsed again. */
+  unpackJwe(packed: string, jwe: JweJson): Promise<Unpacked>
   /** Authcrypt `message` from `from` to `to`; by default not wrapped in a forward, as replies go back the way they came. */
   pack(message: PlainMessage, to: string, from: string, options?: PackOptions): Promise<string>
   /** Anoncrypt to every keyAgreement key of `to`. */
@@ -118,33 +124,41 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
     }
   }
 
+  /** `parsed`: the JSON of `packed`, when the caller has it; undefined, and the native path parses it. */
+  async function open (packed: string, parsed?: unknown): Promise<Unpacked> {
+    let unwrapped: Unpacked | undefined
+    try {
+      unwrapped = await native.unpack(packed, parsed)
+    } catch (err) {
+      throw new EnvelopeError(errorText(err), { cause: err })
+    }
+    if (unwrapped !== undefined) return unwrapped
+    let result: Awaited<ReturnType<typeof Message.unpack>>
+    try {
+      result = await Message.unpack(packed, resolver, secrets, { unwrap_re_wrapping_forward: false })
+    } catch (err) {
+      throw new EnvelopeError(errorText(err))
+    }
+    const [msg, meta] = result
+    try {
+      const message = msg.as_value() as unknown as PlainMessage
+      const senderKid = meta.authenticated ? (meta.encrypted_from_kid ?? (meta.non_repudiation ? meta.sign_from : undefined)) : undefined
+      return {
+        message,
+        sender: senderKid === undefined ? undefined : didOf(senderKid),
+        recipientKids: meta.encrypted_to_kids ?? []
+      }
+    } finally {
+      msg.free()
+    }
+  }
+
   return {
     async unpack (packed, parsed) {
-      let unwrapped: Unpacked | undefined
-      try {
-        unwrapped = await native.unpack(packed, parsed)
-      } catch (err) {
-        throw new EnvelopeError(errorText(err), { cause: err })
-      }
-      if (unwrapped !== undefined) return unwrapped
-      let result: Awaited<ReturnType<typeof Message.unpack>>
-      try {
-        result = await Message.unpack(packed, resolver, secrets, { unwrap_re_wrapping_forward: false })
-      } catch (err) {
-        throw new EnvelopeError(errorText(err))
-      }
-      const [msg, meta] = result
-      try {
-        const message = msg.as_value() as unknown as PlainMessage
-        const senderKid = meta.authenticated ? (meta.encrypted_from_kid ?? (meta.non_repudiation ? meta.sign_from : undefined)) : undefined
-        return {
-          message,
-          sender: senderKid === undefined ? undefined : didOf(senderKid),
-          recipientKids: meta.encrypted_to_kids ?? []
-        }
-      } finally {
-        msg.free()
-      }
+      return await open(packed, parsed)
+    },
+    async unpackJwe (packed, jwe) {
+      return await open(packed, jwe)
     },
     async pack (message, to, from, options = {}) {
       const plain = options.forward !== true && options.protectSender !== true

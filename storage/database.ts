@@ -9,6 +9,9 @@ export type Database = Level<string, unknown>
 export type Sublevel = AbstractSublevel<Database, string | Buffer | Uint8Array, string, unknown>
 export type BatchOperation = AbstractBatchOperation<Database, string, unknown>
 
+/** Joins the parts of a composite key (mailbox, mediation keylists, outbox); sorts before every other character. */
+export const KEY_SEPARATOR = '\x00'
+
 /** A named part of the database; values are JSON. */
 export function sublevel (db: Database, name: string): Sublevel {
   return db.sublevel<string, unknown>(name, { valueEncoding: 'json' })

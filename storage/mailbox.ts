@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readKey, sublevel } from './database.ts'
+import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 /** One queued message for one recipient: the packed JWE exactly as it arrived. */
@@ -48,11 +48,14 @@ export interface Mailbox {
   purge(recipients: readonly string[]): Promise<number>
 }
 
-export function messageId (message: string): string {
+/**
+ * base64url sha-256 of a packed message: what the mailbox and the outbox name it by (the pickup
+ * attachment id, the dedupe key). Not the DIDComm message id, which only the decrypted message holds.
+ */
+export function contentHash (message: string): string {
   return createHash('sha256').update(message).digest('base64url')
 }
 
-const SEP = '\x00'
 const TIME_WIDTH = 15
 
 /**
@@ -69,16 +72,16 @@ function boxOf (recipient: string): string {
  * the value is the packed message alone.
  */
 function messageKey (box: string, receivedAt: number, id: string, size: number): string {
-  return [box, String(receivedAt).padStart(TIME_WIDTH, '0'), id, String(size)].join(SEP)
+  return [box, String(receivedAt).padStart(TIME_WIDTH, '0'), id, String(size)].join(KEY_SEPARATOR)
 }
 
 function parseKey (key: string): { box: string, receivedAt: number, id: string, size: number } {
-  const [box = '', time = '0', id = '', size = '0'] = key.split(SEP)
+  const [box = '', time = '0', id = '', size = '0'] = key.split(KEY_SEPARATOR)
   return { box, receivedAt: Number(time), id, size: Number(size) }
 }
 
 function boxRange (box: string): { gt: string, lt: string } {
-  return { gt: box + SEP, lt: box + SEP + '\xff' }
+  return { gt: box + KEY_SEPARATOR, lt: box + KEY_SEPARATOR + '\xff' }
 }
 
 export function createLevelMailbox (db: Database, commit: GroupCommit, limits: MailboxLimits): Mailbox {
@@ -140,7 +143,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     await Promise.all(entries.map(async entry => await totalsOf(entry.box)))
     await commit.write(keysToDelete.flatMap((key, i) => {
       const entry = entries[i] as ReturnType<typeof parseKey>
-      return [{ type: 'del' as const, sublevel: messages, key }, { type: 'del' as const, sublevel: byId, key: entry.box + SEP + entry.id }]
+      return [{ type: 'del' as const, sublevel: messages, key }, { type: 'del' as const, sublevel: byId, key: entry.box + KEY_SEPARATOR + entry.id }]
     }))
     for (const entry of entries) {
       const total = await totalsOf(entry.box)
@@ -153,8 +156,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   }
 
   async function add (box: string, message: string, now: number): Promise<AddResult> {
-    const id = messageId(message)
-    if (await readKey(byId, box + SEP + id) !== undefined) return { id, duplicate: true }
+    const id = contentHash(message)
+    if (await readKey(byId, box + KEY_SEPARATOR + id) !== undefined) return { id, duplicate: true }
     const size = Buffer.byteLength(message)
     const total = await totalsOf(box)
     if (total.count + 1 > limits.maxMessages || total.bytes + size > limits.maxBytes) {
@@ -167,7 +170,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     try {
       await commit.write([
         { type: 'put', sublevel: messages, key, value: message },
-        { type: 'put', sublevel: byId, key: box + SEP + id, value: key }
+        { type: 'put', sublevel: byId, key: box + KEY_SEPARATOR + id, value: key }
       ])
     } catch (err) {
       total.count--
@@ -182,7 +185,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
   return {
     async add (recipient, message, now = Date.now()) {
       const box = boxOf(recipient)
-      const slot = box + SEP + messageId(message)
+      const slot = box + KEY_SEPARATOR + contentHash(message)
       const earlier = writing.get(slot)
       if (earlier !== undefined) return { id: (await earlier).id, duplicate: true }
       const write = add(box, message, now)
@@ -214,7 +217,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       // More: those in flight are looked up and taken off the totals, and skipped in looking for
       // the oldest and newest, so the cost follows the in-flight count, not the box's.
       const result: MailboxStatus = { count, bytes }
-      for (const key of await byId.getMany([...exclude].map(id => box + SEP + id))) {
+      for (const key of await byId.getMany([...exclude].map(id => box + KEY_SEPARATOR + id))) {
         if (typeof key !== 'string') continue
         result.count--
         result.bytes -= parseKey(key).size
@@ -259,7 +262,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         if ((await totalsOf(box)).count <= wanted.size) {
           for await (const entry of keys(box)) if (wanted.has(entry.id)) found.push(entry.key)
         } else {
-          const messageKeys = await byId.getMany([...wanted].map(id => box + SEP + id))
+          const messageKeys = await byId.getMany([...wanted].map(id => box + KEY_SEPARATOR + id))
           for (const key of messageKeys) if (typeof key === 'string') found.push(key)
         }
       }

@@ -1,5 +1,5 @@
 import { serialized } from './concurrency.ts'
-import { readKey, sublevel } from './database.ts'
+import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 export interface MediationRecord {
@@ -34,8 +34,6 @@ export interface Mediations {
   revoke(client: string): Promise<string[] | undefined>
 }
 
-const SEP = '\x00'
-
 interface RecipientRecord { client: string, aliases: string[] }
 
 export function createLevelMediations (db: Database, commit: GroupCommit): Mediations {
@@ -59,7 +57,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
 
   async function keylist (client: string): Promise<string[]> {
     const found: string[] = []
-    for await (const key of keylists.keys({ gt: client + SEP, lt: client + SEP + '\xff' })) {
+    for await (const key of keylists.keys({ gt: client + KEY_SEPARATOR, lt: client + KEY_SEPARATOR + '\xff' })) {
       found.push(key.slice(client.length + 1))
     }
     return found
@@ -131,7 +129,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       const record: RecipientRecord = { client, aliases: names.slice(1) }
       const write = writeClaimed(names, [
         { type: 'put', sublevel: recipients, key: recipient, value: record },
-        { type: 'put', sublevel: keylists, key: client + SEP + recipient, value: '' },
+        { type: 'put', sublevel: keylists, key: client + KEY_SEPARATOR + recipient, value: '' },
         ...record.aliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
       ])
       const writes = adding.get(client) ?? new Set()
@@ -162,7 +160,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       if (typeof claimed === 'string') return claimed
       await writeClaimed([recipient, ...claimed], [
         { type: 'del', sublevel: recipients, key: recipient },
-        { type: 'del', sublevel: keylists, key: client + SEP + recipient },
+        { type: 'del', sublevel: keylists, key: client + KEY_SEPARATOR + recipient },
         ...claimed.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))
       ])
       held.set(client, await heldBy(client) - 1)

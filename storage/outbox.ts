@@ -1,5 +1,5 @@
-import { messageId } from './mailbox.ts'
-import { readKey, sublevel } from './database.ts'
+import { contentHash } from './mailbox.ts'
+import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 /** A packed message waiting to be relayed to another mediator. */
@@ -39,15 +39,13 @@ export interface OutboxStore {
 /** What the index keeps per entry: where the message is, and the small fields that change or are counted. */
 export interface OutboxIndexRecord { key: string, sender: string, attempts: number, size: number }
 
-const SEP = '\x00'
-
 export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxStore {
   // next␀enqueuedAt␀id → entry without the index's fields: sorted by next hop, then oldest first.
   const entries: Sublevel = sublevel(db, 'outbox')
   // next␀id → OutboxIndexRecord, for dedupe, removal, attempts and counting.
   const index: Sublevel = sublevel(db, 'outbox-ids')
-  const keyOf = (entry: Pick<OutboxEntry, 'next' | 'enqueuedAt' | 'id'>): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(SEP)
-  const indexKey = (entry: Pick<OutboxEntry, 'next' | 'id'>): string => entry.next + SEP + entry.id
+  const keyOf = (entry: Pick<OutboxEntry, 'next' | 'enqueuedAt' | 'id'>): string => [entry.next, String(entry.enqueuedAt).padStart(15, '0'), entry.id].join(KEY_SEPARATOR)
+  const indexKey = (entry: Pick<OutboxEntry, 'next' | 'id'>): string => entry.next + KEY_SEPARATOR + entry.id
   const writing = new Map<string, Promise<boolean>>()
 
   async function withIndex (stored: Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>): Promise<OutboxEntry> {
@@ -57,7 +55,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
 
   return {
     async add (fields) {
-      const entry = { id: messageId(fields.message), ...fields }
+      const entry = { id: contentHash(fields.message), ...fields }
       const id = indexKey(entry)
       // The same message twice at once (a sender retrying) must not make two entries under one index
       // record: the second waits for the first write, and is a duplicate once that is durable.
@@ -96,7 +94,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
     },
 
     async head (next, limit) {
-      const stored = await entries.values({ gt: next + SEP, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>>
+      const stored = await entries.values({ gt: next + KEY_SEPARATOR, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>>
       return await Promise.all(stored.map(withIndex))
     },
 
@@ -106,7 +104,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       let bytes = 0
       for await (const [key, record] of index.iterator() as AsyncIterable<[string, OutboxIndexRecord]>) {
         bytes += record.size
-        const next = key.slice(0, key.lastIndexOf(SEP))
+        const next = key.slice(0, key.lastIndexOf(KEY_SEPARATOR))
         hops.set(next, (hops.get(next) ?? 0) + 1)
         senders.set(record.sender, (senders.get(record.sender) ?? 0) + 1)
       }

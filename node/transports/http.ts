@@ -28,7 +28,8 @@ export interface HttpTransportInit {
   publicHttps: boolean
 }
 
-export interface HttpRoutes {
+/** What the node answers on the operator endpoints (info, invitation, readiness, metrics), and whether DIDComm may be served yet. */
+export interface OperatorEndpoints {
   /** GET /info */
   info: () => unknown
   /** GET /oob */
@@ -82,7 +83,7 @@ function problemFor (err: FastifyError): { status: number, code: string } {
 }
 
 /** HTTP and WebSocket on one port: DIDComm at POST / and /ws, plus health, info and the invitation. */
-export async function createHttpTransport (inbound: Inbound, live: LiveDelivery, routes: HttpRoutes, init: HttpTransportInit, logger: Logger): Promise<FastifyInstance> {
+export async function createHttpTransport (inbound: Inbound, live: LiveDelivery, operator: OperatorEndpoints, init: HttpTransportInit, logger: Logger): Promise<FastifyInstance> {
   const timeout = init.requestTimeoutSeconds * 1000
   const app = Fastify({
     // Requests are not logged one by one: they would name clients' IPs next to their DIDs.
@@ -120,7 +121,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   // The mediator DID names the bound port, so the server listens a moment before it can decrypt:
   // DIDComm requests and WebSocket upgrades wait for readiness (clients retry on 503).
   app.addHook('onRequest', async (request, reply) => {
-    if (routes.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
+    if (operator.ready() || request.method !== 'POST' && request.url !== WEBSOCKET_PATH) return
     return await reply.code(httpStatusOf(PROBLEM.notReady)).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
   })
 
@@ -158,15 +159,15 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
 
   app.get('/health', async () => ({ status: 'ok' }))
   app.get('/ready', async (_request, reply) => {
-    const { ready, checks } = routes.readiness()
+    const { ready, checks } = operator.readiness()
     return await reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks })
   })
   app.get('/metrics', async (_request, reply) => {
-    const { contentType, text } = await routes.metrics()
+    const { contentType, text } = await operator.metrics()
     return await reply.type(contentType).send(text)
   })
-  app.get('/info', async () => routes.info())
-  app.get('/oob', async () => routes.invitation())
+  app.get('/info', async () => operator.info())
+  app.get('/oob', async () => operator.invitation())
 
   registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter, clientAddress: init.clientAddress }, logger)
   return app

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { mintInvitationToken } from '../../protocols/coordinate-mediation/invitation-token.ts'
-import { loadOrCreateNodeKeys, nodeSecret } from '../../storage/keys.ts'
+import { loadOrCreateNodeKeys, nodeSecret } from '../../storage/node-key-file.ts'
 import { CM2, CM3, PICKUP3, TestAgent, sendTo } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'

@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
 import { createLiveDelivery } from '../../node/live.ts'
 import type { Session } from '../../protocols/types.ts'
-import { messageId } from '../../storage/mailbox.ts'
+import { contentHash } from '../../storage/mailbox.ts'
 import type { Mailbox, QueuedMessage } from '../../storage/mailbox.ts'
 import type { Mediations } from '../../storage/mediations.ts'
 
@@ -34,7 +34,7 @@ function stubs (opts: { failPack?: () => boolean } = {}) {
     }
   } as unknown as Envelope
   const add = (recipient: string, message: string): string => {
-    const m = { id: messageId(message), receivedAt: ++clock, size: message.length, message }
+    const m = { id: contentHash(message), receivedAt: ++clock, size: message.length, message }
     boxes.set(recipient, [...boxes.get(recipient) ?? [], m])
     return m.id
   }

@@ -8,7 +8,7 @@ import type { OutboxInit } from '../../node/mesh/outbox.ts'
 import type { DeliveryResult } from '../../node/mesh/relay.ts'
 import type { Route } from '../../node/mesh/routes.ts'
 import { ProblemReportError } from '../../protocols/types.ts'
-import { messageId } from '../../storage/mailbox.ts'
+import { contentHash } from '../../storage/mailbox.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 
 const logger = pino({ level: 'silent' })
@@ -20,7 +20,7 @@ function memoryStore (): OutboxStore & { entries: Map<string, OutboxEntry> } {
   return {
     entries,
     async add (fields) {
-      const entry: OutboxEntry = { id: messageId(fields.message), attempts: 0, ...fields }
+      const entry: OutboxEntry = { id: contentHash(fields.message), attempts: 0, ...fields }
       if (entries.has(key(entry))) return { duplicate: true }
       entries.set(key(entry), entry)
       return { duplicate: false }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { GroupCommit, StorageVersionError, openDatabase, sublevel } from '../../storage/database.ts'
 import type { Database } from '../../storage/database.ts'
-import { MailboxFullError, createLevelMailbox, messageId } from '../../storage/mailbox.ts'
+import { MailboxFullError, createLevelMailbox, contentHash } from '../../storage/mailbox.ts'
 import { createLevelMediations } from '../../storage/mediations.ts'
 import { createLevelOutbox } from '../../storage/outbox.ts'
 import type { OutboxEntry } from '../../storage/outbox.ts'
@@ -42,12 +42,12 @@ describe('storage', () => {
     await mailbox.add('did:ex:a', 'second', 2000)
     await mailbox.add('did:ex:b', 'other', 1500)
     assert.deepEqual((await mailbox.list(['did:ex:a'], 10)).map(m => m.message), ['first', 'second'])
-    assert.deepEqual((await mailbox.list(['did:ex:a'], 10, new Set([messageId('first')]))).map(m => m.message), ['second'])
+    assert.deepEqual((await mailbox.list(['did:ex:a'], 10, new Set([contentHash('first')]))).map(m => m.message), ['second'])
     const status = await mailbox.status('did:ex:a')
     assert.deepEqual(status, { count: 2, bytes: 11, oldest: 1000, newest: 2000 })
 
-    assert.equal(await mailbox.remove(['did:ex:b'], [messageId('first')]), 0)
-    assert.equal(await mailbox.remove(['did:ex:a'], [messageId('first'), messageId('first')]), 1)
+    assert.equal(await mailbox.remove(['did:ex:b'], [contentHash('first')]), 0)
+    assert.equal(await mailbox.remove(['did:ex:a'], [contentHash('first'), contentHash('first')]), 1)
     assert.equal((await mailbox.status('did:ex:a')).count, 1)
 
     assert.equal(await mailbox.sweep(1800), 1) // 'other' at 1500
@@ -63,17 +63,17 @@ describe('storage', () => {
     const all = ['did:ex:m1', 'did:ex:m2', 'did:ex:m3', 'did:ex:empty']
     assert.deepEqual((await mailbox.list(all, 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'])
     assert.deepEqual((await mailbox.list([...all].reverse(), 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'], 'whatever the recipients\' order')
-    assert.deepEqual((await mailbox.list(all, 2, new Set([messageId('m1-a')]))).map(m => m.message), ['m2-a', 'm1-b'])
+    assert.deepEqual((await mailbox.list(all, 2, new Set([contentHash('m1-a')]))).map(m => m.message), ['m2-a', 'm1-b'])
     assert.deepEqual(await mailbox.list(all, 0), [])
 
-    const m1 = await mailbox.status('did:ex:m1', new Set([messageId('m1-a'), messageId('m2-a')]))
+    const m1 = await mailbox.status('did:ex:m1', new Set([contentHash('m1-a'), contentHash('m2-a')]))
     assert.deepEqual(m1, { count: 1, bytes: 4, oldest: 300, newest: 300 })
-    assert.deepEqual(await mailbox.status('did:ex:m2', new Set([messageId('m2-b')])), { count: 1, bytes: 4, oldest: 200, newest: 200 })
-    assert.deepEqual(await mailbox.status('did:ex:m3', new Set([messageId('m3-a')])), { count: 0, bytes: 0 })
+    assert.deepEqual(await mailbox.status('did:ex:m2', new Set([contentHash('m2-b')])), { count: 1, bytes: 4, oldest: 200, newest: 200 })
+    assert.deepEqual(await mailbox.status('did:ex:m3', new Set([contentHash('m3-a')])), { count: 0, bytes: 0 })
 
     // Boxes holding fewer messages than the ids are read whole, others looked up by id: same answer.
-    assert.equal(await mailbox.remove(all, [messageId('m1-a'), messageId('m2-b'), messageId('m3-a'), messageId('unknown')]), 3)
-    assert.equal(await mailbox.remove(['did:ex:m2'], [messageId('m1-b')]), 0, 'only the named recipients\' messages')
+    assert.equal(await mailbox.remove(all, [contentHash('m1-a'), contentHash('m2-b'), contentHash('m3-a'), contentHash('unknown')]), 3)
+    assert.equal(await mailbox.remove(['did:ex:m2'], [contentHash('m1-b')]), 0, 'only the named recipients\' messages')
     assert.deepEqual((await mailbox.list(all, 10)).map(m => m.message), ['m2-a', 'm1-b'])
   })
 
