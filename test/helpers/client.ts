@@ -38,6 +38,9 @@ export const BASIC = 'https://didcomm.org/basicmessage/2.0/message'
 
 export const sharedResolver: DIDResolver = createResolver()
 
+/** A picked-up message: its attachment id, the decrypted message, and whether (and by which key) it was authcrypted. */
+export interface Received { id: string, message: Plain, authenticated: boolean, fromKid?: string }
+
 export interface HttpAnswer { status: number, contentType: string, text: string, headers: Headers }
 
 export async function post (url: string, body: string, contentType = 'application/didcomm-encrypted+json', headers: Record<string, string> = {}): Promise<HttpAnswer> {
@@ -123,16 +126,16 @@ export class TestAgent {
     return did
   }
 
-  /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted, and acknowledged when `ack`. */
-  async pickup (nodeUrl: string, nodeDid: string, options: { ack?: boolean, version?: typeof PICKUP3 | typeof PICKUP4 } = {}): Promise<Array<{ id: string, message: Plain }>> {
+  /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted (with the unpack metadata), and acknowledged when `ack`. */
+  async pickup (nodeUrl: string, nodeDid: string, options: { ack?: boolean, version?: typeof PICKUP3 | typeof PICKUP4 } = {}): Promise<Received[]> {
     const version = options.version ?? PICKUP3
     const limitField = version === PICKUP3 ? 'limit' : 'message_count_limit'
     const reply = await this.request(nodeUrl, nodeDid, `${version}/delivery-request`, { [limitField]: 100 })
     if (reply.type.endsWith('/status')) return []
-    const received = []
+    const received: Received[] = []
     for (const attachment of reply.attachments ?? []) {
       const packed = Buffer.from(attachment.data.base64 ?? '', 'base64').toString('utf8')
-      received.push({ id: attachment.id ?? '', message: (await this.unpack(packed)).message })
+      received.push({ id: attachment.id ?? '', ...await this.unpack(packed) })
     }
     if (options.ack === true && received.length > 0) {
       await this.request(nodeUrl, nodeDid, `${version}/messages-received`, { message_id_list: received.map(r => r.id) })

@@ -18,8 +18,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { DHT_PROTOCOL } from '../../node/libp2p.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
-import { PICKUP3 } from '../helpers/client.ts'
-import type { Plain, TestAgent } from '../helpers/client.ts'
+import type { Received, TestAgent } from '../helpers/client.ts'
 import { waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode, TestNodes } from '../helpers/node.ts'
 
@@ -54,19 +53,9 @@ export async function timeUntil (check: () => boolean, timeout: number, what: st
   return performance.now() - start
 }
 
-export interface Received { id: string, message: Plain, authenticated: boolean, fromKid?: string }
-
 /** Pickup 3.0 at `node` keeping the unpack metadata (authenticated, sender key), then acknowledged. */
 export async function pickupAll (agent: TestAgent, node: LoggedTestNode): Promise<Received[]> {
-  const reply = await agent.request(node.url, node.did, `${PICKUP3}/delivery-request`, { limit: 100 })
-  if (reply.type.endsWith('/status')) return []
-  const received: Received[] = []
-  for (const attachment of reply.attachments ?? []) {
-    const packed = Buffer.from(attachment.data.base64 ?? '', 'base64').toString('utf8')
-    received.push({ id: attachment.id ?? '', ...await agent.unpack(packed) })
-  }
-  if (received.length > 0) await agent.request(node.url, node.did, `${PICKUP3}/messages-received`, { message_id_list: received.map(r => r.id) })
-  return received
+  return await agent.pickup(node.url, node.did, { ack: true })
 }
 
 /** Polls pickup until the message with id `id` arrives (other messages are collected and dropped). */
