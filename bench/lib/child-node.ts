@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { exitOf, field, launch } from '../../test/helpers/cli.ts'
-import type { Running } from '../../test/helpers/cli.ts'
-import { waitFor } from '../../test/helpers/node.ts'
 import { removeScratch, scratchDir } from './cleanup.ts'
+import { exitOf, field, launch } from './cli-process.ts'
+import type { Running } from './cli-process.ts'
+import { waitFor } from './wait.ts'
 
 export interface NodeEndpoints {
   url: string

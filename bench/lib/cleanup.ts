@@ -6,7 +6,7 @@ import { rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { killAll } from '../../test/helpers/cli.ts'
+import { killAll } from './cli-process.ts'
 
 const dirs = new Set<string>()
 

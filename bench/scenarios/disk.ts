@@ -1,5 +1,5 @@
 /** disk_bytes_per_message: how much a child node's data dir grows per queued message (1 KiB bodies). */
-import { mediatedWallet } from '../../test/helpers/client.ts'
+import { mediatedWallet } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'
 import type { Figures } from '../lib/figures.ts'
 import { fillMailbox } from '../lib/load.ts'

@@ -13,9 +13,7 @@ import { createMeshLibp2p } from '../../node/libp2p.ts'
 import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { createRelay } from '../../node/mesh/relay.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
-import { TestAgent, mediatedWallet } from '../../test/helpers/client.ts'
-import { startTestNode, waitFor } from '../../test/helpers/node.ts'
-import type { TestNode } from '../../test/helpers/node.ts'
+import { BenchAgent, mediatedWallet } from '../lib/agent.ts'
 import { removeScratch, scratchDir } from '../lib/cleanup.ts'
 import type { Figures } from '../lib/figures.ts'
 import { postAccepted, sendAll } from '../lib/load.ts'
@@ -23,25 +21,28 @@ import { packForwards } from '../lib/pack.ts'
 import { KIB } from '../lib/settings.ts'
 import type { Settings } from '../lib/settings.ts'
 import { perSecond, percentile, round, sleep } from '../lib/stats.ts'
+import { startInProcessNode } from '../lib/in-process-node.ts'
+import type { InProcessNode } from '../lib/in-process-node.ts'
+import { waitFor } from '../lib/wait.ts'
 import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
 
-interface Mesh { nodes: TestNode[], stop(): Promise<void> }
+interface Mesh { nodes: InProcessNode[], stop(): Promise<void> }
 
 /** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host, and every node dials the first. */
 const JOIN_STAGGER_MS = 300
 
 /** `size` nodes, each bootstrapped from the first, started a little apart; resolves once every one has a peer. */
 async function startMesh (size: number): Promise<Mesh> {
-  const nodes: Array<TestNode | undefined> = []
+  const nodes: Array<InProcessNode | undefined> = []
   const dirs: string[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(nodes.map(async node => { await node?.stop() }))
     await Promise.all(dirs.map(removeScratch))
   }
-  const start = async (i: number, bootstrap: string[]): Promise<TestNode> => {
+  const start = async (i: number, bootstrap: string[]): Promise<InProcessNode> => {
     const dir = await scratchDir()
     dirs.push(dir)
-    const node = await startTestNode({ dataDir: dir, bootstrap })
+    const node = await startInProcessNode({ dataDir: dir, bootstrap })
     nodes[i] = node
     return node
   }
@@ -56,7 +57,7 @@ async function startMesh (size: number): Promise<Mesh> {
     }))
     const failed = joins.find(join => join.status === 'rejected')
     if (failed !== undefined) throw failed.reason
-    return { nodes: nodes as TestNode[], stop }
+    return { nodes: nodes as InProcessNode[], stop }
   } catch (err) {
     await stop()
     throw err
@@ -72,7 +73,7 @@ async function startBarePeer (): Promise<MeshLibp2p> {
 }
 
 /** Waits until `home`'s provider record is findable from `peer` (through `entry`), so the cold lookup is timed on a settled mesh. */
-async function waitForRoute (peer: MeshLibp2p, entry: TestNode, home: TestNode): Promise<void> {
+async function waitForRoute (peer: MeshLibp2p, entry: InProcessNode, home: InProcessNode): Promise<void> {
   await peer.dial(multiaddr(entry.info.multiaddrs[0] as string))
   const key = await mediatorKey(home.did)
   await waitFor(async () => {
@@ -88,7 +89,7 @@ async function waitForRoute (peer: MeshLibp2p, entry: TestNode, home: TestNode):
 }
 
 /** Milliseconds from each POST to the business's node until the wallet has the push, one message at a time. */
-async function sequentialE2e (sender: TestNode, socket: WalletSocket, forwards: readonly string[]): Promise<number[]> {
+async function sequentialE2e (sender: InProcessNode, socket: WalletSocket, forwards: readonly string[]): Promise<number[]> {
   const latencies: number[] = []
   for (const forward of forwards) {
     const start = performance.now()
@@ -106,7 +107,7 @@ async function receivePushes (socket: WalletSocket, count: number): Promise<void
 }
 
 /** Messages a second from business to live wallet with `senders` POSTs in flight. */
-async function concurrentE2e (sender: TestNode, socket: WalletSocket, forwards: readonly string[], senders: number): Promise<number> {
+async function concurrentE2e (sender: InProcessNode, socket: WalletSocket, forwards: readonly string[], senders: number): Promise<number> {
   const start = performance.now()
   const received = receivePushes(socket, forwards.length)
   await Promise.all([sendAll(sender.url, forwards, senders), received])
@@ -114,7 +115,7 @@ async function concurrentE2e (sender: TestNode, socket: WalletSocket, forwards: 
 }
 
 /** Milliseconds for each acknowledged libp2p relay of one message from `peer` to `home`. */
-async function relayHops (peer: MeshLibp2p, home: TestNode, messages: readonly string[]): Promise<number[]> {
+async function relayHops (peer: MeshLibp2p, home: InProcessNode, messages: readonly string[]): Promise<number[]> {
   const relay = createRelay(peer)
   const route = { kind: 'libp2p' as const, peerId: peerIdFromString(home.info.peerId) }
   await peer.dial(multiaddr(home.info.multiaddrs[0] as string))
@@ -129,17 +130,17 @@ async function relayHops (peer: MeshLibp2p, home: TestNode, messages: readonly s
 }
 
 async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promise<Figures> {
-  const sender = mesh.nodes[1] as TestNode
-  const home = mesh.nodes[mesh.nodes.length - 1] as TestNode
+  const sender = mesh.nodes[1] as InProcessNode
+  const home = mesh.nodes[mesh.nodes.length - 1] as InProcessNode
   const { wallet, pairwise } = await mediatedWallet(home)
-  const business = new TestAgent()
+  const business = new BenchAgent()
   await business.mediate(sender.url, sender.did)
   const viaSender = await packForwards(business, { to: pairwise, bodyBytes: KIB, via: { next: home.did, mediator: sender.did } }, 1 + settings.e2eRuns + settings.e2eMessages)
   const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
   const socket = await WalletSocket.open(wallet, home)
   try {
     await socket.goLive()
-    await waitForRoute(peer, mesh.nodes[0] as TestNode, home)
+    await waitForRoute(peer, mesh.nodes[0] as InProcessNode, home)
     const [cold, ...e2e] = await sequentialE2e(sender, socket, viaSender.slice(0, 1 + settings.e2eRuns))
     const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
     const hops = await relayHops(peer, home, direct)

@@ -1,5 +1,5 @@
 /** pickup_per_s: a wallet drains a full mailbox over a WebSocket, 100 messages per delivery-request, acknowledging each batch. */
-import { mediatedWallet } from '../../test/helpers/client.ts'
+import { mediatedWallet } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'
 import type { Figures } from '../lib/figures.ts'
 import { fillMailbox } from '../lib/load.ts'

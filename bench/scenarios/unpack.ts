@@ -2,9 +2,9 @@
  * unpack_ceiling_per_s: the most forwards one thread unpacks with the didcomm library, nothing else to do;
  * node_unpack_per_s: the node's own unpack path (didcomm/envelope.ts, native anoncrypt unwrap) on the same forward.
  */
-import { TestAgent } from '../../test/helpers/client.ts'
 import { createEnvelope } from '../../didcomm/envelope.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
+import { BenchAgent } from '../lib/agent.ts'
 import { packForward } from '../lib/forwards.ts'
 import type { Figures } from '../lib/figures.ts'
 import { KIB } from '../lib/settings.ts'
@@ -21,14 +21,14 @@ async function loopRate (runs: number, unpack: () => Promise<unknown>): Promise<
 }
 
 export async function unpackScenario (settings: Settings): Promise<Figures> {
-  const mediator = new TestAgent()
+  const mediator = new BenchAgent()
   // A mediator DID needs a service for senders to wrap forwards for it.
   const mediatorDid = mediator.newDid('http://127.0.0.1:9')
-  const wallet = new TestAgent()
-  const forward = await packForward(new TestAgent(), { to: wallet.newDid(mediatorDid), bodyBytes: KIB })
+  const wallet = new BenchAgent()
+  const forward = await packForward(new BenchAgent(), { to: wallet.newDid(mediatorDid), bodyBytes: KIB })
   const envelope = createEnvelope(createResolver(), kid => mediator.secrets.get(kid))
   return {
-    // The test agent unpacks with didcomm-node alone.
+    // The bench agent unpacks with didcomm-node alone.
     unpack_ceiling_per_s: await loopRate(settings.unpackRuns, async () => await mediator.unpack(forward)),
     node_unpack_per_s: await loopRate(settings.unpackRuns, async () => await envelope.unpack(forward))
   }

@@ -1,32 +1,45 @@
 /**
- * A DIDComm v2 client for tests, built directly on didcomm-node and fetch/ws: it shares no code with
- * the node's handlers, so the tests check the node against the library, not against itself.
+ * A DIDComm v2 client for tests. It packs and unpacks with didcomm-node (the didcomm-rust library),
+ * never with the node's own envelope (didcomm/envelope.ts) or handlers, and talks to the node over
+ * fetch/ws: the tests check the node's crypto and protocol handling against the library.
+ *
+ * It is not free of product code. It relies on, on purpose:
+ * - didcomm/resolver.ts: the DID resolver didcomm-node needs (did:peer:2/4, did:key); a client has
+ *   to resolve DIDs somehow, and the resolver is tested on its own in the unit tests.
+ * - didcomm/keys.ts: OKP key generation and the did:peer:2 layout (#key-1 X25519, #key-2 Ed25519).
+ * - protocols/ message modules: protocol URIs and the forward message (a plain object; the layer is
+ *   packed here with didcomm-node).
+ * did:peer:4 (peerDid4) is built here from the spec, not with the node's code.
  */
 import assert from 'node:assert/strict'
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto'
 import { Message } from 'didcomm-node'
 import { concat, fromString, toString } from 'uint8arrays'
 import WebSocket from 'ws'
-import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
+import { generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
+import { createResolver } from '../../didcomm/resolver.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
+import { MEDIATION_V2, MEDIATION_V3 } from '../../protocols/coordinate-mediation/messages.ts'
+import { PICKUP_V3, PICKUP_V4 } from '../../protocols/pickup/messages.ts'
+import { FORWARD, forwardMessage } from '../../protocols/routing/messages.ts'
 
+// A type alias (not didcomm/keys.ts's interface) so a JWK passes as node:crypto's JsonWebKey.
 type Jwk = { kty: 'OKP', crv: 'X25519' | 'Ed25519', x: string, d: string }
 type Secret = { id: string, type: 'JsonWebKey2020', privateKeyJwk: Jwk }
 export type Plain = { id: string, type: string, body: Record<string, unknown>, from?: string, to?: string[], thid?: string, pthid?: string, attachments?: Array<{ id?: string, data: { base64?: string, json?: unknown } }>, [k: string]: unknown }
 
-export const CM2 = 'https://didcomm.org/coordinate-mediation/2.0'
-export const CM3 = 'https://didcomm.org/coordinate-mediation/3.0'
-export const PICKUP3 = 'https://didcomm.org/messagepickup/3.0'
-export const PICKUP4 = 'https://didcomm.org/message-pickup/4.0'
+export const CM2 = MEDIATION_V2.protocol
+export const CM3 = MEDIATION_V3.protocol
+export const PICKUP3 = PICKUP_V3.protocol
+export const PICKUP4 = PICKUP_V4.protocol
+export { FORWARD }
+// The node has no basic-message handler (it only forwards them), so no protocols/ module names this one.
 export const BASIC = 'https://didcomm.org/basicmessage/2.0/message'
 
 export const sharedResolver: DIDResolver = createResolver()
 
-function okp (crv: 'X25519' | 'Ed25519'): Jwk {
-  const { privateKey } = crv === 'X25519' ? generateKeyPairSync('x25519') : generateKeyPairSync('ed25519')
-  const jwk = privateKey.export({ format: 'jwk' })
-  return { kty: 'OKP', crv, x: String(jwk.x), d: String(jwk.d) }
-}
+/** A picked-up message: its attachment id, the decrypted message, and whether (and by which key) it was authcrypted. */
+export interface Received { id: string, message: Plain, authenticated: boolean, fromKid?: string }
 
 export interface HttpAnswer { status: number, contentType: string, text: string, headers: Headers }
 
@@ -48,13 +61,9 @@ export class TestAgent {
 
   /** A new DID with fresh keys; `mediatorDid` makes it routable through that mediator. */
   newDid (mediatorDid?: string): string {
-    const ka = okp('X25519')
-    const auth = okp('Ed25519')
-    const did = createPeerDid2({
-      keyAgreement: [Buffer.from(ka.x, 'base64url')],
-      authentication: [Buffer.from(auth.x, 'base64url')],
-      services: mediatorDid === undefined ? [] : [{ uri: mediatorDid, accept: ['didcomm/v2'] }]
-    })
+    const ka = generateOkpKey('X25519')
+    const auth = generateOkpKey('Ed25519')
+    const did = peerDid2For(ka, auth, mediatorDid === undefined ? [] : [{ uri: mediatorDid, accept: ['didcomm/v2'] }])
     this.secrets.set(`${did}#key-1`, { id: `${did}#key-1`, type: 'JsonWebKey2020', privateKeyJwk: ka })
     this.secrets.set(`${did}#key-2`, { id: `${did}#key-2`, type: 'JsonWebKey2020', privateKeyJwk: auth })
     return did
@@ -117,16 +126,16 @@ export class TestAgent {
     return did
   }
 
-  /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted, and acknowledged when `ack`. */
-  async pickup (nodeUrl: string, nodeDid: string, options: { ack?: boolean, version?: typeof PICKUP3 | typeof PICKUP4 } = {}): Promise<Array<{ id: string, message: Plain }>> {
+  /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted (with the unpack metadata), and acknowledged when `ack`. */
+  async pickup (nodeUrl: string, nodeDid: string, options: { ack?: boolean, version?: typeof PICKUP3 | typeof PICKUP4 } = {}): Promise<Received[]> {
     const version = options.version ?? PICKUP3
     const limitField = version === PICKUP3 ? 'limit' : 'message_count_limit'
     const reply = await this.request(nodeUrl, nodeDid, `${version}/delivery-request`, { [limitField]: 100 })
     if (reply.type.endsWith('/status')) return []
-    const received = []
+    const received: Received[] = []
     for (const attachment of reply.attachments ?? []) {
       const packed = Buffer.from(attachment.data.base64 ?? '', 'base64').toString('utf8')
-      received.push({ id: attachment.id ?? '', message: (await this.unpack(packed)).message })
+      received.push({ id: attachment.id ?? '', ...await this.unpack(packed) })
     }
     if (options.ack === true && received.length > 0) {
       await this.request(nodeUrl, nodeDid, `${version}/messages-received`, { message_id_list: received.map(r => r.id) })
@@ -209,21 +218,12 @@ export async function packWith (agent: TestAgent, msg: Plain, to: string, from: 
   }
 }
 
-export const FORWARD = 'https://didcomm.org/routing/2.0/forward'
-
 /**
  * One more forward layer, as a sender adds for each mesh hop: `packed` goes to mediator `next`, and
  * this layer is for `mediator` — authcrypted from `from` (a client of that mediator), or anoncrypted.
  */
 export async function wrapForward (agent: TestAgent, packed: string, next: string, mediator: string, from: string | null): Promise<string> {
-  const forward: Plain = {
-    id: randomUUID(),
-    type: FORWARD,
-    to: [mediator],
-    ...(from === null ? {} : { from }),
-    body: { next },
-    attachments: [{ data: { json: JSON.parse(packed) } }]
-  }
+  const forward = forwardMessage(next, packed, from === null ? { mediator } : { mediator, from }) as Plain
   return await agent.pack(forward, mediator, from)
 }
 

@@ -56,17 +56,32 @@ export async function startTestNode (flags: Record<string, unknown> = {}, logger
   }
 }
 
-export interface TestNodes {
-  /** Starts a node in a fresh temp data dir (or `flags.dataDir`); a restart of it is tracked too. */
-  start(flags?: Record<string, unknown>): Promise<TestNode>
+export interface TestNodes<N extends TestNode = TestNode> {
+  /**
+   * Starts a node in a fresh temp data dir (or `flags.dataDir`). Its handle's stop() and restart()
+   * keep the fleet's books: a stopped node is not stopped again by stopAll, a restarted one is.
+   */
+  start(flags?: Record<string, unknown>): Promise<N>
+  /**
+   * Nodes bootstrapped to `bootstrap`, one per entry of `flags`, started `batch` at a time and each
+   * waited for until it has a peer: libp2p refuses more than 5 inbound connections a second from
+   * one host, and every test node is on 127.0.0.1.
+   */
+  join(bootstrap: TestNode, flags: Array<Record<string, unknown>>, batch?: number): Promise<N[]>
   /** A fresh temp dir (for a node or an agent), removed by stopAll. */
   dir(): Promise<string>
-  /** Stops the nodes still running (not those stopped with their own stop()), then removes the temp dirs. */
+  /** Stops the nodes still running (not those already stopped by their own stop()), then removes the temp dirs. */
   stopAll(): Promise<void>
 }
 
-/** Nodes and temp dirs for one suite or test, all cleaned up by `stopAll()` (call it in `after`). Registers no hooks. */
-export function testNodes (prefix?: string): TestNodes {
+/**
+ * The one fleet helper: nodes and temp dirs for one suite or test, all cleaned up by `stopAll()`
+ * (call it in `after`). With `{ logs: true }` every node keeps its logs in memory (startTestNodeWithLogs).
+ * Registers no hooks.
+ */
+export function testNodes (prefix?: string): TestNodes
+export function testNodes (prefix: string | undefined, options: { logs: true }): TestNodes<LoggedTestNode>
+export function testNodes (prefix?: string, options: { logs?: boolean } = {}): TestNodes<TestNode> | TestNodes<LoggedTestNode> {
   const running = new Set<TestNode>()
   const dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
   const dir = async (): Promise<string> => {
@@ -74,29 +89,42 @@ export function testNodes (prefix?: string): TestNodes {
     dirs.push(made)
     return made.path
   }
-  const track = (node: TestNode): TestNode => {
-    const tracked: TestNode = {
+  const track = <N extends TestNode>(node: N): N => {
+    const tracked: N = {
       ...node,
       stop: async () => {
-        running.delete(tracked)
+        if (!running.delete(tracked)) return
         await node.stop()
       },
       restart: async () => {
         running.delete(tracked)
-        return track(await node.restart())
+        return track(await node.restart() as N)
       }
     }
     running.add(tracked)
     return tracked
   }
+  const startOne = async (flags: Record<string, unknown>): Promise<TestNode> => {
+    const withDir = { ...flags, dataDir: flags.dataDir ?? await dir() }
+    return track(options.logs === true ? await startTestNodeWithLogs(withDir) : await startTestNode(withDir))
+  }
   return {
-    start: async (flags = {}) => track(await startTestNode({ ...flags, dataDir: flags.dataDir ?? await dir() })),
+    start: async (flags = {}) => await startOne(flags),
+    join: async (bootstrap, flags, batch = 3) => {
+      const joined: TestNode[] = []
+      for (let i = 0; i < flags.length; i += batch) {
+        const started = await Promise.all(flags.slice(i, i + batch).map(async f => await startOne({ bootstrap: [bootstrap.info.multiaddrs[0]], ...f })))
+        for (const node of started) await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, 10_000, `node ${node.url} to join the mesh`)
+        joined.push(...started)
+      }
+      return joined
+    },
     dir,
     stopAll: async () => {
       for (const node of [...running]) await node.stop()
       for (const made of dirs.splice(0)) await made.remove()
     }
-  }
+  } as TestNodes<TestNode> | TestNodes<LoggedTestNode>
 }
 
 /** Polls `check` until it returns something other than undefined, or fails after `timeout` ms. */

@@ -2,16 +2,16 @@ import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
-import { waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
-import { Cluster, connected, providedNow, receive, startBehindNat, startDhtPeer } from './cluster.ts'
-import type { DhtPeer } from './cluster.ts'
+import { connected, providedNow, receive, startBehindNat, startDhtPeer } from './helpers.ts'
+import type { DhtPeer } from './helpers.ts'
 
-const cluster = new Cluster()
+const cluster = testNodes('didcomm-mesh-mesh-', { logs: true })
 let probe: DhtPeer | undefined
 after(async () => {
   await probe?.stop()
-  await cluster.close()
+  await cluster.stopAll()
 })
 
 let nodes: LoggedTestNode[]
@@ -45,7 +45,7 @@ it('with 3 of 10 nodes gone (the bootstrap node among them), J’s first lookups
   const business = new TestAgent()
   await business.mediate(j.url, j.did)
 
-  for (const gone of [0, 3, 5]) await cluster.stop(nodes[gone] as LoggedTestNode)
+  for (const gone of [0, 3, 5]) await (nodes[gone] as LoggedTestNode).stop()
   assert.ok(!connected(j, a) && !connected(j, s), 'J has no connection to A or S')
 
   for (const home of [a, s]) {

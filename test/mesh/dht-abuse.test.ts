@@ -16,8 +16,8 @@ import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
 import { PROVIDER_QUOTA } from '../../node/provider-quota.ts'
 import { tempDir, waitFor } from '../helpers/node.ts'
-import { startDhtPeer } from './cluster.ts'
-import type { DhtPeer } from './cluster.ts'
+import { startDhtPeer } from './helpers.ts'
+import type { DhtPeer } from './helpers.ts'
 
 let dir: Awaited<ReturnType<typeof tempDir>>
 let datastore: LevelDatastore

@@ -6,16 +6,16 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { mediatorKey } from '../../node/mesh/routes.ts'
 import { DIDCOMM_MESH_PROTOCOL } from '../../node/wire.ts'
 import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
-import { waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
-import { Cluster, connected, receive, startBehindNat, startDhtPeer } from './cluster.ts'
-import type { DhtPeer } from './cluster.ts'
+import { connected, receive, startBehindNat, startDhtPeer } from './helpers.ts'
+import type { DhtPeer } from './helpers.ts'
 
-const cluster = new Cluster()
+const cluster = testNodes('didcomm-mesh-mesh-', { logs: true })
 const peers: DhtPeer[] = []
 after(async () => {
   for (const peer of peers) await peer.stop()
-  await cluster.close()
+  await cluster.stopAll()
 })
 
 /** A key whose peer ID sorts before `than`: DHT peers list providers in peer-ID order, so J meets the rogue's record first. */

@@ -3,9 +3,9 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, FORWARD, TestAgent, post } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
-import { waitFor } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
-import { Cluster, pickupAll, receive } from './cluster.ts'
+import { pickupAll, receive } from './helpers.ts'
 
 const PROBLEM_REPORT = 'https://didcomm.org/report-problem/2.0/problem-report'
 
@@ -15,7 +15,7 @@ const PROBLEM_REPORT = 'https://didcomm.org/report-problem/2.0/problem-report'
  * sender's own mailbox when it expires first. B is the bootstrap node; nobody bootstraps to A.
  */
 describe('store and forward', () => {
-  const cluster = new Cluster()
+  const cluster = testNodes('didcomm-mesh-mesh-', { logs: true })
   let b: LoggedTestNode
   let a: LoggedTestNode
   let j: LoggedTestNode
@@ -32,7 +32,7 @@ describe('store and forward', () => {
     walletPairwise = await wallet.pairwiseDid(a.url, a.did)
     await business.mediate(j.url, j.did)
   })
-  after(async () => { await cluster.close() })
+  after(async () => { await cluster.stopAll() })
 
   /** The business's message for the wallet, wrapped for A and then in a forward (with a known id) for `via`. */
   async function forwardVia (via: LoggedTestNode, sender: TestAgent, content: string, next = a.did): Promise<{ msg: Plain, forwardId: string, packed: string }> {
@@ -58,7 +58,7 @@ describe('store and forward', () => {
   })
 
   it('while A is down the message waits in J’s outbox, and arrives once A restarts, with no new send', async () => {
-    await cluster.stop(a)
+    await a.stop()
     const { msg, packed } = await forwardVia(j, business, 'stored, then forwarded')
     const answer = await post(j.url, packed)
     assert.equal(answer.status, 202, answer.text)
@@ -67,7 +67,7 @@ describe('store and forward', () => {
     assert.equal(j.node.info().mesh.outbox.depth, 1)
     assert.equal(j.node.info().mesh.outbox.delivered, 0)
 
-    a = await cluster.restart(a)
+    a = await a.restart()
     const got = await receive(wallet, a, msg.id)
     assert.deepEqual(got.message.body, { content: 'stored, then forwarded' })
     assert.equal(got.authenticated, true)
@@ -82,7 +82,7 @@ describe('store and forward', () => {
     const shortLived = await cluster.start({ bootstrap: [b.info.multiaddrs[0]], messageLifetimeSeconds: 2 })
     const sender = new TestAgent()
     await sender.mediate(shortLived.url, shortLived.did)
-    await cluster.stop(a)
+    await a.stop()
 
     const { forwardId, packed } = await forwardVia(shortLived, sender, 'too late')
     const answer = await post(shortLived.url, packed)

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
-import { waitFor } from '../helpers/node.ts'
-import { Cluster, connected, identifying, leaksIn, leaksInDir, providedNow, receive, startBehindNat, startDhtPeer, timeUntil } from './cluster.ts'
-import type { DhtPeer } from './cluster.ts'
+import { connected, identifying, leaksIn, leaksInDir, providedNow, receive, startBehindNat, startDhtPeer, timeUntil } from './helpers.ts'
+import type { DhtPeer } from './helpers.ts'
 
 /**
  * Ten nodes that know each other only through the mesh DHT: every node is bootstrapped to node 0.
@@ -12,7 +12,7 @@ import type { DhtPeer } from './cluster.ts'
  * connection to A, the wallet's home node, until it looks A up.
  */
 describe('a mesh of ten nodes', () => {
-  const cluster = new Cluster()
+  const cluster = testNodes('didcomm-mesh-mesh-', { logs: true })
   const E = 4
   const A = 7
   let nodes: LoggedTestNode[]
@@ -43,7 +43,7 @@ describe('a mesh of ten nodes', () => {
   })
   after(async () => {
     await probe?.stop()
-    await cluster.close()
+    await cluster.stopAll()
   })
 
   /** Business → wallet: the didcomm library's forward for A, inside one forward for J from the business's client DID. */
@@ -100,7 +100,7 @@ describe('a mesh of ten nodes', () => {
       "business's client DID and keys": identifying(business, business.did, unrelated),
       "business's pairwise DID and keys": identifying(business, businessPairwise, unrelated)
     }
-    for (const node of [a, e, j]) await cluster.stop(node)
+    for (const node of [a, e, j]) await node.stop()
 
     // The scanner finds what each node does hold: the wallet in A's keylist, the business in J's mediations.
     assert.notDeepEqual(await leaksInDir(a.config.dataDir, walletSecrets), [], 'positive control: A holds the wallet DID')

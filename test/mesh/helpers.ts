@@ -1,7 +1,7 @@
 /**
- * Shared pieces of the mesh tests: a set of real nodes (TCP on 127.0.0.1, LevelDB in temp dirs,
- * logs kept in memory), bare libp2p DHT peers (probe, rogue), pickup with the unpack metadata, and
- * a privacy scanner for data dirs and logs.
+ * Shared pieces of the mesh tests (their nodes come from testNodes in ../helpers/node.ts, with logs):
+ * nodes behind NAT, bare libp2p DHT peers (probe, rogue), pickup with the unpack metadata, and a
+ * privacy scanner for data dirs and logs.
  */
 import { readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -18,10 +18,9 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { DHT_PROTOCOL } from '../../node/libp2p.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
-import { PICKUP3 } from '../helpers/client.ts'
-import type { Plain, TestAgent } from '../helpers/client.ts'
-import { startTestNodeWithLogs, tempDir, waitFor } from '../helpers/node.ts'
-import type { LoggedTestNode } from '../helpers/node.ts'
+import type { Received, TestAgent } from '../helpers/client.ts'
+import { waitFor } from '../helpers/node.ts'
+import type { LoggedTestNode, TestNodes } from '../helpers/node.ts'
 
 /**
  * Announced by a node "behind NAT": it dials out, but nothing can dial it back (nothing listens on
@@ -30,62 +29,13 @@ import type { LoggedTestNode } from '../helpers/node.ts'
  */
 export const UNREACHABLE = '/ip4/127.0.0.1/tcp/1'
 
-/** Nodes started by a test, all stopped and their data dirs removed by `close()` (call it in `after`). */
-export class Cluster {
-  readonly nodes: LoggedTestNode[] = []
-  private readonly dirs: Array<Awaited<ReturnType<typeof tempDir>>> = []
-  private readonly stopped = new Set<LoggedTestNode>()
-
-  async start (flags: Record<string, unknown> = {}): Promise<LoggedTestNode> {
-    const dir = await tempDir('didcomm-mesh-mesh-')
-    this.dirs.push(dir)
-    const node = await startTestNodeWithLogs({ dataDir: dir.path, ...flags })
-    this.nodes.push(node)
-    return node
-  }
-
-  /**
-   * Nodes bootstrapped to `bootstrap`, one per entry of `flags`, started a few at a time and each
-   * waited for until it has a peer: libp2p refuses more than 5 inbound connections a second from
-   * one host, and every test node is on 127.0.0.1.
-   */
-  async join (bootstrap: LoggedTestNode, flags: Array<Record<string, unknown>>, batch = 3): Promise<LoggedTestNode[]> {
-    const joined: LoggedTestNode[] = []
-    for (let i = 0; i < flags.length; i += batch) {
-      const started = await Promise.all(flags.slice(i, i + batch).map(async f => await this.start({ bootstrap: [bootstrap.info.multiaddrs[0]], ...f })))
-      for (const node of started) await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, 10_000, `node ${node.url} to join the mesh`)
-      joined.push(...started)
-    }
-    return joined
-  }
-
-  async stop (node: LoggedTestNode): Promise<void> {
-    if (this.stopped.has(node)) return
-    this.stopped.add(node)
-    await node.stop()
-  }
-
-  /** Restarts `node` from its data dir (same HTTP port, so the same mediator DID) and tracks the new instance. */
-  async restart (node: LoggedTestNode): Promise<LoggedTestNode> {
-    await this.stop(node)
-    const restarted = await node.restart()
-    this.nodes[this.nodes.indexOf(node)] = restarted
-    return restarted
-  }
-
-  async close (): Promise<void> {
-    for (const node of this.nodes) await this.stop(node).catch(() => {})
-    for (const dir of this.dirs) await dir.remove()
-  }
-}
-
 /**
  * Starts a node "behind NAT" (announcing UNREACHABLE) bootstrapped to `bootstrap`, and waits until
  * the DHT holds its provider record. Nothing can dial such a node, so it connects to a peer only in
  * its own DHT queries: once its start-up provide is done, while the mesh is just `bootstrap`, it
  * knows no other node and makes no query until it looks one up (or the DHT's 5-minute refresh).
  */
-export async function startBehindNat (cluster: Cluster, bootstrap: LoggedTestNode, probe: DhtPeer, flags: Record<string, unknown> = {}): Promise<LoggedTestNode> {
+export async function startBehindNat (cluster: TestNodes<LoggedTestNode>, bootstrap: LoggedTestNode, probe: DhtPeer, flags: Record<string, unknown> = {}): Promise<LoggedTestNode> {
   const node = await cluster.start({ bootstrap: [bootstrap.info.multiaddrs[0]], announce: [UNREACHABLE], ...flags })
   await waitFor(async () => await providedNow(probe, node) ? true : undefined, 20_000, `the provider record of ${node.url}`)
   return node
@@ -103,19 +53,9 @@ export async function timeUntil (check: () => boolean, timeout: number, what: st
   return performance.now() - start
 }
 
-export interface Received { id: string, message: Plain, authenticated: boolean, fromKid?: string }
-
 /** Pickup 3.0 at `node` keeping the unpack metadata (authenticated, sender key), then acknowledged. */
 export async function pickupAll (agent: TestAgent, node: LoggedTestNode): Promise<Received[]> {
-  const reply = await agent.request(node.url, node.did, `${PICKUP3}/delivery-request`, { limit: 100 })
-  if (reply.type.endsWith('/status')) return []
-  const received: Received[] = []
-  for (const attachment of reply.attachments ?? []) {
-    const packed = Buffer.from(attachment.data.base64 ?? '', 'base64').toString('utf8')
-    received.push({ id: attachment.id ?? '', ...await agent.unpack(packed) })
-  }
-  if (received.length > 0) await agent.request(node.url, node.did, `${PICKUP3}/messages-received`, { message_id_list: received.map(r => r.id) })
-  return received
+  return await agent.pickup(node.url, node.did, { ack: true })
 }
 
 /** Polls pickup until the message with id `id` arrives (other messages are collected and dropped). */

@@ -1,0 +1,49 @@
+/**
+ * The didcomm-mesh CLI (`node/cli.ts`) as child processes of the benchmark: launched under the Node
+ * running the bench, output collected, and killAll() for the exit handler.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+
+const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface Running { child: ChildProcess, stdout: () => string, stderr: () => string }
+
+const children = new Set<ChildProcess>()
+
+/** The environment without DIDCOMM_MESH_* variables, so only the flags configure the child. */
+function cleanEnv (): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
+}
+
+/** Starts the CLI with `args`, collecting its output. */
+export function launch (args: string[]): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  children.add(child)
+  child.once('exit', () => { children.delete(child) })
+  let out = ''
+  let err = ''
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => { out += chunk })
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { err += chunk })
+  return { child, stdout: () => out, stderr: () => err }
+}
+
+/** Waits for the child to exit (failing after `timeout` ms) and returns its exit code. */
+export async function exitOf (child: ChildProcess, timeout = 10_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+  const [code] = await once(child, 'exit', { signal: AbortSignal.timeout(timeout) }) as [number | null]
+  return code
+}
+
+/** The value printed after `label` on its own line of `start`'s banner (the first, if several). */
+export function field (stdout: string, label: string): string | undefined {
+  return stdout.split('\n').find(line => line.startsWith(label + ' '))?.slice(label.length).trim()
+}
+
+/** Kills every CLI process still running. Synchronous: safe in an `exit` handler. */
+export function killAll (): void {
+  for (const child of children) child.kill('SIGKILL')
+}
