@@ -10,7 +10,7 @@ import type { MediationVocabulary } from './messages.ts'
 import type { MediationPolicy } from './policy.ts'
 
 export interface MediationComponents {
-  mediations: Mediations
+  mediations: Pick<Mediations, 'get' | 'grant' | 'count' | 'findRecipient' | 'addRecipient' | 'removeRecipient' | 'recipients'>
   /** Who may get a new mediation (open, invite or closed). */
   mediationPolicy: MediationPolicy
   resolver: DIDResolver

@@ -13,9 +13,9 @@ import type { PickupVocabulary } from './messages.ts'
 import { PROBLEM } from '../problem-report/codes.ts'
 
 export interface PickupComponents {
-  mailbox: Mailbox
-  mediations: Mediations
-  live: LiveDelivery
+  mailbox: Pick<Mailbox, 'status' | 'list' | 'remove'>
+  mediations: Pick<Mediations, 'get' | 'mailboxes'>
+  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'acknowledged'>
 }
 
 /** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */

@@ -27,10 +27,10 @@ export interface Onward {
 }
 
 export interface RoutingComponents {
-  mailbox: Mailbox
-  mediations: Mediations
+  mailbox: Pick<Mailbox, 'add'>
+  mediations: Pick<Mediations, 'get' | 'findRecipient'>
   /** Told of each message queued, to push it to a client in live mode. */
-  live: LiveDelivery
+  live: Pick<LiveDelivery, 'queued'>
   onward: Onward
   /** Every DID this node answers to (current and earlier). */
   ownDids: () => readonly string[]
