@@ -93,11 +93,7 @@ export interface PackOptions {
 }
 
 export interface Envelope {
-  /**
-   * `parsed` is on its way out: node/inbound.ts, its one user, is to call unpackJwe instead, and
-   * then the parameter goes.
-   */
-  unpack(packed: string, parsed?: unknown): Promise<Unpacked>
+  unpack(packed: string): Promise<Unpacked>
   /** `packed`, which the caller has parsed already and found a JWE (`jwe`): it is not parsed again. */
   unpackJwe(packed: string, jwe: JweJson): Promise<Unpacked>
   /** Authcrypt `message` from `from` to `to`; by default not wrapped in a forward, as replies go back the way they came. */
@@ -154,8 +150,8 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
   }
 
   return {
-    async unpack (packed, parsed) {
-      return await open(packed, parsed)
+    async unpack (packed) {
+      return await open(packed)
     },
     async unpackJwe (packed, jwe) {
       return await open(packed, jwe)

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import type { LiveDelivery } from '../protocols/types.ts'
+import type { LiveDelivery } from '../protocols/pickup/live.ts'
 import { nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import type { Mailbox } from '../storage/mailbox.ts'

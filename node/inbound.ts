@@ -2,15 +2,11 @@ import type { Logger } from 'pino'
 import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
 import { EnvelopeError } from '../didcomm/envelope.ts'
 import { isJweJson } from '../didcomm/jose.ts'
-import type { DIDResolver } from '../didcomm/resolver.ts'
 import { didOf } from '../didcomm/resolver.ts'
 import { problemReport } from '../protocols/problem-report/messages.ts'
 import { FORWARD } from '../protocols/routing/messages.ts'
-import type { HandlerContext, HandlerResult, InboundMessage, Limits, LiveDelivery, Onward, Session } from '../protocols/types.ts'
-import { ProblemReportError } from '../protocols/types.ts'
-import type { Mailbox } from '../storage/mailbox.ts'
-import type { Mediations } from '../storage/mediations.ts'
-import type { MediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
+import type { Handler, HandlerResult, InboundMessage, Session } from '../protocols/message.ts'
+import { ProblemReportError } from '../protocols/problem-report/error.ts'
 import { scrubber } from './log.ts'
 import { createReplayGuard } from './replay.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
@@ -35,16 +31,10 @@ export interface InboundOutcome {
 
 export interface InboundComponents {
   envelope: Envelope
-  resolver: DIDResolver
-  mailbox: Mailbox
-  mediations: Mediations
-  mediationPolicy: MediationPolicy
-  live: LiveDelivery
-  onward: Onward
-  limits: Limits
   /** The node's mediator DIDs, current last. */
   dids: () => readonly string[]
-  dispatch: (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult>
+  /** The protocols, bound to their components (createDispatcher). */
+  dispatch: Handler
   logger: Logger
 }
 
@@ -79,7 +69,7 @@ export function createInbound (components: InboundComponents): Inbound {
       throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)')
     }
     try {
-      const { message, sender, recipientKids } = await envelope.unpack(text, json)
+      const { message, sender, recipientKids } = await envelope.unpackJwe(text, json)
       // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
       if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
         throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it")
@@ -98,23 +88,14 @@ export function createInbound (components: InboundComponents): Inbound {
     if (inbound.sender !== undefined && inbound.message.type !== FORWARD) replay.check(inbound.sender, inbound.message)
     // `mid`, the DIDComm message id (random, chosen by the sender), correlates this node's lines with the sender's.
     logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: inbound.sender, transport: session.transport }, 'message')
-    const ctx: HandlerContext = {
+    return await components.dispatch(inbound, {
       nodeDid: inbound.to,
-      ownDids: new Set(components.dids()),
-      mailbox: components.mailbox,
-      mediations: components.mediations,
-      mediationPolicy: components.mediationPolicy,
-      resolver: components.resolver,
-      live: components.live,
-      onward: components.onward,
-      limits: components.limits,
       session,
       receive: async packed => {
         if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError(PROBLEM.tooManyLayers, 'too many forward layers addressed to this node')
         await dispatch(await unpack(packed), session, depth + 1)
       }
-    }
-    return await components.dispatch(inbound, ctx)
+    })
   }
 
   async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<Reply[]> {

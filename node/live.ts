@@ -3,7 +3,8 @@ import type { Logger } from 'pino'
 import type { Mailbox, QueuedMessage } from '../storage/mailbox.ts'
 import type { Mediations } from '../storage/mediations.ts'
 import { PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
-import type { LiveDelivery, PickupVersion, Session } from '../protocols/types.ts'
+import type { Session } from '../protocols/message.ts'
+import type { LiveDelivery, PickupVersion } from '../protocols/pickup/live.ts'
 
 /** How many pushed-but-unacknowledged messages a client may have; more follow as it acknowledges. */
 const IN_FLIGHT_MAX = 100

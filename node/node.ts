@@ -170,11 +170,10 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
           maxBytes: config.outboxMaxBytes
         }
       })
+      const dids = (): readonly string[] => identity?.dids ?? []
       const inbound = countedInbound(createInbound({
-        envelope, resolver, mailbox, mediations, mediationPolicy, live, limits, logger,
-        onward: mesh.onward,
-        dids: () => identity?.dids ?? [],
-        dispatch: createDispatcher(config.maxMessageBytes)
+        envelope, logger, dids,
+        dispatch: createDispatcher({ mailbox, mediations, mediationPolicy, resolver, live, onward: mesh.onward, ownDids: dids, ...limits })
       }), metrics)
       await libp2p.start()
       stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)

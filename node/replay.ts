@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { PlainMessage } from '../didcomm/envelope.ts'
-import { ProblemReportError } from '../protocols/types.ts'
+import { ProblemReportError } from '../protocols/problem-report/error.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 export interface ReplayGuardInit {

@@ -1,15 +1,22 @@
-import { mediationHandlersByType, mediationProtocols } from './coordinate-mediation/handler.ts'
+import { mediationHandlers, mediationProtocols } from './coordinate-mediation/handler.ts'
+import type { MediationComponents } from './coordinate-mediation/handler.ts'
 import { DISCOVER_FEATURES_PROTOCOL, discoverFeaturesHandlers } from './discover-features/handler.ts'
 import type { Feature } from './discover-features/handler.ts'
-import { pickupHandlersByType, pickupProtocols } from './pickup/handler.ts'
+import type { Handler } from './message.ts'
+import { quotedType } from './message.ts'
+import { pickupHandlers, pickupProtocols } from './pickup/handler.ts'
+import type { PickupComponents } from './pickup/handler.ts'
+import { PROBLEM } from './problem-report/codes.ts'
+import { ProblemReportError } from './problem-report/error.ts'
 import { problemReportHandlersByType } from './problem-report/handler.ts'
 import { PROBLEM_REPORT_PROTOCOL } from './problem-report/messages.ts'
-import { handleForward } from './routing/handler.ts'
-import { FORWARD, ROUTING_PROTOCOL } from './routing/messages.ts'
+import { routingHandlers } from './routing/handler.ts'
+import type { RoutingComponents } from './routing/handler.ts'
+import { ROUTING_PROTOCOL } from './routing/messages.ts'
 import { TRUST_PING_PROTOCOL, trustPingHandlersByType } from './trust-ping/handler.ts'
-import type { Handler, HandlerContext, HandlerResult, InboundMessage } from './types.ts'
-import { ProblemReportError, quotedType } from './types.ts'
-import { PROBLEM } from './problem-report/codes.ts'
+
+/** Everything any protocol needs; each takes only its own part of it. */
+export type DispatcherComponents = RoutingComponents & MediationComponents & PickupComponents
 
 /** What this node discloses: the protocols it implements, with its role in each, and its size limit. */
 function features (maxMessageBytes: number): Feature[] {
@@ -24,13 +31,14 @@ function features (maxMessageBytes: number): Feature[] {
   ]
 }
 
-export function createDispatcher (maxMessageBytes: number): (inbound: InboundMessage, ctx: HandlerContext) => Promise<HandlerResult> {
-  const disclosed = features(maxMessageBytes)
+/** Binds every protocol's handlers to its components once; per message, only the message context varies. */
+export function createDispatcher (components: DispatcherComponents): Handler {
+  const disclosed = features(components.maxMessageBytes)
   // A Map, not an object: a type such as `constructor` must not find an inherited property.
   const handlers = new Map<string, Handler>(Object.entries({
-    [FORWARD]: handleForward,
-    ...mediationHandlersByType,
-    ...pickupHandlersByType,
+    ...routingHandlers(components),
+    ...mediationHandlers(components),
+    ...pickupHandlers(components),
     ...trustPingHandlersByType,
     ...problemReportHandlersByType,
     ...discoverFeaturesHandlers(() => disclosed)

@@ -1,7 +1,7 @@
 import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
-import type { Onward } from '../../protocols/types.ts'
+import type { Onward } from '../../protocols/routing/handler.ts'
 import type { Database, GroupCommit } from '../../storage/database.ts'
 import { createLevelOutbox } from '../../storage/outbox.ts'
 import type { OutboxEntry } from '../../storage/outbox.ts'

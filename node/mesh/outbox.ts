@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { ProblemReportError } from '../../protocols/types.ts'
+import { ProblemReportError } from '../../protocols/problem-report/error.ts'
 import { slots } from '../../storage/concurrency.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 import type { DeliveryResult } from './relay.ts'

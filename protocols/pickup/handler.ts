@@ -1,6 +1,10 @@
-import type { MailboxStatus } from '../../storage/mailbox.ts'
-import type { Handler, HandlerContext, InboundMessage } from '../types.ts'
-import { ProblemReportError, parseBody, replyTo, requireMediation } from '../types.ts'
+import type { Mailbox, MailboxStatus } from '../../storage/mailbox.ts'
+import type { Mediations } from '../../storage/mediations.ts'
+import { requireMediation } from '../coordinate-mediation/handler.ts'
+import type { Handler, InboundMessage, MessageContext } from '../message.ts'
+import { parseBody, replyTo } from '../message.ts'
+import { ProblemReportError } from '../problem-report/error.ts'
+import type { LiveDelivery } from './live.ts'
 import {
   PICKUP_V3, PICKUP_V4, deliveryMessage, deliveryRequestBody, liveDeliveryChangeBody,
   messagesReceivedBody, statusBody, statusRequestBody
@@ -8,9 +12,15 @@ import {
 import type { PickupVocabulary } from './messages.ts'
 import { PROBLEM } from '../problem-report/codes.ts'
 
+export interface PickupComponents {
+  mailbox: Pick<Mailbox, 'status' | 'list' | 'remove'>
+  mediations: Pick<Mediations, 'get' | 'mailboxes'>
+  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'acknowledged'>
+}
+
 /** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */
-async function recipientsOf (client: string, named: string | undefined, ctx: HandlerContext): Promise<string[]> {
-  const held = await ctx.mediations.mailboxes(client)
+async function recipientsOf (client: string, named: string | undefined, mediations: Pick<Mediations, 'mailboxes'>): Promise<string[]> {
+  const held = await mediations.mailboxes(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
     throw new ProblemReportError(PROBLEM.recipientNotHeld, "the recipient_did named is not in this client's keylist")
@@ -19,11 +29,11 @@ async function recipientsOf (client: string, named: string | undefined, ctx: Han
 }
 
 /** Messages already pushed live and not yet acknowledged are not "waiting": live clients would fetch them twice. */
-async function waiting (client: string, recipients: string[], ctx: HandlerContext): Promise<MailboxStatus> {
-  const exclude = ctx.live.inFlight(client)
+async function waiting (client: string, recipients: string[], { mailbox, live }: Pick<PickupComponents, 'mailbox' | 'live'>): Promise<MailboxStatus> {
+  const exclude = live.inFlight(client)
   const total: MailboxStatus = { count: 0, bytes: 0 }
   for (const recipient of recipients) {
-    const s = await ctx.mailbox.status(recipient, exclude)
+    const s = await mailbox.status(recipient, exclude)
     total.count += s.count
     total.bytes += s.bytes
     if (s.oldest !== undefined && (total.oldest === undefined || s.oldest < total.oldest)) total.oldest = s.oldest
@@ -32,53 +42,56 @@ async function waiting (client: string, recipients: string[], ctx: HandlerContex
   return total
 }
 
-function pickupHandlers (v: PickupVocabulary): Record<string, Handler> {
-  const status = async (inbound: InboundMessage, ctx: HandlerContext, client: string, named?: string): Promise<ReturnType<typeof replyTo>> => {
-    const recipients = await recipientsOf(client, named, ctx)
-    const body = statusBody(v, await waiting(client, recipients, ctx), ctx.live.isLive(ctx.session), named)
+function versionHandlers (v: PickupVocabulary, components: PickupComponents): Record<string, Handler> {
+  const { mailbox, mediations, live } = components
+  const status = async (inbound: InboundMessage, ctx: MessageContext, client: string, named?: string): Promise<ReturnType<typeof replyTo>> => {
+    const recipients = await recipientsOf(client, named, mediations)
+    const body = statusBody(v, await waiting(client, recipients, components), live.isLive(ctx.session), named)
     return replyTo(inbound, ctx, `${v.protocol}/status`, body)
   }
 
   return {
     [`${v.protocol}/status-request`]: async (inbound, ctx) => {
-      const client = await requireMediation(inbound, ctx)
+      const client = await requireMediation(inbound, mediations)
       const { recipient_did: named } = parseBody(statusRequestBody, inbound)
       return { replies: [await status(inbound, ctx, client, named)] }
     },
 
     [`${v.protocol}/delivery-request`]: async (inbound, ctx) => {
-      const client = await requireMediation(inbound, ctx)
+      const client = await requireMediation(inbound, mediations)
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
-      const batch = await ctx.mailbox.list(await recipientsOf(client, named, ctx), limit, ctx.live.inFlight(client))
+      const batch = await mailbox.list(await recipientsOf(client, named, mediations), limit, live.inFlight(client))
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
       const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id)
       return { replies: [delivery] }
     },
 
     [`${v.protocol}/messages-received`]: async (inbound, ctx) => {
-      const client = await requireMediation(inbound, ctx)
+      const client = await requireMediation(inbound, mediations)
       const { message_id_list: ids } = parseBody(messagesReceivedBody, inbound)
-      await ctx.mailbox.remove(await ctx.mediations.mailboxes(client), ids)
-      ctx.live.acknowledged(client, ids)
+      await mailbox.remove(await mediations.mailboxes(client), ids)
+      live.acknowledged(client, ids)
       return { replies: [await status(inbound, ctx, client)] }
     },
 
     [`${v.protocol}/live-delivery-change`]: async (inbound, ctx) => {
-      const client = await requireMediation(inbound, ctx)
-      const { live_delivery: live } = parseBody(liveDeliveryChangeBody, inbound)
-      if (!live) {
-        ctx.live.disable(ctx.session)
+      const client = await requireMediation(inbound, mediations)
+      const { live_delivery: wanted } = parseBody(liveDeliveryChangeBody, inbound)
+      if (!wanted) {
+        live.disable(ctx.session)
         return { replies: [await status(inbound, ctx, client)] }
       }
       if (ctx.session.push === undefined) {
         throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`)
       }
       // Claim the backlog first, so the status below already excludes what is about to be pushed.
-      const pushBacklog = await ctx.live.enable(ctx.session, client, v.version)
+      const pushBacklog = await live.enable(ctx.session, client, v.version)
       return { replies: [await status(inbound, ctx, client)], after: pushBacklog }
     }
   }
 }
 
 export const pickupProtocols = [PICKUP_V3.protocol, PICKUP_V4.protocol]
-export const pickupHandlersByType: Record<string, Handler> = { ...pickupHandlers(PICKUP_V3), ...pickupHandlers(PICKUP_V4) }
+export function pickupHandlers (components: PickupComponents): Record<string, Handler> {
+  return { ...versionHandlers(PICKUP_V3, components), ...versionHandlers(PICKUP_V4, components) }
+}

@@ -1,4 +1,4 @@
-import type { Handler } from '../types.ts'
+import type { Handler } from '../message.ts'
 import { PROBLEM_REPORT } from './messages.ts'
 
 /** A problem report from a client is noted and never answered with another one. */

@@ -4,7 +4,7 @@ import { AttachmentError, attachedMessage } from '../../didcomm/envelope.ts'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { isJweJson, parseJson } from '../../didcomm/jose.ts'
 import { DID_LIMITS } from '../../didcomm/resolver.ts'
-import { ProblemReportError } from '../types.ts'
+import { ProblemReportError } from '../problem-report/error.ts'
 import { PROBLEM } from '../problem-report/codes.ts'
 
 export const ROUTING_PROTOCOL = 'https://didcomm.org/routing/2.0'

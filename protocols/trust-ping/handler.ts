@@ -1,6 +1,6 @@
 import { z } from 'zod'
-import type { Handler } from '../types.ts'
-import { parseBody, replyTo } from '../types.ts'
+import type { Handler } from '../message.ts'
+import { parseBody, replyTo } from '../message.ts'
 
 export const TRUST_PING_PROTOCOL = 'https://didcomm.org/trust-ping/2.0'
 

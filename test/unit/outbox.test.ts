@@ -7,7 +7,7 @@ import { httpStatusOf } from '../../node/transports/http.ts'
 import type { OutboxInit } from '../../node/mesh/outbox.ts'
 import type { DeliveryResult } from '../../node/mesh/relay.ts'
 import type { Route } from '../../node/mesh/routes.ts'
-import { ProblemReportError } from '../../protocols/types.ts'
+import { ProblemReportError } from '../../protocols/problem-report/error.ts'
 import { contentHash } from '../../storage/mailbox.ts'
 import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
 

@@ -9,15 +9,16 @@ import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
 import type { Admission, MediationPolicy } from '../../protocols/coordinate-mediation/policy.ts'
 import { httpStatusOf } from '../../node/transports/http.ts'
 import { createDispatcher } from '../../protocols/index.ts'
-import { ProblemReportError } from '../../protocols/types.ts'
-import type { HandlerContext, HandlerResult, LiveDelivery, Session } from '../../protocols/types.ts'
+import type { DispatcherComponents } from '../../protocols/index.ts'
+import type { HandlerResult, InboundMessage, MessageContext, Session } from '../../protocols/message.ts'
+import type { LiveDelivery } from '../../protocols/pickup/live.ts'
+import { ProblemReportError } from '../../protocols/problem-report/error.ts'
 import type { Mailbox, MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
 import type { KeylistResult, Mediations } from '../../storage/mediations.ts'
 
 const NODE = 'did:ex:node'
 const CLIENT = 'did:ex:client'
 const MAX_BYTES = 123_456
-const dispatch = createDispatcher(MAX_BYTES)
 const resolver = createResolver()
 
 const rawKey = (pair: { privateKey: KeyObject }): Uint8Array => fromString(pair.privateKey.export({ format: 'jwk' }).x ?? '', 'base64url')
@@ -78,22 +79,32 @@ function stubLive (inFlight: string[] = []) {
   return { live: live as LiveDelivery, acknowledged, enabled }
 }
 
-function context (over: Partial<HandlerContext> = {}): HandlerContext {
+/** Stub components and one message's context, in one object so that each test overrides either. */
+type Stub = DispatcherComponents & MessageContext
+
+function context (over: Partial<Stub> = {}): Stub {
   const session: Session = { transport: 'http' }
   return {
     nodeDid: NODE,
-    ownDids: new Set([NODE]),
+    ownDids: () => [NODE],
     mailbox: {} as Mailbox,
     mediations: stubMediations().mediations,
     mediationPolicy: stubPolicy('admitted').policy,
     resolver,
     live: stubLive().live,
     onward: { open: false, destination: async () => undefined, enqueue: async () => {} },
-    limits: { maxRecipientsPerClient: 7, maxMediations: 10, maxMessageBytes: MAX_BYTES },
+    maxRecipientsPerClient: 7,
+    maxMediations: 10,
+    maxMessageBytes: MAX_BYTES,
     session,
     receive: async () => {},
     ...over
   }
+}
+
+/** Binds the handlers to the stub's components, as the node does once, and dispatches one message. */
+async function dispatch (inbound: InboundMessage, stub: Stub): Promise<HandlerResult> {
+  return await createDispatcher(stub)(inbound, stub)
 }
 
 function message (type: string, body: Record<string, unknown> = {}, extra: Partial<PlainMessage> = {}): PlainMessage {
@@ -219,7 +230,7 @@ describe('coordinate-mediation', () => {
 
     const full = stubMediations({ granted: ['did:ex:a', 'did:ex:b'] })
     const admit = stubPolicy('admitted')
-    const refused = onlyReply(await dispatch({ message: message(`${V2}/mediate-request`), sender: CLIENT }, context({ mediations: full.mediations, mediationPolicy: admit.policy, limits: { maxRecipientsPerClient: 7, maxMediations: 2, maxMessageBytes: MAX_BYTES } })))
+    const refused = onlyReply(await dispatch({ message: message(`${V2}/mediate-request`), sender: CLIENT }, context({ mediations: full.mediations, mediationPolicy: admit.policy, maxMediations: 2 })))
     assert.equal(refused.type, `${V2}/mediate-deny`)
     assert.equal(admit.asked.length, 0, 'a full node does not use up the client\'s invitation')
 

@@ -1,0 +1,20 @@
+import type { Session } from '../message.ts'
+
+export type PickupVersion = '3.0' | '4.0'
+
+/** Pushes queued messages to clients connected in live mode. */
+export interface LiveDelivery {
+  /** Binds `session` to `client` and claims its backlog; call the returned function to push it. */
+  enable(session: Session, client: string, version: PickupVersion): Promise<() => void>
+  disable(session: Session): void
+  isLive(session: Session): boolean
+  /** Sessions in live mode now. */
+  sessions(): number
+  /** Ids pushed to the client and not yet acknowledged: not counted as waiting. */
+  inFlight(client: string): ReadonlySet<string>
+  acknowledged(client: string, ids: readonly string[]): void
+  /** A message was queued for `recipient`, held by `client`. */
+  queued(client: string, recipient: string): void
+  /** Ends every live session of `client` (its mediation was revoked). */
+  drop(client: string): void
+}
