@@ -191,8 +191,9 @@ describe('MeshAgent against a three-node mesh', () => {
       tried.push(textOf(m))
       if (textOf(m) === 'bad') throw new Error('handler failed')
     })
-    assert.deepEqual(tried, ['one', 'bad', 'three'])
-    assert.deepEqual(first.map(textOf), ['one', 'three'])
+    // Arrival order at n2 is not promised (relays are pipelined; two in one millisecond sort by hash).
+    assert.deepEqual([...tried].sort(), ['bad', 'one', 'three'])
+    assert.deepEqual(first.map(textOf).sort(), ['one', 'three'])
 
     const again = await customer.pickup()
     assert.deepEqual(again.map(m => m.id), [badId], 'only the failed one comes again')
