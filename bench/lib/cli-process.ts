@@ -1,6 +1,7 @@
 /**
- * The didcomm-mesh CLI (`node/cli.ts`) as child processes of the benchmark: launched under the Node
- * running the bench, output collected, and killAll() for the exit handler.
+ * The didcomm-mesh CLI (`node/cli.ts`) as child processes: launched under the Node running the
+ * caller, output collected, and killAll() for an exit handler. The benchmark's own (bench/ imports
+ * nothing from test/); the tests' CLI helpers build on it.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -19,9 +20,9 @@ function cleanEnv (): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('DIDCOMM_MESH_')))
 }
 
-/** Starts the CLI with `args`, collecting its output. */
-export function launch (args: string[]): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+/** Starts the CLI with `args`, collecting its output; `env` adds variables. */
+export function launch (args: string[], env: Record<string, string> = {}): Running {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   let out = ''

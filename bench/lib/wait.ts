@@ -1,4 +1,4 @@
-/** Polling for the benchmark (its own, so bench/ imports nothing from test/). */
+/** Polling for the benchmark (its own, so bench/ imports nothing from test/; the tests reuse it). */
 
 /** Polls `check` until it returns something other than undefined, or fails after `timeout` ms. */
 export async function waitFor<T> (check: () => Promise<T | undefined> | T | undefined, timeout = 10_000, what = 'condition'): Promise<T> {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 import { loadConfig } from '../../config/load.ts'
 import type { Config } from '../../config/schema.ts'
 import { createNode } from '../../node/node.ts'
+import { waitFor } from '../../bench/lib/wait.ts'
 import type { MeshNode, NodeInfo } from '../../node/node.ts'
 
 export interface TestNode {
@@ -127,16 +128,8 @@ export function testNodes (prefix?: string, options: { logs?: boolean } = {}): T
   } as TestNodes<TestNode> | TestNodes<LoggedTestNode>
 }
 
-/** Polls `check` until it returns something other than undefined, or fails after `timeout` ms. */
-export async function waitFor<T> (check: () => Promise<T | undefined> | T | undefined, timeout = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
+// Polling is the benchmark's (bench/lib/wait.ts): one copy.
+export { waitFor }
 
 export interface LoggedTestNode extends TestNode {
   /** Everything the node has logged so far (pino JSON lines), across restarts. */
