@@ -4,9 +4,9 @@ import type { Logger } from 'pino'
 import type { LiveDelivery } from '../protocols/pickup/live.ts'
 import { nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
-import type { Mailbox } from '../storage/mailbox.ts'
+import type { Mailbox } from '../storage/store.ts'
 import { DID_LIMITS } from '../didcomm/resolver.ts'
-import type { Mediations } from '../storage/mediations.ts'
+import type { Mediations } from '../storage/store.ts'
 
 /** The admin API's path prefix. */
 export const ADMIN_PATH = '/admin'
@@ -76,7 +76,7 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
       }
       if (typeof did !== 'string' || !did.startsWith('did:') || did.length > DID_LIMITS.maxLength) return await reply.code(400).send({ error: 'body.did must be a DID' })
       // The mailboxes before the revoke: it takes the recipients that name them.
-      const boxes = await mediations.mailboxes(did)
+      const boxes = await mediations.mailboxDids(did)
       const recipients = await mediations.revoke(did)
       if (recipients === undefined) return await reply.code(404).send({ error: 'no mediation for this DID' })
       const messages = await mailbox.purge(boxes)

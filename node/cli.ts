@@ -13,7 +13,8 @@ import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import { AdminCommandError, addClientsCommands } from './clients-cli.ts'
-import { createNode, endpointsFor, mediatorDid } from './node.ts'
+import { endpointsFor, mediatorDid } from './identity.ts'
+import { createNode } from './node.ts'
 import type { NodeInfo } from './node.ts'
 
 /** Exit codes: 1 runtime failure, 2 bad configuration or usage. */

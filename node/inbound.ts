@@ -8,6 +8,7 @@ import { FORWARD } from '../protocols/routing/messages.ts'
 import type { Handler, HandlerResult, InboundMessage, Session } from '../protocols/message.ts'
 import { ProblemReportError } from '../protocols/problem-report/error.ts'
 import { scrubber } from './log.ts'
+import type { NodeMetrics } from './metrics.ts'
 import { createReplayGuard } from './replay.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
@@ -36,6 +37,8 @@ export interface InboundComponents {
   /** The protocols, bound to their components (createDispatcher). */
   dispatch: Handler
   logger: Logger
+  /** Counts every outcome by transport and problem code. */
+  metrics?: Pick<NodeMetrics, 'message'>
 }
 
 export interface Inbound {
@@ -104,22 +107,28 @@ export function createInbound (components: InboundComponents): Inbound {
 
   return {
     async receive (raw, session) {
-      const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')
-      // Kept outside the try, so that a handler's refusal is encrypted to the sender and threaded (pthid).
-      let request: Addressed | undefined
-      try {
-        request = await unpack(text)
-        const result = await dispatch(request, session, 0)
-        const replies = result.replies ?? []
-        if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
-        return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
-      } catch (err) {
-        if (!(err instanceof ProblemReportError)) {
-          logger.error({ err, mid: request?.message.id }, 'inbound message failed')
-          return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error'), request)
-        }
-        return await refuse(err, request)
+      const outcome = await handle(raw, session)
+      components.metrics?.message(session.transport, outcome.problem?.code)
+      return outcome
+    }
+  }
+
+  async function handle (raw: string | Uint8Array, session: Session): Promise<InboundOutcome> {
+    const text = typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8')
+    // Kept outside the try, so that a handler's refusal is encrypted to the sender and threaded (pthid).
+    let request: Addressed | undefined
+    try {
+      request = await unpack(text)
+      const result = await dispatch(request, session, 0)
+      const replies = result.replies ?? []
+      if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
+      return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
+    } catch (err) {
+      if (!(err instanceof ProblemReportError)) {
+        logger.error({ err, mid: request?.message.id }, 'inbound message failed')
+        return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error'), request)
       }
+      return await refuse(err, request)
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Envelope } from '../didcomm/envelope.ts'
 import type { Logger } from 'pino'
-import type { Mailbox, QueuedMessage } from '../storage/mailbox.ts'
-import type { Mediations } from '../storage/mediations.ts'
+import type { Mailbox, Mediations, QueuedMessage } from '../storage/store.ts'
+import type { NodeMetrics } from './metrics.ts'
 import { PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
 import type { Session } from '../protocols/message.ts'
 import type { LiveDelivery, PickupVersion } from '../protocols/pickup/live.ts'
@@ -25,6 +25,7 @@ export interface LiveDeliveryComponents {
   /** The DID pushes come from. */
   nodeDid: () => string
   logger: Logger
+  metrics?: Pick<NodeMetrics, 'observe'>
 }
 
 /**
@@ -37,6 +38,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
   const bySession = new Map<Session, LiveBinding>()
   const byClient = new Map<string, Set<LiveBinding>>()
   const claims = new Map<string, Promise<void>>()
+  components.metrics?.observe({ liveSessions: () => bySession.size })
 
   function inFlight (client: string): Set<string> {
     const all = new Set<string>()
@@ -51,7 +53,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
     const exclude = inFlight(client)
     const room = IN_FLIGHT_MAX - exclude.size
     if (room <= 0) return undefined
-    const batch = await mailbox.list(await mediations.mailboxes(client), room, exclude)
+    const batch = await mailbox.list(await mediations.mailboxDids(client), room, exclude)
     for (const m of batch) binding.inFlight.add(m.id)
     return { binding, messages: batch }
   }

@@ -3,42 +3,35 @@ import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
-import type { SecretLookup } from '../didcomm/envelope.ts'
-import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
-import type { DidIdentity } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
-import { LIBP2P_URI } from '../didcomm/transport.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { createDispatcher } from '../protocols/index.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
-import { problemReport } from '../protocols/problem-report/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
-import { GroupCommit, openDatabase, rememberMediatorDid } from '../storage/database.ts'
-import { createLibp2pDatastore } from '../storage/datastore.ts'
-import { createLevelUsedInvitations } from '../storage/invitations.ts'
-import type { Database } from '../storage/database.ts'
+import type { LiveDelivery } from '../protocols/pickup/live.ts'
+import { openLevelStore } from '../storage/level/store.ts'
 import { loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
-import { createLevelMailbox } from '../storage/mailbox.ts'
-import type { Mailbox } from '../storage/mailbox.ts'
-import { createLevelMediations } from '../storage/mediations.ts'
-import type { OutboxEntry } from '../storage/outbox.ts'
+import type { Store } from '../storage/store.ts'
 import { adminToken, registerAdmin } from './admin.ts'
+import { createClientAddress } from './client-address.ts'
+import { createNodeIdentity, endpointsFor } from './identity.ts'
+import type { Endpoints } from './identity.ts'
 import { createInbound } from './inbound.ts'
+import type { Inbound } from './inbound.ts'
 import { createMeshLibp2p, dialBootstrapAddresses } from './libp2p.ts'
+import type { MeshLibp2p } from './libp2p.ts'
+import { Lifecycle } from './lifecycle.ts'
+import { createLiveDelivery } from './live.ts'
+import { createLogger, redactingLogger } from './log.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
-import type { MeshLibp2p } from './libp2p.ts'
-import { createLiveDelivery } from './live.ts'
-import { createClientAddress } from './client-address.ts'
-import { countedInbound, countedRateLimiter, createNodeMetrics } from './metrics.ts'
+import { undeliverableReports } from './mesh/undeliverable.ts'
+import { createNodeMetrics } from './metrics.ts'
+import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
-import { createLogger, redactingLogger } from './log.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
-import { WEBSOCKET_PATH } from './transports/websocket.ts'
-
-export interface Endpoints { http: string, ws: string, libp2p: string }
 
 export interface NodeInfo {
   did: string
@@ -68,209 +61,240 @@ export interface NodeOptions {
   keyPassphrase?: string
 }
 
+/** What a started node answers; stopping it stops every stage. */
+type RunningNode = Omit<MeshNode, 'start'>
+
 const SWEEP_INTERVAL_MS = 60_000
 
-/** Where the node is reached. */
-export function endpointsFor (config: Config, httpPort: number, peerId: string): Endpoints {
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-  const http = (config.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${httpPort}`).replace(/\/+$/, '')
-  return { http, ws: http.replace(/^http/, 'ws') + WEBSOCKET_PATH, libp2p: LIBP2P_URI + peerId }
+export function createNode (config: Config, options: NodeOptions = {}): MeshNode {
+  let running: RunningNode | undefined
+  const started = (): RunningNode => {
+    if (running === undefined) throw new Error('node is not started')
+    return running
+  }
+  return {
+    async start () {
+      running = await startNode(config, options)
+    },
+    async stop () {
+      const node = running
+      running = undefined
+      await node?.stop()
+    },
+    info: () => started().info(),
+    invitation: () => started().invitation(),
+    listenUrl: () => started().listenUrl()
+  }
 }
 
 /**
- * The mediator DID: did:peer:2 over the node's keys, one DIDCommMessaging service per endpoint, in
- * the order real clients need: http(s) first (Identus and didcomm-rust POST to the first), then
- * ws(s) (browser wallets open the first ws), then libp2p.
+ * Starts the stages in order, each registering its stop: storage → keys → libp2p → mesh →
+ * transports. The start has two phases: the transports listen first, because the mediator DID names
+ * the bound HTTP port; only once the node is named does it decrypt and accept relays.
  */
-export function mediatorDid (keys: NodeKeys, endpoints: Endpoints): string {
-  return peerDid2For(keys.keyAgreement, keys.authentication, [endpoints.http, endpoints.ws, endpoints.libp2p].map(uri => ({ uri, accept: ['didcomm/v2'] })))
+async function startNode (config: Config, options: NodeOptions): Promise<RunningNode> {
+  const lifecycle = new Lifecycle(options.logger ?? createLogger(config.logLevel))
+  try {
+    return await startStages(config, options, lifecycle)
+  } catch (err) {
+    await lifecycle.stop()
+    throw err
+  }
 }
 
-export function createNode (config: Config, options: NodeOptions = {}): MeshNode {
-  const baseLogger = options.logger ?? createLogger(config.logLevel)
-  let db: Database | undefined
-  let libp2p: MeshLibp2p | undefined
-  let http: FastifyInstance | undefined
-  let identity: DidIdentity | undefined
-  let endpoints: Endpoints | undefined
-  let mesh: Mesh | undefined
-  let sweepTimer: NodeJS.Timeout | undefined
-  let stopBootstrapDials = (): void => {}
-  let ready = false
+async function startStages (config: Config, options: NodeOptions, lifecycle: Lifecycle): Promise<RunningNode> {
+  const metrics = createNodeMetrics()
 
-  const started = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('node is not started')
-    return value
+  // Storage.
+  const store = await openLevelStore(config.dataDir, { mailbox: { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient } })
+  lifecycle.started('storage', async () => { await store.close() })
+  metrics.observe({ queued: async () => await store.mailbox.queued() })
+
+  // Keys; the DID they make waits for the bound port.
+  const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
+  const logger = redactingLogger(options.logger ?? createLogger(config.logLevel), nodeSecret(keys, 'log-hash'))
+  const identity = createNodeIdentity(keys, store.state)
+
+  const libp2p = await startLibp2p(config, keys, store, metrics, lifecycle)
+
+  // The mesh, the protocols and the pipeline in front of them.
+  const resolver = createResolver()
+  const envelope = createEnvelope(resolver, identity.secret)
+  const { mailbox, mediations } = store
+  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics })
+  const mesh = createMesh({
+    libp2p, resolver, logger, metrics,
+    outbox: store.outbox,
+    report: undeliverableReports({ mailbox, envelope, live, nodeDid: identity.did })
+  }, {
+    relayOpen: config.relayOpen,
+    relayPrivateDestinations: config.relayPrivateDestinations,
+    messageLifetimeMs: config.messageLifetimeSeconds * 1000,
+    outbox: {
+      maxAttempts: config.relayMaxAttempts,
+      maxDelayMs: config.relayMaxDelaySeconds * 1000,
+      maxPerSender: config.outboxMaxPerOrigin,
+      maxMessages: config.outboxMaxMessages,
+      maxBytes: config.outboxMaxBytes
+    }
+  })
+  lifecycle.started('mesh', () => { mesh.stop() })
+  const inbound = createInbound({
+    envelope, logger, metrics,
+    dids: identity.dids,
+    dispatch: createDispatcher({
+      mailbox, mediations, live, resolver,
+      mediationPolicy: createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: store.usedInvitations, logger }),
+      onward: mesh.onward,
+      ownDids: identity.dids,
+      delivered: metrics.delivered,
+      maxMessageBytes: config.maxMessageBytes,
+      maxMediations: config.maxMediations,
+      maxRecipientsPerClient: config.maxRecipientsPerClient
+    })
+  })
+
+  // Transports, phase one: listening, but DIDComm waits (503) until the node is named.
+  let accepting = false
+  const node: RunningNode = {
+    info: () => ({
+      did: identity.did(),
+      dids: identity.dids(),
+      peerId: libp2p.peerId.toString(),
+      multiaddrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
+      peers: libp2p.getPeers().map(peer => peer.toString()),
+      mesh: mesh.stats(),
+      endpoints: identity.endpoints(),
+      version: packageJson.version
+    }),
+    invitation: () => mediationInvitation(identity.did(), identity.endpoints().http),
+    listenUrl: () => listenUrlOf(http),
+    stop: async () => { await lifecycle.stop() }
   }
+  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, accepting: () => accepting }, lifecycle)
 
-  /** What GET /ready reports: started, store open, libp2p listening, and a peer when bootstrap peers are configured. */
+  // The DID names the bound port; with it the node can decrypt.
+  await identity.name(endpointsFor(config, boundPort(http), libp2p.peerId.toString()))
+  // The outbox counts what waits on disk before any transport can add to it.
+  await mesh.start(identity.dids())
+
+  // Phase two: relays are accepted. Until now a relaying peer found no protocol and retried later,
+  // rather than being told "rejected" and dropping the message.
+  const peersPerHost = config.rateP2pPeersPerHost
+  await startLibp2pTransport(libp2p, inbound, {
+    maxMessageBytes: config.maxMessageBytes,
+    rateLimiter: createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst, metrics }),
+    // Fresh peer IDs cost nothing: libp2p peers from one IP address also share a larger budget, kept
+    // apart from the IP's HTTP one (a mesh node relays for many wallets; wallets behind the same NAT
+    // must not use up its budget, nor it theirs).
+    hostRateLimiter: createRateLimiter({ perSecond: config.rateLimit * peersPerHost, burst: config.rateBurst * peersPerHost, metrics })
+  }, logger)
+  lifecycle.started('sweeper', startSweeper(config, store, logger))
+  accepting = true
+  lifecycle.started('accepting', () => { accepting = false })
+  logger.info({ peerId: libp2p.peerId.toString(), endpoints: identity.endpoints() }, 'node started')
+  return node
+}
+
+/** libp2p on the store's datastore, listening and dialling its bootstrap peers. */
+async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metrics: NodeMetrics, lifecycle: Lifecycle): Promise<MeshLibp2p> {
+  const libp2p = await createMeshLibp2p({
+    privateKey: keys.libp2p,
+    datastore: store.datastore,
+    host: config.host,
+    port: config.p2pPort,
+    wsPort: config.p2pWsPort,
+    announce: config.announce,
+    bootstrap: config.bootstrap,
+    mdns: config.mdns,
+    privateAddresses: config.privateAddresses,
+    maxConnections: config.maxConnections,
+    maxConnectionsPerHost: config.maxConnectionsPerHost,
+    metricsRegistry: metrics.registry,
+    statfsLocation: config.dataDir
+  })
+  await libp2p.start()
+  const stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)
+  lifecycle.started('libp2p', async () => {
+    stopBootstrapDials()
+    await libp2p.stop()
+  })
+  metrics.observe({ peers: () => libp2p.getPeers().length })
+  return libp2p
+}
+
+interface HttpComponents {
+  inbound: Inbound
+  live: LiveDelivery
+  store: Store
+  keys: NodeKeys
+  libp2p: MeshLibp2p
+  metrics: NodeMetrics
+  logger: Logger
+  node: RunningNode
+  /** Whether DIDComm is served yet. */
+  accepting: () => boolean
+}
+
+/** HTTP and WebSocket (DIDComm, operator endpoints, the admin API), listening on the configured port. */
+async function listenHttp (config: Config, components: HttpComponents, lifecycle: Lifecycle): Promise<FastifyInstance> {
+  const { store, libp2p, metrics, node, accepting } = components
+  /** What GET /ready reports: accepting, store open, libp2p listening, and a peer when bootstrap peers are configured. */
   const readiness = (): { ready: boolean, checks: Record<string, boolean> } => {
     const checks: Record<string, boolean> = {
-      started: ready,
-      store: db?.status === 'open',
-      libp2p: (libp2p?.getMultiaddrs().length ?? 0) > 0,
-      ...(config.bootstrap.length > 0 ? { peers: (libp2p?.getPeers().length ?? 0) > 0 } : {})
+      started: accepting(),
+      store: store.isOpen(),
+      libp2p: libp2p.getMultiaddrs().length > 0,
+      ...(config.bootstrap.length > 0 ? { peers: libp2p.getPeers().length > 0 } : {})
     }
     return { ready: Object.values(checks).every(Boolean), checks }
   }
+  const http = await createHttpTransport(components.inbound, components.live, {
+    info: () => node.info(),
+    invitation: () => node.invitation(),
+    ready: accepting,
+    readiness,
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
+  }, {
+    maxMessageBytes: config.maxMessageBytes,
+    corsOrigins: config.corsOrigins,
+    websocketFrames: config.websocketFrames,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
+    websocketIdleSeconds: config.websocketIdleSeconds,
+    // One budget per source across HTTP and WebSocket: a client's IP (the real one behind trusted proxies).
+    rateLimiter: createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst, metrics }),
+    clientAddress: createClientAddress({ trustProxy: config.trustProxy, header: config.forwardedHeader }),
+    publicHttps: config.publicUrl?.startsWith('https:') ?? false
+  }, components.logger)
+  await registerAdmin(http, adminToken(components.keys), { mediations: store.mediations, mailbox: store.mailbox, live: components.live, logger: components.logger })
+  lifecycle.started('http', async () => { await http.close() })
+  await http.listen({ host: config.host, port: config.httpPort })
+  return http
+}
 
-  // Secrets exist only once the DID is known (it names the bound port); until then nothing decrypts.
-  const secret: SecretLookup = kid => identity?.secret(kid)
+function boundPort (http: FastifyInstance): number {
+  const address = http.server.address()
+  if (typeof address !== 'object' || address === null) throw new Error('HTTP server is not listening')
+  return address.port
+}
 
-  return {
-    async start () {
-      const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
-      const logger = redactingLogger(baseLogger, nodeSecret(keys, 'log-hash'))
-      db = await openDatabase(config.dataDir)
-      const commit = new GroupCommit(db)
-      const metrics = createNodeMetrics()
-      const store = createLevelMailbox(db, commit, { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient })
-      // Deliveries are counted where clients acknowledge them.
-      const mailbox: Mailbox = { ...store, remove: async (recipients, ids) => { const n = await store.remove(recipients, ids); metrics.delivered(n); return n } }
-      const mediations = createLevelMediations(db, commit)
-      const usedInvitations = createLevelUsedInvitations(db, commit)
-      const mediationPolicy = createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: usedInvitations, logger })
-      const resolver = createResolver()
-      const envelope = createEnvelope(resolver, secret)
-      const nodeDid = (): string => started(identity).did
-      const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid, logger })
-      const limits = { maxMessageBytes: config.maxMessageBytes, maxMediations: config.maxMediations, maxRecipientsPerClient: config.maxRecipientsPerClient }
+function listenUrlOf (http: FastifyInstance): string {
+  const address = http.server.address()
+  if (typeof address !== 'object' || address === null) throw new Error('HTTP server is not listening')
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+}
 
-      libp2p = await createMeshLibp2p({
-        privateKey: keys.libp2p,
-        datastore: await createLibp2pDatastore(db),
-        host: config.host,
-        port: config.p2pPort,
-        wsPort: config.p2pWsPort,
-        announce: config.announce,
-        bootstrap: config.bootstrap,
-        mdns: config.mdns,
-        privateAddresses: config.privateAddresses,
-        maxConnections: config.maxConnections,
-        maxConnectionsPerHost: config.maxConnectionsPerHost,
-        metricsRegistry: metrics.registry,
-        statfsLocation: config.dataDir
-      })
-      // A message the mesh could not deliver is answered in its sender's own mailbox, like any message.
-      const report = async (entry: OutboxEntry, code: string, comment: string): Promise<void> => {
-        if (entry.origin === undefined) return
-        const problem = problemReport(code, comment, { from: nodeDid(), to: entry.origin, pthid: entry.thid })
-        await mailbox.add(entry.origin, await envelope.pack(problem, entry.origin, nodeDid()))
-        live.queued(entry.origin, entry.origin)
-      }
-      mesh = createMesh({ libp2p, resolver, db, commit, logger, report, relayed: metrics.relayed }, {
-        relayOpen: config.relayOpen,
-        relayPrivateDestinations: config.relayPrivateDestinations,
-        messageLifetimeMs: config.messageLifetimeSeconds * 1000,
-        outbox: {
-          maxAttempts: config.relayMaxAttempts,
-          maxDelayMs: config.relayMaxDelaySeconds * 1000,
-          maxPerSender: config.outboxMaxPerOrigin,
-          maxMessages: config.outboxMaxMessages,
-          maxBytes: config.outboxMaxBytes
-        }
-      })
-      const dids = (): readonly string[] => identity?.dids ?? []
-      const inbound = countedInbound(createInbound({
-        envelope, logger, dids,
-        dispatch: createDispatcher({ mailbox, mediations, mediationPolicy, resolver, live, onward: mesh.onward, ownDids: dids, ...limits })
-      }), metrics)
-      await libp2p.start()
-      stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)
-      metrics.observe({
-        queued: async () => await store.queued(),
-        outboxDepth: () => started(mesh).stats().outbox.depth,
-        routes: () => started(mesh).stats().routes,
-        liveSessions: () => live.sessions(),
-        peers: () => libp2p?.getPeers().length ?? 0
-      })
-
-      // One budget per source across transports: a client's IP over HTTP and WebSocket (the real one
-      // behind trusted proxies), a peer over libp2p.
-      const rateLimiter = countedRateLimiter(createRateLimiter({ perSecond: config.rateLimit, burst: config.rateBurst }), metrics)
-      // Fresh peer IDs cost nothing: libp2p peers from one IP address also share a larger budget, kept
-      // apart from the IP's HTTP one (a mesh node relays for many wallets; wallets behind the same NAT
-      // must not use up its budget, nor it theirs).
-      const peersPerHost = config.rateP2pPeersPerHost
-      const hostRateLimiter = countedRateLimiter(createRateLimiter({ perSecond: config.rateLimit * peersPerHost, burst: config.rateBurst * peersPerHost }), metrics)
-      http = await createHttpTransport(inbound, live, {
-        info: () => this.info(),
-        invitation: () => this.invitation(),
-        ready: () => ready,
-        readiness,
-        metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
-      }, {
-        maxMessageBytes: config.maxMessageBytes,
-        corsOrigins: config.corsOrigins,
-        websocketFrames: config.websocketFrames,
-        requestTimeoutSeconds: config.requestTimeoutSeconds,
-        websocketIdleSeconds: config.websocketIdleSeconds,
-        rateLimiter,
-        clientAddress: createClientAddress({ trustProxy: config.trustProxy, header: config.forwardedHeader }),
-        publicHttps: config.publicUrl?.startsWith('https:') ?? false
-      }, logger)
-      await registerAdmin(http, adminToken(keys), { mediations, mailbox, live, logger })
-      await http.listen({ host: config.host, port: config.httpPort })
-      const address = http.server.address()
-      const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort
-
-      endpoints = endpointsFor(config, httpPort, libp2p.peerId.toString())
-      identity = createDidIdentity(keys, await rememberMediatorDid(db, mediatorDid(keys, endpoints)))
-      // The outbox counts what waits on disk before any transport can add to it.
-      await mesh.start(identity.dids)
-      // Only now can the node decrypt: until here a relaying peer finds no protocol and retries later,
-      // rather than being told "rejected" and dropping the message.
-      await startLibp2pTransport(libp2p, inbound, { maxMessageBytes: config.maxMessageBytes, rateLimiter, hostRateLimiter }, logger)
-
-      const sweep = (): void => {
-        mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)
-          .then(n => { if (n > 0) logger.info({ expired: n }, 'swept expired messages') })
-          .catch(err => { logger.error({ err }, 'expiry sweep failed') })
-        usedInvitations.sweep(Date.now())
-          .catch(err => { logger.error({ err }, 'invitation sweep failed') })
-      }
-      sweep()
-      sweepTimer = setInterval(sweep, SWEEP_INTERVAL_MS)
-      sweepTimer.unref()
-      ready = true
-      logger.info({ peerId: libp2p.peerId.toString(), endpoints }, 'node started')
-    },
-
-    async stop () {
-      ready = false
-      clearInterval(sweepTimer)
-      stopBootstrapDials()
-      mesh?.stop()
-      await http?.close()
-      await libp2p?.stop()
-      await db?.close()
-      http = undefined
-      libp2p = undefined
-      db = undefined
-    },
-
-    info () {
-      const id = started(identity)
-      return {
-        did: id.did,
-        dids: id.dids,
-        peerId: started(libp2p).peerId.toString(),
-        multiaddrs: started(libp2p).getMultiaddrs().map(ma => ma.toString()),
-        peers: started(libp2p).getPeers().map(peer => peer.toString()),
-        mesh: started(mesh).stats(),
-        endpoints: started(endpoints),
-        version: packageJson.version
-      }
-    },
-
-    invitation () {
-      return mediationInvitation(started(identity).did, started(endpoints).http)
-    },
-
-    listenUrl () {
-      const address = started(http).server.address()
-      if (typeof address !== 'object' || address === null) throw new Error('HTTP server is not listening')
-      return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
-    }
+/** Expires old messages and used invitation tokens, now and every minute; returns its stop. */
+function startSweeper (config: Config, store: Store, logger: Logger): () => void {
+  const sweep = (): void => {
+    store.mailbox.sweep(Date.now() - config.messageLifetimeSeconds * 1000)
+      .then(n => { if (n > 0) logger.info({ expired: n }, 'swept expired messages') })
+      .catch(err => { logger.error({ err }, 'expiry sweep failed') })
+    store.usedInvitations.sweep(Date.now())
+      .catch(err => { logger.error({ err }, 'invitation sweep failed') })
   }
+  sweep()
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS)
+  timer.unref()
+  return () => { clearInterval(timer) }
 }

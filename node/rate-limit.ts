@@ -1,3 +1,5 @@
+import type { NodeMetrics } from './metrics.ts'
+
 /**
  * Requests a second per source (an IP address over HTTP and WebSocket, a peer over libp2p), as
  * token buckets: up to `burst` at once, refilled at `perSecond`. Buckets are kept for the most
@@ -13,6 +15,8 @@ export interface RateLimitInit {
   perSecond: number
   burst: number
   maxSources?: number
+  /** Counts refusals (in one number: sources never become labels). */
+  metrics?: Pick<NodeMetrics, 'rateLimited'>
 }
 
 interface Bucket { tokens: number, at: number }
@@ -33,6 +37,7 @@ export function createRateLimiter (init: RateLimitInit, now: () => number = () =
       if (allowed) bucket.tokens -= 1
       buckets.set(source, bucket)
       if (buckets.size > maxSources) buckets.delete(buckets.keys().next().value as string)
+      if (!allowed) init.metrics?.rateLimited()
       return allowed
     }
   }

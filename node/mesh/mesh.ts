@@ -2,10 +2,9 @@ import type { PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
 import type { Onward } from '../../protocols/routing/handler.ts'
-import type { Database, GroupCommit } from '../../storage/database.ts'
-import { createLevelOutbox } from '../../storage/outbox.ts'
-import type { OutboxEntry } from '../../storage/outbox.ts'
+import type { OutboxEntry, OutboxStore } from '../../storage/store.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
+import type { NodeMetrics } from '../metrics.ts'
 import { urlAllowed } from './destination.ts'
 import { createOutbox } from './outbox.ts'
 import type { OutboxInit, OutboxStats } from './outbox.ts'
@@ -27,13 +26,12 @@ export interface MeshInit {
 export interface MeshComponents {
   libp2p: MeshLibp2p
   resolver: DIDResolver
-  db: Database
-  commit: GroupCommit
+  /** Where relays wait, durably. */
+  outbox: OutboxStore
   logger: Logger
-  /** Tells a local client that a message it sent could not be delivered. */
+  /** Tells a local client that a message it sent could not be delivered (undeliverable.ts). */
   report: (entry: OutboxEntry, code: string, comment: string) => Promise<void>
-  /** Told of every relay attempt (metrics). */
-  relayed?: (outcome: string, seconds: number) => void
+  metrics?: Pick<NodeMetrics, 'relayed' | 'observe'>
 }
 
 export interface Mesh {
@@ -50,18 +48,19 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
   const privateDestinations = init.relayPrivateDestinations ?? false
   const relay = createRelay(libp2p, { timeoutMs: init.relayTimeoutMs, privateDestinations })
   const outbox = createOutbox({
-    store: createLevelOutbox(components.db, components.commit),
+    store: components.outbox,
     lookup: async did => await routes.lookup(did),
     forget: did => { routes.forget(did) },
     send: async (route, packed) => {
       const start = performance.now()
       const result = await relay.send(route, packed)
-      components.relayed?.(result.outcome, (performance.now() - start) / 1000)
+      components.metrics?.relayed(result.outcome, (performance.now() - start) / 1000)
       return result
     },
     report: components.report,
     logger
   }, init.outbox)
+  components.metrics?.observe({ outboxDepth: () => outbox.stats().depth, routes: () => routes.stats() })
   // Only the hops whose peer just connected: a peer that connects cannot make this node retry anything else.
   const onConnect = (event: CustomEvent<PeerId>): void => { outbox.retryNow(event.detail.toString()) }
 

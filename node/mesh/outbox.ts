@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
 import { slots } from '../../storage/concurrency.ts'
-import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
+import type { OutboxEntry, OutboxStore } from '../../storage/store.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
 import { PROBLEM } from '../../protocols/problem-report/codes.ts'

@@ -1,6 +1,6 @@
 import { didKeyFromX25519, jwkToPublicKey } from '../../didcomm/multikey.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
-import type { Mediations } from '../../storage/mediations.ts'
+import type { Mediations } from '../../storage/store.ts'
 import type { Handler, InboundMessage } from '../message.ts'
 import { parseBody, replyTo, requireSender } from '../message.ts'
 import { PROBLEM } from '../problem-report/codes.ts'

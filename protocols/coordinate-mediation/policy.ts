@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import type { UsedInvitations } from '../../storage/invitations.ts'
+import type { UsedInvitations } from '../../storage/store.ts'
 import { verifyInvitationToken } from './invitation-token.ts'
 
 /** Who gets a new mediation: anyone, a client presenting an unused invitation token, or no one. */

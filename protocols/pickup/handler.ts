@@ -1,5 +1,5 @@
-import type { Mailbox, MailboxStatus } from '../../storage/mailbox.ts'
-import type { Mediations } from '../../storage/mediations.ts'
+import type { Mailbox, MailboxStatus } from '../../storage/store.ts'
+import type { Mediations } from '../../storage/store.ts'
 import { requireMediation } from '../coordinate-mediation/handler.ts'
 import type { Handler, InboundMessage, MessageContext } from '../message.ts'
 import { parseBody, replyTo } from '../message.ts'
@@ -14,13 +14,15 @@ import { PROBLEM } from '../problem-report/codes.ts'
 
 export interface PickupComponents {
   mailbox: Pick<Mailbox, 'status' | 'list' | 'remove'>
-  mediations: Pick<Mediations, 'get' | 'mailboxes'>
+  mediations: Pick<Mediations, 'get' | 'mailboxDids'>
   live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'acknowledged'>
+  /** Told how many queued messages clients acknowledged (metrics). */
+  delivered?: (count: number) => void
 }
 
 /** The recipients a request is about: the one it names (which the client must hold), else all of the client's. */
-async function recipientsOf (client: string, named: string | undefined, mediations: Pick<Mediations, 'mailboxes'>): Promise<string[]> {
-  const held = await mediations.mailboxes(client)
+async function recipientsOf (client: string, named: string | undefined, mediations: Pick<Mediations, 'mailboxDids'>): Promise<string[]> {
+  const held = await mediations.mailboxDids(client)
   if (named === undefined) return held
   if (!held.includes(named)) {
     throw new ProblemReportError(PROBLEM.recipientNotHeld, "the recipient_did named is not in this client's keylist")
@@ -69,7 +71,8 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
     [`${v.protocol}/messages-received`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, mediations)
       const { message_id_list: ids } = parseBody(messagesReceivedBody, inbound)
-      await mailbox.remove(await mediations.mailboxes(client), ids)
+      const removed = await mailbox.remove(await mediations.mailboxDids(client), ids)
+      components.delivered?.(removed)
       live.acknowledged(client, ids)
       return { replies: [await status(inbound, ctx, client)] }
     },

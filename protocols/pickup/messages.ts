@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
 import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
-import type { MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
+import type { MailboxStatus, QueuedMessage } from '../../storage/store.ts'
 import type { PickupVersion } from './live.ts'
 
 /** Pickup 3.0 and 4.0 share a flow; 4.0 renames the limit, counts time in milliseconds and may send empty deliveries. */

@@ -4,9 +4,9 @@ import { pino } from 'pino'
 import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
 import { createLiveDelivery } from '../../node/live.ts'
 import type { Session } from '../../protocols/message.ts'
-import { contentHash } from '../../storage/mailbox.ts'
-import type { Mailbox, QueuedMessage } from '../../storage/mailbox.ts'
-import type { Mediations } from '../../storage/mediations.ts'
+import { contentHash } from '../../storage/store.ts'
+import type { Mailbox, QueuedMessage } from '../../storage/store.ts'
+import type { Mediations } from '../../storage/store.ts'
 
 const logger = pino({ level: 'silent' })
 const NODE = 'did:ex:node'
@@ -26,7 +26,7 @@ function stubs (opts: { failPack?: () => boolean } = {}) {
       return recipients.flatMap(r => boxes.get(r) ?? []).filter(m => !exclude.has(m.id)).sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
     }
   } as unknown as Mailbox
-  const mediations = { mailboxes: async (client: string) => [RECIPIENT, client] } as unknown as Mediations
+  const mediations = { mailboxDids: async (client: string) => [RECIPIENT, client] } as unknown as Mediations
   const envelope = {
     async pack (message: PlainMessage, to: string, from: string) {
       if (opts.failPack?.() === true) throw new Error('pack failed')

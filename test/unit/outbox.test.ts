@@ -8,8 +8,8 @@ import type { OutboxInit } from '../../node/mesh/outbox.ts'
 import type { DeliveryResult } from '../../node/mesh/relay.ts'
 import type { Route } from '../../node/mesh/routes.ts'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
-import { contentHash } from '../../storage/mailbox.ts'
-import type { OutboxEntry, OutboxStore } from '../../storage/outbox.ts'
+import { contentHash } from '../../storage/store.ts'
+import type { OutboxEntry, OutboxStore } from '../../storage/store.ts'
 
 const logger = pino({ level: 'silent' })
 

@@ -13,8 +13,8 @@ import type { DispatcherComponents } from '../../protocols/index.ts'
 import type { HandlerResult, InboundMessage, MessageContext, Session } from '../../protocols/message.ts'
 import type { LiveDelivery } from '../../protocols/pickup/live.ts'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
-import type { Mailbox, MailboxStatus, QueuedMessage } from '../../storage/mailbox.ts'
-import type { KeylistResult, Mediations } from '../../storage/mediations.ts'
+import type { Mailbox, MailboxStatus, QueuedMessage } from '../../storage/store.ts'
+import type { KeylistResult, Mediations } from '../../storage/store.ts'
 
 const NODE = 'did:ex:node'
 const CLIENT = 'did:ex:client'
@@ -56,7 +56,7 @@ function stubMediations (init: { granted?: string[], recipients?: Record<string,
       return 'success'
     },
     recipients: async client => [...holders].filter(([, c]) => c === client).map(([r]) => r),
-    mailboxes: async client => [...[...holders].filter(([, c]) => c === client).map(([r]) => r), client]
+    mailboxDids: async client => [...[...holders].filter(([, c]) => c === client).map(([r]) => r), client]
   }
   return { mediations: mediations as Mediations, adds, grants: () => grants, holders }
 }

@@ -1,40 +1,7 @@
-import { contentHash } from './mailbox.ts'
+import { contentHash } from '../store.ts'
+import type { OutboxEntry, OutboxStore } from '../store.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
-
-/** A packed message waiting to be relayed to another mediator. */
-export interface OutboxEntry {
-  /** base64url sha-256 of the packed message */
-  id: string
-  /** The mediator DID it goes to (the forward's `next`). */
-  next: string
-  message: string
-  /** epoch milliseconds */
-  enqueuedAt: number
-  expiresAt: number
-  /** Who it counts against in the outbox quotas: the client DID, or the relaying libp2p peer's ID. */
-  sender: string
-  /** The local client that sent it, told with a problem report if it cannot be delivered. */
-  origin?: string
-  /** The id of the client's forward, for that problem report's pthid. */
-  thid?: string
-  /** Failed delivery attempts so far. */
-  attempts: number
-  /** Bytes of `message`, counted in the outbox's byte quota. */
-  size: number
-}
-
-export interface OutboxStore {
-  /** Durable (synced). The same message for the same next hop is kept once: a second add is a duplicate. */
-  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ duplicate: boolean }>
-  remove(entry: OutboxEntry): Promise<void>
-  /** Records `entry.attempts` (not synced: a crash may forget the last few, which only costs a few more tries). */
-  attempted(entry: OutboxEntry): Promise<void>
-  /** The oldest `limit` entries waiting for `next`. */
-  head(next: string, limit: number): Promise<OutboxEntry[]>
-  /** How many entries wait, per next hop and per sender, and their bytes: read from the small index, not the messages. */
-  counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
-}
 
 /** What the index keeps per entry: where the message is, and the small fields that change or are counted. */
 export interface OutboxIndexRecord { key: string, sender: string, attempts: number, size: number }

@@ -1,60 +1,8 @@
 import { createHash } from 'node:crypto'
+import { MailboxFullError, contentHash } from '../store.ts'
+import type { AddResult, Mailbox, MailboxLimits, MailboxStatus } from '../store.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
-
-/** One queued message for one recipient: the packed JWE exactly as it arrived. */
-export interface QueuedMessage {
-  /** base64url sha-256 of the packed message: the pickup attachment id, and the dedupe key. */
-  id: string
-  /** epoch milliseconds */
-  receivedAt: number
-  size: number
-  message: string
-}
-
-export interface MailboxStatus {
-  count: number
-  bytes: number
-  /** epoch milliseconds, undefined when the mailbox is empty */
-  oldest?: number
-  newest?: number
-}
-
-export interface MailboxLimits {
-  maxMessages: number
-  maxBytes: number
-}
-
-export class MailboxFullError extends Error {
-  override name = 'MailboxFullError'
-}
-
-export interface AddResult { id: string, duplicate: boolean }
-
-export interface Mailbox {
-  /** Stores a message durably (synced) and resolves only then. The same packed message is kept once. */
-  add(recipient: string, message: string, now?: number): Promise<AddResult>
-  /** Costs a few reads per excluded id, however many messages wait. */
-  status(recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus>
-  /** The `limit` oldest messages among all the given recipients', oldest first. */
-  list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
-  /** Deletes the given ids among the given recipients' messages; returns how many were deleted. */
-  remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
-  /** Deletes messages received before `before` (epoch ms); returns how many. */
-  sweep(before: number): Promise<number>
-  /** Messages and bytes queued for all recipients (counted once from disk, then kept up to date). */
-  queued(): Promise<{ messages: number, bytes: number }>
-  /** Deletes every message queued for the given recipients (a revoked client's); returns how many. */
-  purge(recipients: readonly string[]): Promise<number>
-}
-
-/**
- * base64url sha-256 of a packed message: what the mailbox and the outbox name it by (the pickup
- * attachment id, the dedupe key). Not the DIDComm message id, which only the decrypted message holds.
- */
-export function contentHash (message: string): string {
-  return createHash('sha256').update(message).digest('base64url')
-}
 
 const TIME_WIDTH = 15
 

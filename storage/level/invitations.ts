@@ -1,13 +1,6 @@
 import { readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
-
-/** Single-use invitation tokens already used, remembered until they expire (then they fail on expiry alone). */
-export interface UsedInvitations {
-  /** Durably records `nonce` as used; false when it was used before (or is being used right now). */
-  use(nonce: string, expiresAt: number): Promise<boolean>
-  /** Forgets tokens that expired before `now`; returns how many. */
-  sweep(now: number): Promise<number>
-}
+import type { UsedInvitations } from '../store.ts'
 
 export function createLevelUsedInvitations (db: Database, commit: GroupCommit): UsedInvitations {
   // nonce → expiresAt (epoch ms)

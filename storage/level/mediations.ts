@@ -1,38 +1,7 @@
-import { serialized } from './concurrency.ts'
+import { serialized } from '../concurrency.ts'
+import type { KeylistResult, MediationRecord, Mediations } from '../store.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
-
-export interface MediationRecord {
-  client: string
-  /** epoch milliseconds */
-  grantedAt: number
-}
-
-export type KeylistResult = 'success' | 'no_change' | 'client_error'
-
-export interface Mediations {
-  get(client: string): Promise<MediationRecord | undefined>
-  /** Idempotent: granting twice keeps the first grant. Undefined when the DID is held as a recipient (or alias) here. */
-  grant(client: string, now?: number): Promise<MediationRecord | undefined>
-  count(): Promise<number>
-  /**
-   * Aliases (e.g. did:key forms of the recipient's keys) route to the recipient too. `client_error`
-   * when the recipient or any alias is already held, in either table, or holds a mediation (one
-   * client can never shadow what another holds), when the client holds `maxPerClient` recipients
-   * already, or no longer holds a mediation.
-   */
-  addRecipient(client: string, recipient: string, aliases?: readonly string[], maxPerClient?: number): Promise<KeylistResult>
-  removeRecipient(client: string, recipient: string): Promise<KeylistResult>
-  recipients(client: string): Promise<string[]>
-  /** The mailboxes a client reads: every recipient it holds, and its own DID (the node's notices to it, such as undeliverable-message reports). */
-  mailboxes(client: string): Promise<string[]>
-  /** Resolves a recipient DID, or else an alias, to its holder. */
-  findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
-  /** Up to `limit` mediation grants, in key order. */
-  clients(limit: number): Promise<MediationRecord[]>
-  /** Withdraws a client's mediation and every recipient it holds; the recipients removed, or undefined when it held none. */
-  revoke(client: string): Promise<string[] | undefined>
-}
 
 interface RecipientRecord { client: string, aliases: string[] }
 
@@ -169,7 +138,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
 
     recipients: keylist,
 
-    async mailboxes (client) {
+    async mailboxDids (client) {
       return [client, ...await keylist(client)]
     },
 

@@ -81,16 +81,3 @@ export class GroupCommit {
     this.writing = false
   }
 }
-
-/**
- * Every mediator DID this node has had, oldest first. A new public URL makes a new did:peer:2, but
- * wallets' pairwise DIDs name the old one, so the node keeps answering to all of them.
- */
-export async function rememberMediatorDid (db: Database, did: string): Promise<string[]> {
-  const meta = sublevel(db, 'meta')
-  const known = (await meta.get('mediator-dids') as string[] | undefined) ?? []
-  if (known.includes(did)) return known
-  const all = [...known, did]
-  await db.batch([{ type: 'put', sublevel: meta, key: 'mediator-dids', value: all }], { sync: true })
-  return all
-}

@@ -1,0 +1,162 @@
+/**
+ * What the node keeps, as interfaces every store implements (LevelDB in `level/`; the shared
+ * contract suite in test/storage/ says what each must do). Protocols and the mesh depend on these
+ * types only, never on an implementation. Imports no database library.
+ */
+import { createHash } from 'node:crypto'
+import type { Datastore } from 'interface-datastore'
+
+/** One queued message for one recipient: the packed JWE exactly as it arrived. */
+export interface QueuedMessage {
+  /** base64url sha-256 of the packed message: the pickup attachment id, and the dedupe key. */
+  id: string
+  /** epoch milliseconds */
+  receivedAt: number
+  size: number
+  message: string
+}
+
+export interface MailboxStatus {
+  count: number
+  bytes: number
+  /** epoch milliseconds, undefined when the mailbox is empty */
+  oldest?: number
+  newest?: number
+}
+
+export interface MailboxLimits {
+  maxMessages: number
+  maxBytes: number
+}
+
+export class MailboxFullError extends Error {
+  override name = 'MailboxFullError'
+}
+
+export interface AddResult { id: string, duplicate: boolean }
+
+export interface Mailbox {
+  /** Stores a message durably (synced) and resolves only then. The same packed message is kept once per recipient. Throws MailboxFullError past the limits. */
+  add(recipient: string, message: string, now?: number): Promise<AddResult>
+  /** Costs a few reads per excluded id, however many messages wait. */
+  status(recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus>
+  /** The `limit` oldest messages among all the given recipients', oldest first. */
+  list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
+  /** Deletes the given ids among the given recipients' messages; returns how many were deleted (each once, however often it is named or raced). */
+  remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
+  /** Deletes messages received before `before` (epoch ms); returns how many. */
+  sweep(before: number): Promise<number>
+  /** Messages and bytes queued for all recipients. */
+  queued(): Promise<{ messages: number, bytes: number }>
+  /** Deletes every message queued for the given recipients (a revoked client's); returns how many. */
+  purge(recipients: readonly string[]): Promise<number>
+}
+
+export interface MediationRecord {
+  client: string
+  /** epoch milliseconds */
+  grantedAt: number
+}
+
+export type KeylistResult = 'success' | 'no_change' | 'client_error'
+
+export interface Mediations {
+  get(client: string): Promise<MediationRecord | undefined>
+  /** Idempotent: granting twice keeps the first grant. Undefined when the DID is held as a recipient (or alias) here. */
+  grant(client: string, now?: number): Promise<MediationRecord | undefined>
+  count(): Promise<number>
+  /**
+   * Aliases (e.g. did:key forms of the recipient's keys) route to the recipient too. `client_error`
+   * when the recipient or any alias is already held, in either table, or holds a mediation (one
+   * client can never shadow what another holds), when the client holds `maxPerClient` recipients
+   * already, or no longer holds a mediation.
+   */
+  addRecipient(client: string, recipient: string, aliases?: readonly string[], maxPerClient?: number): Promise<KeylistResult>
+  removeRecipient(client: string, recipient: string): Promise<KeylistResult>
+  recipients(client: string): Promise<string[]>
+  /** The DIDs whose mailboxes a client reads: every recipient it holds, and its own DID (the node's notices to it, such as undeliverable-message reports). */
+  mailboxDids(client: string): Promise<string[]>
+  /** Resolves a recipient DID, or else an alias, to its holder. */
+  findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
+  /** Up to `limit` mediation grants, in key order. */
+  clients(limit: number): Promise<MediationRecord[]>
+  /** Withdraws a client's mediation and every recipient it holds; the recipients removed, or undefined when it held none. */
+  revoke(client: string): Promise<string[] | undefined>
+}
+
+/** A packed message waiting to be relayed to another mediator. */
+export interface OutboxEntry {
+  /** base64url sha-256 of the packed message */
+  id: string
+  /** The mediator DID it goes to (the forward's `next`). */
+  next: string
+  message: string
+  /** epoch milliseconds */
+  enqueuedAt: number
+  expiresAt: number
+  /** Who it counts against in the outbox quotas: the client DID, or the relaying libp2p peer's ID. */
+  sender: string
+  /** The local client that sent it, told with a problem report if it cannot be delivered. */
+  origin?: string
+  /** The id of the client's forward, for that problem report's pthid. */
+  thid?: string
+  /** Failed delivery attempts so far. */
+  attempts: number
+  /** Bytes of `message`, counted in the outbox's byte quota. */
+  size: number
+}
+
+export interface OutboxStore {
+  /** Durable (synced). The same message for the same next hop is kept once: a second add is a duplicate. */
+  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ duplicate: boolean }>
+  remove(entry: OutboxEntry): Promise<void>
+  /** Records `entry.attempts` (need not be synced: forgetting the last few only costs a few more tries). */
+  attempted(entry: OutboxEntry): Promise<void>
+  /** The oldest `limit` entries waiting for `next`. */
+  head(next: string, limit: number): Promise<OutboxEntry[]>
+  /** How many entries wait, per next hop and per sender, and their bytes. */
+  counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
+}
+
+/** Single-use invitation tokens already used, remembered until they expire (then they fail on expiry alone). */
+export interface UsedInvitations {
+  /** Durably records `nonce` as used; false when it was used before (or is being used right now). */
+  use(nonce: string, expiresAt: number): Promise<boolean>
+  /** Forgets tokens that expired before `now`; returns how many. */
+  sweep(now: number): Promise<number>
+}
+
+/** What the node remembers about itself. */
+export interface NodeState {
+  /**
+   * Adds `did` to every mediator DID this node has had and returns them all, oldest first. A new
+   * public URL makes a new did:peer:2, but wallets' pairwise DIDs name the old one, so the node
+   * keeps answering to all of them.
+   */
+  rememberMediatorDid(did: string): Promise<string[]>
+}
+
+export interface StoreLimits {
+  mailbox: MailboxLimits
+}
+
+/** One open store: everything the node keeps, and libp2p's own records (peer store, DHT). */
+export interface Store {
+  mailbox: Mailbox
+  mediations: Mediations
+  outbox: OutboxStore
+  usedInvitations: UsedInvitations
+  state: NodeState
+  datastore: Datastore
+  /** Whether the store can take writes now (GET /ready). */
+  isOpen(): boolean
+  close(): Promise<void>
+}
+
+/**
+ * base64url sha-256 of a packed message: what the mailbox and the outbox name it by (the pickup
+ * attachment id, the dedupe key). Not the DIDComm message id, which only the decrypted message holds.
+ */
+export function contentHash (message: string): string {
+  return createHash('sha256').update(message).digest('base64url')
+}

@@ -1,0 +1,254 @@
+/**
+ * What every store must do, whatever holds the data: each implementation's test file runs this
+ * suite against a real instance (LevelDB in a temp dir; PostgreSQL on a real server). Every test
+ * gets an empty store of its own; `open` may be called again on the same place after `close`, to
+ * prove what survives a restart.
+ */
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { Key } from 'interface-datastore'
+import { MailboxFullError, contentHash } from '../../storage/store.ts'
+import type { OutboxEntry, Store, StoreLimits } from '../../storage/store.ts'
+
+/** One empty place a store keeps its data: opened (and reopened) as often as a test likes. */
+export interface StorePlace {
+  open(limits?: StoreLimits): Promise<Store>
+  remove(): Promise<void>
+}
+
+const LIMITS: StoreLimits = { mailbox: { maxMessages: 100, maxBytes: 1_000_000 } }
+
+export function storeContract (name: string, newPlace: () => Promise<StorePlace>): void {
+  describe(`store contract: ${name}`, () => {
+    const places: StorePlace[] = []
+    const opened: Store[] = []
+    after(async () => {
+      for (const store of opened) if (store.isOpen()) await store.close()
+      for (const place of places) await place.remove()
+    })
+
+    /** A store in a new, empty place; reopen() closes it and opens the same place again. */
+    async function fresh (limits = LIMITS): Promise<{ store: Store, reopen: () => Promise<Store> }> {
+      const place = await newPlace()
+      places.push(place)
+      let store = await place.open(limits)
+      opened.push(store)
+      return {
+        store,
+        reopen: async () => {
+          await store.close()
+          store = await place.open(limits)
+          opened.push(store)
+          return store
+        }
+      }
+    }
+
+    it('mailbox: quotas are exact under concurrent adds, duplicates are kept once', async () => {
+      const { mailbox } = (await fresh({ mailbox: { maxMessages: 5, maxBytes: 1_000_000 } })).store
+      const results = await Promise.allSettled(Array.from({ length: 8 }, async (_, i) => await mailbox.add('did:ex:quota', `message ${i}`)))
+      assert.equal(results.filter(r => r.status === 'fulfilled').length, 5)
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError, String(r.reason))
+      assert.equal((await mailbox.status('did:ex:quota')).count, 5)
+
+      const twice = await Promise.all([mailbox.add('did:ex:dupe', 'same'), mailbox.add('did:ex:dupe', 'same')])
+      assert.deepEqual(twice.map(r => r.duplicate).sort(), [false, true])
+      assert.deepEqual(twice.map(r => r.id), [contentHash('same'), contentHash('same')])
+      assert.equal((await mailbox.add('did:ex:dupe', 'same')).duplicate, true)
+      assert.equal((await mailbox.status('did:ex:dupe')).count, 1)
+      assert.equal((await mailbox.add('did:ex:other', 'same')).duplicate, false, 'the same message for another recipient is its own')
+    })
+
+    it('mailbox: the byte quota counts UTF-8 bytes', async () => {
+      const { mailbox } = (await fresh({ mailbox: { maxMessages: 100, maxBytes: 10 } })).store
+      await mailbox.add('did:ex:bytes', 'ééééé') // 10 bytes
+      await assert.rejects(mailbox.add('did:ex:bytes', 'x'), MailboxFullError)
+      const { count, bytes } = await mailbox.status('did:ex:bytes')
+      assert.deepEqual({ count, bytes }, { count: 1, bytes: 10 })
+    })
+
+    it('mailbox: lists oldest first, removes only the named recipients\' messages, sweeps by age', async () => {
+      const { mailbox } = (await fresh()).store
+      await mailbox.add('did:ex:a', 'first', 1000)
+      await mailbox.add('did:ex:a', 'second', 2000)
+      await mailbox.add('did:ex:b', 'other', 1500)
+      assert.deepEqual((await mailbox.list(['did:ex:a'], 10)).map(m => m.message), ['first', 'second'])
+      assert.deepEqual(await mailbox.list(['did:ex:a'], 1), [{ id: contentHash('first'), receivedAt: 1000, size: 5, message: 'first' }])
+      assert.deepEqual((await mailbox.list(['did:ex:a'], 10, new Set([contentHash('first')]))).map(m => m.message), ['second'])
+      assert.deepEqual(await mailbox.status('did:ex:a'), { count: 2, bytes: 11, oldest: 1000, newest: 2000 })
+      assert.deepEqual(await mailbox.status('did:ex:nobody'), { count: 0, bytes: 0 })
+
+      assert.equal(await mailbox.remove(['did:ex:b'], [contentHash('first')]), 0)
+      assert.equal(await mailbox.remove(['did:ex:a'], [contentHash('first'), contentHash('first')]), 1)
+      assert.equal((await mailbox.status('did:ex:a')).count, 1)
+
+      assert.equal(await mailbox.sweep(1800), 1) // 'other' at 1500
+      assert.equal((await mailbox.status('did:ex:b')).count, 0)
+      assert.equal((await mailbox.status('did:ex:a')).count, 1)
+      assert.deepEqual(await mailbox.queued(), { messages: 1, bytes: 6 })
+    })
+
+    it('mailbox: lists the oldest across recipients; status looks past excluded (in-flight) messages; removes by box or by id', async () => {
+      const { mailbox } = (await fresh()).store
+      for (const [recipient, message, at] of [['did:ex:m1', 'm1-a', 100], ['did:ex:m2', 'm2-a', 200], ['did:ex:m1', 'm1-b', 300], ['did:ex:m3', 'm3-a', 400], ['did:ex:m2', 'm2-b', 500]] as const) {
+        await mailbox.add(recipient, message, at)
+      }
+      const all = ['did:ex:m1', 'did:ex:m2', 'did:ex:m3', 'did:ex:empty']
+      assert.deepEqual((await mailbox.list(all, 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'])
+      assert.deepEqual((await mailbox.list([...all].reverse(), 3)).map(m => m.message), ['m1-a', 'm2-a', 'm1-b'], 'whatever the recipients\' order')
+      assert.deepEqual((await mailbox.list(all, 2, new Set([contentHash('m1-a')]))).map(m => m.message), ['m2-a', 'm1-b'])
+      assert.deepEqual(await mailbox.list(all, 0), [])
+
+      assert.deepEqual(await mailbox.status('did:ex:m1', new Set([contentHash('m1-a'), contentHash('m2-a')])), { count: 1, bytes: 4, oldest: 300, newest: 300 })
+      assert.deepEqual(await mailbox.status('did:ex:m2', new Set([contentHash('m2-b')])), { count: 1, bytes: 4, oldest: 200, newest: 200 })
+      assert.deepEqual(await mailbox.status('did:ex:m3', new Set([contentHash('m3-a')])), { count: 0, bytes: 0 })
+
+      assert.equal(await mailbox.remove(all, [contentHash('m1-a'), contentHash('m2-b'), contentHash('m3-a'), contentHash('unknown')]), 3)
+      assert.equal(await mailbox.remove(['did:ex:m2'], [contentHash('m1-b')]), 0, 'only the named recipients\' messages')
+      assert.deepEqual((await mailbox.list(all, 10)).map(m => m.message), ['m2-a', 'm1-b'])
+    })
+
+    it('mailbox: an acknowledgement raced by another counts once; purge empties the named boxes only', async () => {
+      const { mailbox } = (await fresh()).store
+      await mailbox.add('did:ex:p1', 'a')
+      await mailbox.add('did:ex:p1', 'b')
+      await mailbox.add('did:ex:p2', 'c')
+      const counts = await Promise.all([mailbox.remove(['did:ex:p1'], [contentHash('a')]), mailbox.remove(['did:ex:p1'], [contentHash('a')])])
+      assert.equal(counts[0] + counts[1], 1)
+      assert.equal(await mailbox.purge(['did:ex:p1']), 1)
+      assert.deepEqual(await mailbox.queued(), { messages: 1, bytes: 1 })
+      assert.equal((await mailbox.status('did:ex:p2')).count, 1)
+    })
+
+    it('mailbox: what was acknowledged as stored survives a restart, and quotas still count it', async () => {
+      const place = await fresh({ mailbox: { maxMessages: 2, maxBytes: 1_000_000 } })
+      await place.store.mailbox.add('did:ex:kept', 'one', 10)
+      await place.store.mailbox.add('did:ex:kept', 'two', 20)
+      const { mailbox } = await place.reopen()
+      assert.deepEqual((await mailbox.list(['did:ex:kept'], 10)).map(m => [m.message, m.receivedAt]), [['one', 10], ['two', 20]])
+      assert.deepEqual(await mailbox.queued(), { messages: 2, bytes: 6 })
+      await assert.rejects(mailbox.add('did:ex:kept', 'three'), MailboxFullError)
+      assert.equal((await mailbox.add('did:ex:kept', 'one')).duplicate, true)
+    })
+
+    it('mediations: one holder per recipient, aliases route to it, keylists by client', async () => {
+      const { mediations } = (await fresh()).store
+      assert.equal(await mediations.addRecipient('did:ex:client1', 'did:ex:r0'), 'client_error', 'no mediation, no keylist')
+      const granted = await mediations.grant('did:ex:client1', 1234)
+      assert.deepEqual(granted, { client: 'did:ex:client1', grantedAt: 1234 })
+      assert.deepEqual(await mediations.grant('did:ex:client1', 9999), granted, 'a second grant keeps the first')
+      await mediations.grant('did:ex:client2')
+      assert.equal(await mediations.count(), 2)
+      assert.equal(await mediations.addRecipient('did:ex:client1', 'did:ex:r1', ['did:key:alias1']), 'success')
+      assert.equal(await mediations.addRecipient('did:ex:client1', 'did:ex:r1'), 'no_change')
+      assert.equal(await mediations.addRecipient('did:ex:client2', 'did:ex:r1'), 'client_error')
+      assert.equal(await mediations.addRecipient('did:ex:client2', 'did:key:alias1'), 'client_error', 'an alias held is held')
+      assert.equal(await mediations.addRecipient('did:ex:client2', 'did:ex:r2', ['did:ex:r1']), 'client_error', 'an alias naming another\'s recipient')
+      assert.equal(await mediations.addRecipient('did:ex:client2', 'did:ex:client1'), 'client_error', 'a client\'s own DID is never a recipient')
+      assert.equal(await mediations.grant('did:ex:r1'), undefined, 'a recipient never holds a mediation')
+      assert.equal(await mediations.grant('did:key:alias1'), undefined)
+      assert.deepEqual(await mediations.findRecipient('did:key:alias1'), { client: 'did:ex:client1', recipient: 'did:ex:r1' })
+      assert.deepEqual(await mediations.findRecipient('did:ex:r1'), { client: 'did:ex:client1', recipient: 'did:ex:r1' })
+      assert.equal(await mediations.findRecipient('did:ex:unknown'), undefined)
+      assert.deepEqual(await mediations.recipients('did:ex:client1'), ['did:ex:r1'])
+      assert.deepEqual(await mediations.mailboxDids('did:ex:client1'), ['did:ex:client1', 'did:ex:r1'])
+      assert.equal(await mediations.removeRecipient('did:ex:client2', 'did:ex:r1'), 'client_error')
+      assert.equal(await mediations.removeRecipient('did:ex:client1', 'did:ex:r1'), 'success')
+      assert.equal(await mediations.removeRecipient('did:ex:client1', 'did:ex:r1'), 'no_change')
+      assert.equal(await mediations.findRecipient('did:key:alias1'), undefined)
+      assert.equal(await mediations.addRecipient('did:ex:client2', 'did:ex:r3', ['did:key:alias1']), 'success', 'a released alias is free again')
+    })
+
+    it('mediations: two clients claiming one recipient at once: exactly one holds it', async () => {
+      const { mediations } = (await fresh()).store
+      const clients = Array.from({ length: 6 }, (_, i) => `did:ex:racer${i}`)
+      for (const client of clients) await mediations.grant(client)
+      const results = await Promise.all(clients.map(async (client, i) => await mediations.addRecipient(client, 'did:ex:contested', [`did:key:own${i}`, 'did:key:shared'])))
+      assert.equal(results.filter(r => r === 'success').length, 1)
+      const winner = clients[results.indexOf('success')]
+      assert.deepEqual(await mediations.findRecipient('did:key:shared'), { client: winner, recipient: 'did:ex:contested' })
+      for (const [i, result] of results.entries()) if (result !== 'success') assert.equal(await mediations.findRecipient(`did:key:own${i}`), undefined)
+    })
+
+    it('mediations: the recipients per client are capped; revoking takes every recipient and refuses later adds', async () => {
+      const place = await fresh()
+      const { mediations } = place.store
+      await mediations.grant('did:ex:capped')
+      assert.equal(await mediations.addRecipient('did:ex:capped', 'did:ex:c1', [], 2), 'success')
+      assert.equal(await mediations.addRecipient('did:ex:capped', 'did:ex:c2', [], 2), 'success')
+      assert.equal(await mediations.addRecipient('did:ex:capped', 'did:ex:c3', [], 2), 'client_error')
+      assert.deepEqual((await mediations.clients(10)).map(c => c.client), ['did:ex:capped'])
+      assert.deepEqual((await mediations.revoke('did:ex:capped'))?.sort(), ['did:ex:c1', 'did:ex:c2'])
+      assert.equal(await mediations.revoke('did:ex:capped'), undefined)
+      assert.equal(await mediations.get('did:ex:capped'), undefined)
+      assert.equal(await mediations.count(), 0)
+      assert.equal(await mediations.addRecipient('did:ex:capped', 'did:ex:c4'), 'client_error')
+      assert.equal(await mediations.findRecipient('did:ex:c1'), undefined)
+
+      await mediations.grant('did:ex:durable', 77)
+      await mediations.addRecipient('did:ex:durable', 'did:ex:d1', ['did:key:d1'])
+      const reopened = (await place.reopen()).mediations
+      assert.deepEqual(await reopened.get('did:ex:durable'), { client: 'did:ex:durable', grantedAt: 77 })
+      assert.deepEqual(await reopened.findRecipient('did:key:d1'), { client: 'did:ex:durable', recipient: 'did:ex:d1' })
+      assert.equal(await reopened.count(), 1)
+    })
+
+    it('outbox: a message kept once even when added twice at once; heads by hop, oldest first; attempts and counts', async () => {
+      const place = await fresh()
+      const { outbox } = place.store
+      const entry = (next: string, message: string, enqueuedAt: number, sender = 'did:ex:client'): Parameters<typeof outbox.add>[0] =>
+        ({ next, message, enqueuedAt, expiresAt: enqueuedAt + 60_000, sender, size: message.length, origin: 'did:ex:origin', thid: 'thread' })
+      const twice = await Promise.all([outbox.add(entry('did:ex:hop', 'm1', 1)), outbox.add(entry('did:ex:hop', 'm1', 2))])
+      assert.deepEqual(twice.map(r => r.duplicate).sort(), [false, true])
+      await outbox.add(entry('did:ex:hop', 'm3', 3, 'peer-1'))
+      await outbox.add(entry('did:ex:hop', 'm2', 2))
+      await outbox.add(entry('did:ex:hop:other', 'm4', 4))
+      const head = await outbox.head('did:ex:hop', 2)
+      assert.deepEqual(head.map(e => e.message), ['m1', 'm2'])
+      assert.deepEqual(head[0], { id: contentHash('m1'), next: 'did:ex:hop', message: 'm1', enqueuedAt: 1, expiresAt: 60_001, sender: 'did:ex:client', origin: 'did:ex:origin', thid: 'thread', attempts: 0, size: 2 })
+      await outbox.attempted({ ...head[0] as OutboxEntry, attempts: 3 })
+      assert.equal((await outbox.head('did:ex:hop', 1))[0]?.attempts, 3)
+      const counts = await outbox.counts()
+      assert.deepEqual([...counts.hops].sort(), [['did:ex:hop', 3], ['did:ex:hop:other', 1]])
+      assert.deepEqual([...counts.senders].sort(), [['did:ex:client', 3], ['peer-1', 1]])
+      assert.equal(counts.bytes, 8)
+      await outbox.remove(head[0] as OutboxEntry)
+      assert.deepEqual((await outbox.head('did:ex:hop', 5)).map(e => e.message), ['m2', 'm3'])
+
+      const reopened = (await place.reopen()).outbox
+      assert.deepEqual((await reopened.head('did:ex:hop', 5)).map(e => e.message), ['m2', 'm3'])
+      assert.equal((await reopened.counts()).hops.get('did:ex:hop'), 2)
+      assert.equal((await reopened.add(entry('did:ex:hop', 'm2', 9))).duplicate, true)
+    })
+
+    it('used invitations: a token is used once, even by racing requests; expired ones are swept', async () => {
+      const { usedInvitations } = (await fresh()).store
+      const uses = await Promise.all([usedInvitations.use('nonce-1', 1000), usedInvitations.use('nonce-1', 1000)])
+      assert.deepEqual(uses.sort(), [false, true])
+      assert.equal(await usedInvitations.use('nonce-1', 1000), false)
+      assert.equal(await usedInvitations.use('nonce-2', 5000), true)
+      assert.equal(await usedInvitations.sweep(2000), 1)
+      assert.equal(await usedInvitations.use('nonce-2', 5000), false, 'not yet expired: still used')
+    })
+
+    it('node state: every mediator DID the node has had, oldest first, across restarts', async () => {
+      const place = await fresh()
+      assert.deepEqual(await place.store.state.rememberMediatorDid('did:ex:first'), ['did:ex:first'])
+      assert.deepEqual(await place.store.state.rememberMediatorDid('did:ex:second'), ['did:ex:first', 'did:ex:second'])
+      assert.deepEqual(await place.store.state.rememberMediatorDid('did:ex:first'), ['did:ex:first', 'did:ex:second'])
+      const reopened = await place.reopen()
+      assert.deepEqual(await reopened.state.rememberMediatorDid('did:ex:second'), ['did:ex:first', 'did:ex:second'])
+    })
+
+    it('libp2p datastore: records survive a restart; the store reports whether it is open', async () => {
+      const place = await fresh()
+      await place.store.datastore.put(new Key('/peers/abc'), Uint8Array.from([1, 2, 3]))
+      assert.equal(place.store.isOpen(), true)
+      const reopened = await place.reopen()
+      assert.deepEqual([...await reopened.datastore.get(new Key('/peers/abc'))], [1, 2, 3])
+      assert.equal(await reopened.datastore.has(new Key('/peers/missing')), false)
+      await reopened.close()
+      assert.equal(reopened.isOpen(), false)
+    })
+  })
+}
