@@ -136,6 +136,23 @@ export interface NodeState {
   rememberMediatorDid(did: string): Promise<string[]>
 }
 
+/**
+ * How the processes that share one store (replicas over PostgreSQL) tell each other that mail waits
+ * for a client, so that a replica holding that client's live socket pushes it at once. A store only
+ * one process opens (LevelDB) has nobody to tell.
+ */
+export interface MailSignals {
+  /** Tells the other processes. Best effort: a lost signal delays a push until the client next asks. */
+  announce(client: string): void
+  /** Hears the other processes' announcements, as `clientKey(client)`; returns the way to stop. */
+  listen(listener: (key: string) => void): () => void
+}
+
+/** What a signal names a client by: short, fixed-size, and no DID in the database's notification stream. */
+export function clientKey (client: string): string {
+  return createHash('sha256').update(client).digest('base64url').slice(0, 22)
+}
+
 export interface StoreLimits {
   mailbox: MailboxLimits
 }
@@ -147,6 +164,7 @@ export interface Store {
   outbox: OutboxStore
   usedInvitations: UsedInvitations
   state: NodeState
+  signals: MailSignals
   datastore: Datastore
   /** Whether the store can take writes now (GET /ready). */
   isOpen(): boolean
