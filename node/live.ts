@@ -1,6 +1,7 @@
 import type { Envelope } from '../didcomm/envelope.ts'
 import type { Logger } from 'pino'
-import type { Mailbox, Mediations, QueuedMessage } from '../storage/store.ts'
+import { clientKey } from '../storage/store.ts'
+import type { MailSignals, Mailbox, Mediations, QueuedMessage } from '../storage/store.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
 import type { Session } from '../protocols/message.ts'
@@ -25,7 +26,14 @@ export interface LiveDeliveryComponents {
   /** The DID pushes come from. */
   nodeDid: () => string
   logger: Logger
+  /** Other processes serving the same store: told of mail this one queued, and telling of theirs. */
+  signals?: MailSignals
   metrics?: Pick<NodeMetrics, 'observe'>
+}
+
+/** Live delivery as the node runs it: stopping it stops hearing other processes' signals. */
+export interface NodeLiveDelivery extends LiveDelivery {
+  stop(): void
 }
 
 /**
@@ -33,10 +41,12 @@ export interface LiveDeliveryComponents {
  * every recipient that client holds, as they arrive. Pushed messages stay queued until the client
  * acknowledges them with messages-received; when the socket closes, they simply count as waiting again.
  */
-export function createLiveDelivery (components: LiveDeliveryComponents): LiveDelivery {
-  const { mailbox, mediations, envelope, logger } = components
+export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiveDelivery {
+  const { mailbox, mediations, envelope, logger, signals } = components
   const bySession = new Map<Session, LiveBinding>()
   const byClient = new Map<string, Set<LiveBinding>>()
+  // Signals name clients by key: the live ones, by their key.
+  const byKey = new Map<string, string>()
   const claims = new Map<string, Promise<void>>()
   components.metrics?.observe({ liveSessions: () => bySession.size })
 
@@ -88,6 +98,11 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
     }).catch(err => { logger.warn({ err }, 'live refill failed') })
   }
 
+  const stopListening = signals?.listen(key => {
+    const client = byKey.get(key)
+    if (client !== undefined) refill(client)
+  })
+
   return {
     async enable (session, client, version) {
       const existing = bySession.get(session)
@@ -96,6 +111,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
         const binding: LiveBinding = { session, client, version, inFlight: new Set() }
         bySession.set(session, binding)
         byClient.set(client, new Set([...byClient.get(client) ?? [], binding]))
+        byKey.set(clientKey(client), client)
       }
       const claimed = await serially(client, async () => await claim(client))
       return () => { if (claimed !== undefined && claimed.messages.length > 0) void push(claimed.binding, claimed.messages) }
@@ -107,7 +123,10 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
       bySession.delete(session)
       const bindings = byClient.get(binding.client)
       bindings?.delete(binding)
-      if (bindings?.size === 0) byClient.delete(binding.client)
+      if (bindings?.size === 0) {
+        byClient.delete(binding.client)
+        byKey.delete(clientKey(binding.client))
+      }
     },
 
     isLive: session => bySession.has(session),
@@ -125,6 +144,8 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
 
     queued (client) {
       if (byClient.has(client)) refill(client)
+      // The client may be live on another process serving this store.
+      signals?.announce(client)
     },
 
     drop (client) {
@@ -132,6 +153,10 @@ export function createLiveDelivery (components: LiveDeliveryComponents): LiveDel
         this.disable(binding.session)
         binding.session.close?.()
       }
+    },
+
+    stop () {
+      stopListening?.()
     }
   }
 }

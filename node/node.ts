@@ -121,7 +121,8 @@ async function startStages (config: Config, options: NodeOptions, lifecycle: Lif
   const resolver = createResolver()
   const envelope = createEnvelope(resolver, identity.secret)
   const { mailbox, mediations } = store
-  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics })
+  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
+  lifecycle.started('live delivery', () => { live.stop() })
   const mesh = createMesh({
     libp2p, resolver, logger, metrics,
     outbox: store.outbox,

@@ -4,8 +4,8 @@ import { pino } from 'pino'
 import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
 import { createLiveDelivery } from '../../node/live.ts'
 import type { Session } from '../../protocols/message.ts'
-import { contentHash } from '../../storage/store.ts'
-import type { Mailbox, QueuedMessage } from '../../storage/store.ts'
+import { clientKey, contentHash } from '../../storage/store.ts'
+import type { MailSignals, Mailbox, QueuedMessage } from '../../storage/store.ts'
 import type { Mediations } from '../../storage/store.ts'
 
 const logger = pino({ level: 'silent' })
@@ -16,7 +16,18 @@ const RECIPIENT = 'did:ex:recipient'
 /** What the stub envelope "packs": a marker naming the delivery's type, parties and attachment ids. */
 interface Pushed { type: string, to: string, from: string, ids: string[] }
 
-function stubs (opts: { failPack?: () => boolean } = {}) {
+/** Another process's signals, by hand: what this one announced, and a way to signal it. */
+function stubSignals () {
+  const announced: string[] = []
+  const listeners = new Set<(key: string) => void>()
+  const signals: MailSignals = {
+    announce: client => { announced.push(client) },
+    listen: listener => { listeners.add(listener); return () => { listeners.delete(listener) } }
+  }
+  return { signals, announced, signal: (key: string) => { for (const listener of listeners) listener(key) }, listening: () => listeners.size }
+}
+
+function stubs (opts: { failPack?: () => boolean, signals?: MailSignals } = {}) {
   const boxes = new Map<string, QueuedMessage[]>()
   let clock = 0
   const lists: Array<{ recipients: readonly string[], limit: number, exclude: string[] }> = []
@@ -41,7 +52,7 @@ function stubs (opts: { failPack?: () => boolean } = {}) {
   const ack = (ids: readonly string[]): void => {
     for (const [r, list] of boxes) boxes.set(r, list.filter(m => !ids.includes(m.id)))
   }
-  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: () => NODE, logger })
+  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: () => NODE, logger, ...(opts.signals === undefined ? {} : { signals: opts.signals }) })
   return { live, add, ack, lists }
 }
 
@@ -210,5 +221,30 @@ describe('live delivery', () => {
     live.queued(CLIENT, RECIPIENT)
     await until(() => s.pushed.length === 1, 'the retry')
     assert.deepEqual(s.pushed[0]?.ids, [id])
+  })
+  it('mail queued by another process serving the store is pushed when it signals; this process announces what it queues', async () => {
+    const other = stubSignals()
+    const { live, add } = stubs({ signals: other.signals })
+    const s = session()
+    ;(await live.enable(s.session, CLIENT, '3.0'))()
+    const id = add(RECIPIENT, 'queued elsewhere')
+    other.signal(clientKey('did:ex:not-live-here'))
+    await settle()
+    assert.deepEqual(s.ids(), [], 'a signal for a client not live here pushes nothing')
+    other.signal(clientKey(CLIENT))
+    await until(() => s.ids().length === 1, 'the push after the signal')
+    assert.deepEqual(s.ids(), [id])
+
+    live.queued(CLIENT, RECIPIENT)
+    live.queued('did:ex:elsewhere', 'did:ex:r')
+    assert.deepEqual(other.announced, [CLIENT, 'did:ex:elsewhere'], 'every queued message is announced: its client may be live on another process')
+
+    live.disable(s.session)
+    add(RECIPIENT, 'after disable')
+    other.signal(clientKey(CLIENT))
+    await settle()
+    assert.equal(s.ids().length, 1, 'a client no longer live here is not pushed to')
+    live.stop()
+    assert.equal(other.listening(), 0)
   })
 })
