@@ -19,6 +19,8 @@ export function isAddressOrCidr (text: string): boolean {
 export const configSchema = z.object({
   dataDir: z.string().min(1).default('./data')
     .describe('Directory holding the LevelDB database and the key store'),
+  store: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'a postgres:// or postgresql:// URL').optional()
+    .describe('PostgreSQL URL (postgres://user:password@host:5432/db) keeping mailboxes, mediations and the outbox, so that several replicas serve one mediator DID; unset: LevelDB in the data dir. Give it by environment, not flag: flags show in ps'),
   host: z.string().min(1).default('127.0.0.1')
     .describe('Interface the HTTP/WebSocket server and libp2p listen on'),
   httpPort: port.default(8080)

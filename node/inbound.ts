@@ -7,6 +7,7 @@ import { problemReport } from '../protocols/problem-report/messages.ts'
 import { FORWARD } from '../protocols/routing/messages.ts'
 import type { Handler, HandlerResult, InboundMessage, Session } from '../protocols/message.ts'
 import { ProblemReportError } from '../protocols/problem-report/error.ts'
+import { StoreUnavailableError } from '../storage/store.ts'
 import { scrubber } from './log.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createReplayGuard } from './replay.ts'
@@ -124,6 +125,11 @@ export function createInbound (components: InboundComponents): Inbound {
       if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
       return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
     } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        // Nothing was stored, so nothing may be acknowledged: the sender keeps the message and retries.
+        logger.warn({ err }, 'store unreachable; refusing')
+        return await refuse(new ProblemReportError(PROBLEM.notReady, 'the node cannot reach its store; send again later'), request)
+      }
       if (!(err instanceof ProblemReportError)) {
         logger.error({ err, mid: request?.message.id }, 'inbound message failed')
         return await refuse(new ProblemReportError(PROBLEM.internal, 'internal error'), request)

@@ -36,10 +36,11 @@ export const RECEIVER_IDLE_MS = 3 * SENDER_IDLE_MS
 
 /**
  * Refusals that mean "not now": the sender keeps the message and sends it again later. Any quota
- * code counts (a next hop may run another version, with quotas of its own).
+ * code counts (a next hop may run another version, with quotas of its own), and so does a next hop
+ * that is starting or cannot reach its store.
  */
 export function retryLater (code: string | undefined): boolean {
-  return code === PROBLEM.rateLimited || code?.startsWith('e.p.req.quota.') === true
+  return code === PROBLEM.rateLimited || code === PROBLEM.notReady || code?.startsWith('e.p.req.quota.') === true
 }
 
 export function encodeStatus (frame: StatusFrame): Uint8Array {

@@ -33,6 +33,11 @@ export class MailboxFullError extends Error {
   override name = 'MailboxFullError'
 }
 
+/** The store cannot be reached now (its database is down): nothing was written, and the request may be sent again. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError'
+}
+
 export interface AddResult { id: string, duplicate: boolean }
 
 export interface Mailbox {
