@@ -8,7 +8,7 @@ import { createEnvelope } from '../../didcomm/envelope.ts'
 import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
 import WebSocket from 'ws'
 import { PICKUP_V3 } from '../../protocols/pickup/messages.ts'
-import type { BenchAgent, Plain } from './agent.ts'
+import type { Plain, ThirdPartyAgent } from './agent.ts'
 import type { NodeEndpoints } from './child-node.ts'
 
 const PICKUP3 = PICKUP_V3.protocol
@@ -62,19 +62,19 @@ class FrameSocket {
 
 export class WalletSocket {
   private readonly socket: FrameSocket
-  private readonly wallet: BenchAgent
+  private readonly wallet: ThirdPartyAgent
   private readonly envelope: Envelope
   private readonly nodeDid: string
   private read = 0
 
-  private constructor (socket: FrameSocket, wallet: BenchAgent, nodeDid: string) {
+  private constructor (socket: FrameSocket, wallet: ThirdPartyAgent, nodeDid: string) {
     this.socket = socket
     this.wallet = wallet
     this.envelope = createEnvelope(wallet.resolver, kid => wallet.secrets.get(kid))
     this.nodeDid = nodeDid
   }
 
-  static async open (wallet: BenchAgent, node: NodeEndpoints): Promise<WalletSocket> {
+  static async open (wallet: ThirdPartyAgent, node: NodeEndpoints): Promise<WalletSocket> {
     return new WalletSocket(await FrameSocket.open(node.wsUrl), wallet, node.did)
   }
 

@@ -17,7 +17,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import WebSocket from 'ws'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/wire.ts'
-import { BASIC, PICKUP3, TestAgent, TestSocket, mediatedWallet, post } from '../helpers/client.ts'
+import { BASIC, PICKUP3, TestAgent, TestSocket, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -225,7 +225,7 @@ describe('limits: WebSocket frames waiting per socket', () => {
     }
 
     // Forwards each wait for a synced write, so they arrive much faster than they are handled.
-    const { pairwise } = await mediatedWallet(node)
+    const { pairwise } = await TestAgent.mediatedWallet(node)
     const forward = await agent.pack(agent.message(BASIC, { content: 'flood' }, pairwise), pairwise, agent.did, { forward: true })
     const heapBefore = process.memoryUsage().heapUsed
     const flood = new WebSocket(node.wsUrl)
