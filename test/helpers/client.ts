@@ -1,13 +1,12 @@
 /**
  * A DIDComm v2 client for tests: bench/lib/agent.ts's ThirdPartyAgent (didcomm-node, never the
  * node's own envelope or handlers; see there for the product code it relies on) plus what only the
- * tests need: pickup over HTTP with the unpack metadata, the standard send, WebSocket frames, and
- * did:peer:4 built here from the spec, not with the node's code.
+ * tests need: pickup over HTTP with the unpack metadata, the standard send, and did:peer:4 built
+ * here from the spec, not with the node's code. WebSockets are bench/lib/frame-socket.ts's.
  */
 import assert from 'node:assert/strict'
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { concat, fromString, toString } from 'uint8arrays'
-import WebSocket from 'ws'
 import { BASIC, ThirdPartyAgent } from '../../bench/lib/agent.ts'
 import type { Plain } from '../../bench/lib/agent.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../../protocols/coordinate-mediation/messages.ts'
@@ -16,6 +15,8 @@ import { PICKUP_V3, PICKUP_V4 } from '../../protocols/pickup/messages.ts'
 // The party itself is the benchmark's (bench/lib/agent.ts): one copy.
 export { BASIC, sharedResolver, wrapForward } from '../../bench/lib/agent.ts'
 export type { Plain } from '../../bench/lib/agent.ts'
+// So is the WebSocket that keeps every frame (bench/lib/frame-socket.ts).
+export { FrameSocket } from '../../bench/lib/frame-socket.ts'
 export { FORWARD } from '../../protocols/routing/messages.ts'
 
 export const CM2 = MEDIATION_V2.protocol
@@ -65,49 +66,6 @@ export async function sendTo (node: { url: string }, to: string, content: string
   const answer = await sender.sendVia(node.url, sent, to, sender.did)
   assert.equal(answer.status, 202, answer.text)
   return sent
-}
-
-/** A WebSocket connection to a node, collecting every frame it receives. */
-export class TestSocket {
-  readonly frames: Array<{ text: string, binary: boolean }> = []
-  private readonly ws: WebSocket
-  private waiters: Array<() => void> = []
-
-  private constructor (ws: WebSocket) {
-    this.ws = ws
-    ws.on('message', (data: Buffer, binary: boolean) => {
-      this.frames.push({ text: data.toString('utf8'), binary })
-      for (const wake of this.waiters.splice(0)) wake()
-    })
-  }
-
-  static async open (url: string, headers: Record<string, string> = {}): Promise<TestSocket> {
-    const ws = new WebSocket(url, { headers })
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
-    return new TestSocket(ws)
-  }
-
-  send (packed: string): void {
-    this.ws.send(packed)
-  }
-
-  /** Waits for the frame at `index` (0-based) to arrive. */
-  async frame (index: number, timeout = 10_000): Promise<{ text: string, binary: boolean }> {
-    const deadline = Date.now() + timeout
-    while (this.frames.length <= index) {
-      if (Date.now() > deadline) throw new Error(`no WebSocket frame #${index} within ${timeout} ms (got ${this.frames.length})`)
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
-        this.waiters.push(() => { clearTimeout(timer); resolve() })
-      })
-    }
-    return this.frames[index] as { text: string, binary: boolean }
-  }
-
-  async close (): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return
-    await new Promise<void>(resolve => { this.ws.once('close', () => { resolve() }); this.ws.close() })
-  }
 }
 
 // ---- did:peer:4, built here from the spec (https://identity.foundation/did-peer-4/), not with the node's code

@@ -20,7 +20,7 @@ import fc from 'fast-check'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/wire.ts'
-import { BASIC, FORWARD, PICKUP3, TestAgent, TestSocket, post, sendTo } from '../helpers/client.ts'
+import { BASIC, FORWARD, FrameSocket, PICKUP3, TestAgent, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -96,7 +96,7 @@ describe('hostile input', () => {
   })
 
   /** A WebSocket and how many of its frames were read. */
-  interface Socket { socket: TestSocket, next: number }
+  interface Socket { socket: FrameSocket, next: number }
 
   /**
    * Sends a trust ping and reads the socket's frames up to its response (a message may be answered by
@@ -134,7 +134,7 @@ describe('hostile input', () => {
   it(`survives ${RUNS * 4} hostile messages and raw requests, heap bounded, held messages intact`, { timeout: 600_000 }, async () => {
     gc()
     const heapBefore = process.memoryUsage().heapUsed
-    const ws: Socket = { socket: await TestSocket.open(node.wsUrl), next: 0 }
+    const ws: Socket = { socket: await FrameSocket.open(node.wsUrl), next: 0 }
     const transport = fc.constantFrom<'http' | 'websocket' | 'libp2p'>('http', 'websocket', 'libp2p')
     const forward = await agent.pack(agent.message(BASIC, { content: 'seed' }, wallet.did), wallet.did, agent.did, { forward: true })
     const request = await agent.pack(agent.message(`${PICKUP3}/status-request`, {}, node.did), node.did)

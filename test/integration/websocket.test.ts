@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { CM3, PICKUP3, PICKUP4, TestAgent, TestSocket, post, sendTo } from '../helpers/client.ts'
+import { CM3, FrameSocket, PICKUP3, PICKUP4, TestAgent, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -12,10 +12,10 @@ const STANDARD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 class SocketClient {
   private readonly unpacked: Plain[] = []
   readonly agent: TestAgent
-  readonly socket: TestSocket
+  readonly socket: FrameSocket
   readonly nodeDid: string
 
-  constructor (agent: TestAgent, socket: TestSocket, nodeDid: string) {
+  constructor (agent: TestAgent, socket: FrameSocket, nodeDid: string) {
     this.agent = agent
     this.socket = socket
     this.nodeDid = nodeDid
@@ -63,10 +63,10 @@ async function openDelivery (agent: TestAgent, delivery: Plain): Promise<Array<{
 describe('WebSocket transport', () => {
   const nodes = testNodes()
   let node: TestNode
-  const sockets: TestSocket[] = []
+  const sockets: FrameSocket[] = []
 
   const open = async (agent: TestAgent): Promise<SocketClient> => {
-    const socket = await TestSocket.open(node.wsUrl)
+    const socket = await FrameSocket.open(node.wsUrl)
     sockets.push(socket)
     return new SocketClient(agent, socket, node.did)
   }
