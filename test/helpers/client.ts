@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { concat, fromString, toString } from 'uint8arrays'
-import { BASIC, ThirdPartyAgent } from '../../bench/lib/agent.ts'
+import { BASIC, ThirdPartyAgent, wrapForward } from '../../bench/lib/agent.ts'
 import type { Plain } from '../../bench/lib/agent.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../../protocols/coordinate-mediation/messages.ts'
 import { PICKUP_V3, PICKUP_V4 } from '../../protocols/pickup/messages.ts'
@@ -34,11 +34,21 @@ export async function post (url: string, body: string, contentType = 'applicatio
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', text: await res.text(), headers: res.headers }
 }
 
-/** The tests' party: a ThirdPartyAgent that also sends the standard way and picks up over HTTP. */
+/** The tests' party: a ThirdPartyAgent that also sends the standard way (to a local or a remote mediator) and picks up over HTTP. */
 export class TestAgent extends ThirdPartyAgent {
   /** Sends `msg` to `to` the standard way: packed for `to`, wrapped in a forward for its mediator, posted to `nodeUrl`. */
   async sendVia (nodeUrl: string, msg: Plain, to: string, from: string): Promise<HttpAnswer> {
     return await post(nodeUrl, await this.pack(msg, to, from, { forward: true, protect_sender: true }))
+  }
+
+  /**
+   * Sends `msg` to `to` across the mesh: packed and wrapped for `to`'s mediator `home` as sendVia
+   * does, inside one more forward for this agent's own node `entry` (which relays it to `home`),
+   * posted to `entry`.
+   */
+  async sendThrough (entry: { url: string, did: string }, msg: Plain, to: string, home: string): Promise<HttpAnswer> {
+    const forHome = await this.pack(msg, to, this.did, { forward: true, protect_sender: true })
+    return await post(entry.url, await wrapForward(this, forHome, home, entry.did, this.did))
   }
 
   /** Every queued message for this agent via pickup 3.0 (or 4.0): decrypted (with the unpack metadata), and acknowledged when `ack`. */
