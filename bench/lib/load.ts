@@ -1,6 +1,6 @@
 /** Load generators: a closed loop (N senders, each sending its next message when answered) and an open loop (a fixed schedule). */
 import { Agent, request } from 'node:http'
-import { BenchAgent } from './agent.ts'
+import { ThirdPartyAgent } from './agent.ts'
 import { packForwards } from './pack.ts'
 import type { ForwardSpec } from './forwards.ts'
 import { FILL_CHUNK } from './settings.ts'
@@ -78,7 +78,7 @@ function chunks (count: number): number[] {
  * next chunk packing while the current one is sent.
  */
 export async function fillMailbox (url: string, spec: ForwardSpec, count: number, senders: number): Promise<void> {
-  const business = new BenchAgent()
+  const business = new ThirdPartyAgent()
   const sizes = chunks(count)
   let packing = packForwards(business, spec, sizes[0] ?? 0)
   for (let i = 0; i < sizes.length; i++) {

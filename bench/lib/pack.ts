@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
-import type { BenchAgent } from './agent.ts'
+import type { ThirdPartyAgent } from './agent.ts'
 import { keysOf } from './forwards.ts'
 import type { ForwardSpec } from './forwards.ts'
 import type { PackReply, PackRequest } from './pack-worker.ts'
@@ -38,7 +38,7 @@ async function ask (packer: Packer, request: Omit<PackRequest, 'id'>): Promise<s
 }
 
 /** `count` distinct forwards from `business` as `spec` describes, packed across all cores. */
-export async function packForwards (business: BenchAgent, spec: ForwardSpec, count: number): Promise<string[]> {
+export async function packForwards (business: ThirdPartyAgent, spec: ForwardSpec, count: number): Promise<string[]> {
   packers ??= Array.from({ length: availableParallelism() }, startPacker)
   const agent = keysOf(business)
   const share = Math.ceil(count / packers.length)

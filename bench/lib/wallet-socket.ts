@@ -6,10 +6,10 @@
  */
 import { createEnvelope } from '../../didcomm/envelope.ts'
 import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
-import WebSocket from 'ws'
 import { PICKUP_V3 } from '../../protocols/pickup/messages.ts'
-import type { BenchAgent, Plain } from './agent.ts'
+import type { Plain, ThirdPartyAgent } from './agent.ts'
 import type { NodeEndpoints } from './child-node.ts'
+import { FrameSocket } from './frame-socket.ts'
 
 const PICKUP3 = PICKUP_V3.protocol
 export const DELIVERY = `${PICKUP3}/delivery`
@@ -17,64 +17,21 @@ export const STATUS = `${PICKUP3}/status`
 
 const FRAME_TIMEOUT_MS = 60_000
 
-/** A WebSocket keeping every text frame it receives, in order. */
-class FrameSocket {
-  private readonly frames: string[] = []
-  private waiters: Array<() => void> = []
-  private readonly ws: WebSocket
-
-  private constructor (ws: WebSocket) {
-    this.ws = ws
-    ws.on('message', (data: Buffer) => {
-      this.frames.push(data.toString('utf8'))
-      for (const wake of this.waiters.splice(0)) wake()
-    })
-  }
-
-  static async open (url: string): Promise<FrameSocket> {
-    const ws = new WebSocket(url)
-    await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
-    return new FrameSocket(ws)
-  }
-
-  send (packed: string): void {
-    this.ws.send(packed)
-  }
-
-  /** The frame at `index` (0-based), waiting up to `timeout` ms for it. */
-  async frame (index: number, timeout: number): Promise<string> {
-    const deadline = Date.now() + timeout
-    while (this.frames.length <= index) {
-      if (Date.now() > deadline) throw new Error(`no WebSocket frame #${index} within ${timeout} ms (got ${this.frames.length})`)
-      await new Promise<void>(resolve => {
-        const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))
-        this.waiters.push(() => { clearTimeout(timer); resolve() })
-      })
-    }
-    return this.frames[index] as string
-  }
-
-  async close (): Promise<void> {
-    if (this.ws.readyState === WebSocket.CLOSED) return
-    await new Promise<void>(resolve => { this.ws.once('close', () => { resolve() }); this.ws.close() })
-  }
-}
-
 export class WalletSocket {
   private readonly socket: FrameSocket
-  private readonly wallet: BenchAgent
+  private readonly wallet: ThirdPartyAgent
   private readonly envelope: Envelope
   private readonly nodeDid: string
   private read = 0
 
-  private constructor (socket: FrameSocket, wallet: BenchAgent, nodeDid: string) {
+  private constructor (socket: FrameSocket, wallet: ThirdPartyAgent, nodeDid: string) {
     this.socket = socket
     this.wallet = wallet
     this.envelope = createEnvelope(wallet.resolver, kid => wallet.secrets.get(kid))
     this.nodeDid = nodeDid
   }
 
-  static async open (wallet: BenchAgent, node: NodeEndpoints): Promise<WalletSocket> {
+  static async open (wallet: ThirdPartyAgent, node: NodeEndpoints): Promise<WalletSocket> {
     return new WalletSocket(await FrameSocket.open(node.wsUrl), wallet, node.did)
   }
 
@@ -86,7 +43,7 @@ export class WalletSocket {
   /** The next message whose type is one of `types`, decrypted; messages of other types are skipped. */
   async next (...types: string[]): Promise<Plain> {
     for (;;) {
-      const message = (await this.envelope.unpack(await this.socket.frame(this.read++, FRAME_TIMEOUT_MS))).message as Plain
+      const message = (await this.envelope.unpack((await this.socket.frame(this.read++, FRAME_TIMEOUT_MS)).text)).message as Plain
       if (types.includes(message.type)) return message
     }
   }

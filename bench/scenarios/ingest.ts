@@ -2,7 +2,7 @@
  * One child node taking forwards over HTTP: ingest_per_s (closed loop, concurrent senders), latency at
  * half that rate (open loop), the same throughput with 16 KiB bodies, and the node's RSS idle and loaded.
  */
-import { BenchAgent, mediatedWallet } from '../lib/agent.ts'
+import { ThirdPartyAgent } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'
 import type { ChildNode } from '../lib/child-node.ts'
 import type { Figures } from '../lib/figures.ts'
@@ -15,9 +15,9 @@ import { perSecond, percentile, sleep, timed } from '../lib/stats.ts'
 
 /** Forwards for a fresh wallet at `node`, all packed before anything is timed. */
 async function forwardsFor (node: ChildNode, bodyBytes: number, count: number): Promise<string[]> {
-  const { pairwise } = await mediatedWallet(node)
+  const { pairwise } = await ThirdPartyAgent.mediatedWallet(node)
   const spec: ForwardSpec = { to: pairwise, bodyBytes }
-  return await packForwards(new BenchAgent(), spec, count)
+  return await packForwards(new ThirdPartyAgent(), spec, count)
 }
 
 /** Forwards accepted per second, `settings.senders` at a time, after an untimed warm-up. */

@@ -13,7 +13,7 @@ import { createMeshLibp2p } from '../../node/libp2p.ts'
 import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { createRelay } from '../../node/mesh/relay.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
-import { BenchAgent, mediatedWallet } from '../lib/agent.ts'
+import { ThirdPartyAgent } from '../lib/agent.ts'
 import { removeScratch, scratchDir } from '../lib/cleanup.ts'
 import type { Figures } from '../lib/figures.ts'
 import { postAccepted, sendAll } from '../lib/load.ts'
@@ -132,8 +132,8 @@ async function relayHops (peer: MeshLibp2p, home: InProcessNode, messages: reado
 async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promise<Figures> {
   const sender = mesh.nodes[1] as InProcessNode
   const home = mesh.nodes[mesh.nodes.length - 1] as InProcessNode
-  const { wallet, pairwise } = await mediatedWallet(home)
-  const business = new BenchAgent()
+  const { wallet, pairwise } = await ThirdPartyAgent.mediatedWallet(home)
+  const business = new ThirdPartyAgent()
   await business.mediate(sender.url, sender.did)
   const viaSender = await packForwards(business, { to: pairwise, bodyBytes: KIB, via: { next: home.did, mediator: sender.did } }, 1 + settings.e2eRuns + settings.e2eMessages)
   const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)

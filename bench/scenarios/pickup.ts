@@ -1,5 +1,5 @@
 /** pickup_per_s: a wallet drains a full mailbox over a WebSocket, 100 messages per delivery-request, acknowledging each batch. */
-import { mediatedWallet } from '../lib/agent.ts'
+import { ThirdPartyAgent } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'
 import type { Figures } from '../lib/figures.ts'
 import { fillMailbox } from '../lib/load.ts'
@@ -24,7 +24,7 @@ async function drain (socket: WalletSocket): Promise<number> {
 
 export async function pickupScenario (settings: Settings): Promise<Figures> {
   return await withChildNode([], async node => {
-    const { wallet, pairwise } = await mediatedWallet(node)
+    const { wallet, pairwise } = await ThirdPartyAgent.mediatedWallet(node)
     await fillMailbox(node.url, { to: pairwise, bodyBytes: KIB }, settings.pickupMessages, settings.senders)
     const socket = await WalletSocket.open(wallet, node)
     try {

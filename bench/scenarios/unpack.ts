@@ -4,7 +4,7 @@
  */
 import { createEnvelope } from '../../didcomm/envelope.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
-import { BenchAgent } from '../lib/agent.ts'
+import { ThirdPartyAgent } from '../lib/agent.ts'
 import { packForward } from '../lib/forwards.ts'
 import type { Figures } from '../lib/figures.ts'
 import { KIB } from '../lib/settings.ts'
@@ -21,11 +21,11 @@ async function loopRate (runs: number, unpack: () => Promise<unknown>): Promise<
 }
 
 export async function unpackScenario (settings: Settings): Promise<Figures> {
-  const mediator = new BenchAgent()
+  const mediator = new ThirdPartyAgent()
   // A mediator DID needs a service for senders to wrap forwards for it.
   const mediatorDid = mediator.newDid('http://127.0.0.1:9')
-  const wallet = new BenchAgent()
-  const forward = await packForward(new BenchAgent(), { to: wallet.newDid(mediatorDid), bodyBytes: KIB })
+  const wallet = new ThirdPartyAgent()
+  const forward = await packForward(new ThirdPartyAgent(), { to: wallet.newDid(mediatorDid), bodyBytes: KIB })
   const envelope = createEnvelope(createResolver(), kid => mediator.secrets.get(kid))
   return {
     // The bench agent unpacks with didcomm-node alone.

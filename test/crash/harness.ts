@@ -168,9 +168,7 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
   await relay.start(['--bootstrap', home.multiaddr])
   const nodes = [relay, home]
   try {
-    const wallet = new TestAgent()
-    await wallet.mediate(home.url, home.did)
-    const pairwise = await wallet.pairwiseDid(home.url, home.did)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(home)
     const business = new TestAgent()
     await business.mediate(relay.url, relay.did)
 

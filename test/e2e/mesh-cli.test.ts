@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { after, it } from 'node:test'
 import { exitOf, fields, killAll, launchStart } from '../helpers/cli.ts'
 import type { Running } from '../helpers/cli.ts'
-import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, TestAgent } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 
-interface CliNode extends Running { http: string, did: string, multiaddr: string }
+interface CliNode extends Running { url: string, did: string, multiaddr: string }
 
 /** The nodes' data dirs. */
 const nodes = testNodes()
@@ -22,10 +22,10 @@ async function startCli (bootstrap?: string): Promise<CliNode> {
   const node = await launchStart(args)
   const out = node.stdout()
   const multiaddr = fields(out, 'libp2p').find(ma => ma.includes('/tcp/') && !ma.includes('/ws'))
-  const [http] = fields(out, 'HTTP')
+  const [url] = fields(out, 'HTTP')
   const [did] = fields(out, 'mediator DID')
-  assert.ok(multiaddr !== undefined && http !== undefined && did !== undefined, out)
-  return { ...node, http, did, multiaddr }
+  assert.ok(multiaddr !== undefined && url !== undefined && did !== undefined, out)
+  return { ...node, url, did, multiaddr }
 }
 
 // Proves the CLI alone makes a mesh: three processes, nodes 2 and 3 bootstrapped to node 1; a business
@@ -35,23 +35,20 @@ it('three `didcomm-mesh start` processes relay a message from node 3 to a wallet
   assert.match(first.multiaddr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
   const [second, third] = await Promise.all([startCli(first.multiaddr), startCli(first.multiaddr)]) as [CliNode, CliNode]
 
-  const wallet = new TestAgent()
-  await wallet.mediate(first.http, first.did)
-  const pairwise = await wallet.pairwiseDid(first.http, first.did)
+  const { wallet, pairwise } = await TestAgent.mediatedWallet(first)
   const business = new TestAgent()
-  await business.mediate(third.http, third.did)
+  await business.mediate(third.url, third.did)
 
   const msg = business.message(BASIC, { content: 'across three processes' }, pairwise)
-  const forFirst = await business.pack(msg, pairwise, business.did, { forward: true, protect_sender: true })
-  const answer = await post(third.http, await wrapForward(business, forFirst, first.did, third.did, business.did))
+  const answer = await business.sendThrough(third, msg, pairwise, first.did)
   assert.equal(answer.status, 202, answer.text)
 
   const received = await waitFor(async () => {
-    const got = await wallet.pickup(first.http, first.did, { ack: true })
+    const got = await wallet.pickup(first.url, first.did, { ack: true })
     return got.find(r => r.message.id === msg.id)
   }, 20_000, 'the message at node 1')
   assert.deepEqual(received.message.body, { content: 'across three processes' })
-  const info = await (await fetch(`${third.http}/info`)).json() as { mesh: { outbox: { delivered: number, depth: number } } }
+  const info = await (await fetch(`${third.url}/info`)).json() as { mesh: { outbox: { delivered: number, depth: number } } }
   assert.equal(info.mesh.outbox.delivered, 1)
   assert.equal(info.mesh.outbox.depth, 0)
 

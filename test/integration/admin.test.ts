@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import WebSocket from 'ws'
 import { adminToken } from '../../node/admin.ts'
 import { loadOrCreateNodeKeys } from '../../storage/node-key-file.ts'
-import { PICKUP3, mediatedWallet, post } from '../helpers/client.ts'
+import { PICKUP3, TestAgent, post } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -21,7 +21,7 @@ describe('admin API', () => {
 
   // Proves a revoke ends the client's live WebSocket (1008), so it stops receiving at once.
   it('revoke closes the client\'s live socket', async () => {
-    const { wallet } = await mediatedWallet(node)
+    const { wallet } = await TestAgent.mediatedWallet(node)
     const socket = new WebSocket(node.wsUrl)
     await once(socket, 'open')
     socket.send(await wallet.pack(wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, node.did), node.did))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { CM2, CM3, PICKUP3, PICKUP4, TestAgent, mediatedWallet, post, sendTo } from '../helpers/client.ts'
+import { CM2, CM3, PICKUP3, PICKUP4, TestAgent, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -24,8 +24,8 @@ describe('authorization: a client reaches only its own recipients', () => {
   for (const pickup of [PICKUP3, PICKUP4] as const) {
     // Proves another client cannot read a recipient it does not hold: 403 and a problem report on the request's thread.
     it(`pickup ${pickup.slice(-3)}: a second client cannot fetch the first's messages`, async () => {
-      const first = await mediatedWallet(node)
-      const second = await mediatedWallet(node)
+      const first = await TestAgent.mediatedWallet(node)
+      const second = await TestAgent.mediatedWallet(node)
       const sent = await sendTo(node, first.pairwise, 'private')
 
       const limit = pickup === PICKUP3 ? 'limit' : 'message_count_limit'
@@ -50,8 +50,8 @@ describe('authorization: a client reaches only its own recipients', () => {
 
   // Proves messages-received deletes only among the sender's own recipients: another client's ids are left in place.
   it('a second client cannot delete the first\'s messages', async () => {
-    const first = await mediatedWallet(node)
-    const second = await mediatedWallet(node)
+    const first = await TestAgent.mediatedWallet(node)
+    const second = await TestAgent.mediatedWallet(node)
     const sent = await sendTo(node, first.pairwise, 'keep me')
     const peeked = await first.wallet.pickup(node.url, node.did)
     const ids = peeked.map(r => r.id)
@@ -70,8 +70,8 @@ describe('authorization: a client reaches only its own recipients', () => {
   for (const [version, update, query, listField] of [[CM2, 'keylist-update', 'keylist-query', 'keys'], [CM3, 'recipient-update', 'recipient-query', 'dids']] as const) {
     // Proves a client cannot take over or remove a recipient another client holds (client_error, keylist untouched).
     it(`coordinate-mediation ${version.slice(-3)}: a second client cannot remove or claim the first's recipient`, async () => {
-      const first = await mediatedWallet(node)
-      const second = await mediatedWallet(node)
+      const first = await TestAgent.mediatedWallet(node)
+      const second = await TestAgent.mediatedWallet(node)
 
       const removed = await second.wallet.request(node.url, node.did, `${version}/${update}`, { updates: [{ recipient_did: first.pairwise, action: 'remove' }] })
       assert.deepEqual(removed.body.updated, [{ recipient_did: first.pairwise, action: 'remove', result: 'client_error' }])

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createResolver } from '../../didcomm/resolver.ts'
-import { BASIC, CM3, PICKUP3, TestAgent, TestSocket, peerDid4, post } from '../helpers/client.ts'
+import { BASIC, CM3, FrameSocket, PICKUP3, TestAgent, peerDid4, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -164,7 +164,7 @@ describe('a did:peer:4 client (DIF demo)', () => {
     const recipient = peerDid4(wallet, node.did)
     await wallet.request(node.url, node.did, `${CM3}/recipient-update`, { updates: [{ recipient_did: recipient.did, action: 'add' }] })
 
-    const socket = await TestSocket.open(node.wsUrl, { Origin: 'https://wallet.example' })
+    const socket = await FrameSocket.open(node.wsUrl, { Origin: 'https://wallet.example' })
     try {
       socket.send(await wallet.pack(wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, node.did), node.did))
       const statusFrame = await socket.frame(0)

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { after, before, describe, it } from 'node:test'
-import { BASIC, CM2, CM3, PICKUP3, TestAgent, packWith, post } from '../helpers/client.ts'
+import { BASIC, CM2, CM3, PICKUP3, TestAgent, post } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -142,8 +142,8 @@ describe('wallet compatibility over HTTP', () => {
       const pairwise = await wallet.pairwiseDid(node.url, node.did)
       const sender = new TestAgent()
       const sent = sender.message(BASIC, { content: alg }, pairwise)
-      const inner = await packWith(sender, sent, pairwise, sender.did)
-      const packed = await packWith(sender, forwardTo(pairwise, inner, 'json', node.did), node.did, null, { enc_alg_anon: alg })
+      const inner = await sender.pack(sent, pairwise, sender.did)
+      const packed = await sender.pack(forwardTo(pairwise, inner, 'json', node.did), node.did, null, { enc_alg_anon: alg })
       const header = JSON.parse(Buffer.from((JSON.parse(packed) as { protected: string }).protected, 'base64url').toString('utf8')) as { alg: string, enc: string }
       assert.equal(header.alg, 'ECDH-ES+A256KW')
       assert.equal(header.enc, enc)

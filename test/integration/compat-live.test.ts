@@ -6,14 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { PICKUP3, TestAgent, TestSocket, sendTo } from '../helpers/client.ts'
+import { FrameSocket, PICKUP3, TestAgent, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const STANDARD_PADDED_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
-interface LiveClient { wallet: TestAgent, pairwise: string, socket: TestSocket, status: Plain, statusBinary: boolean }
+interface LiveClient { wallet: TestAgent, pairwise: string, socket: FrameSocket, status: Plain, statusBinary: boolean }
 
 /** A mediated wallet with one pairwise DID and a socket switched to live mode by a text frame. */
 async function goLive (node: TestNode, headers: Record<string, string> = {}, before?: (wallet: TestAgent, pairwise: string) => Promise<void>): Promise<LiveClient> {
@@ -21,8 +21,8 @@ async function goLive (node: TestNode, headers: Record<string, string> = {}, bef
   await wallet.mediate(node.url, node.did)
   const pairwise = await wallet.pairwiseDid(node.url, node.did)
   await before?.(wallet, pairwise)
-  const socket = await TestSocket.open(node.wsUrl, headers)
-  // TestSocket.send sends a string: a text frame, as both Identus and the DIF demo do.
+  const socket = await FrameSocket.open(node.wsUrl, headers)
+  // FrameSocket.send sends a string: a text frame, as both Identus and the DIF demo do.
   socket.send(await wallet.pack(wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, node.did), node.did))
   const frame = await socket.frame(0)
   const status = (await wallet.unpack(frame.text)).message

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
-import { BASIC, PICKUP3, TestAgent, mediatedWallet, post, sendTo } from '../helpers/client.ts'
+import { BASIC, PICKUP3, TestAgent, post, sendTo } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -28,7 +28,7 @@ describe('durability: restarts, dedupe, expiry', () => {
   it('an accepted message survives a restart; an acknowledged one stays gone', async () => {
     node = await nodes.start()
     const { did, info } = node
-    const { wallet, pairwise } = await mediatedWallet(running())
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(running())
     const sent = await sendTo(running(), pairwise, 'survive the restart')
 
     node = await running().restart()
@@ -54,7 +54,7 @@ describe('durability: restarts, dedupe, expiry', () => {
   // Proves the receiver stores a given packed message once, so a sender's retry is harmless.
   it('posting the exact same packed forward twice stores it once', async () => {
     node = await nodes.start()
-    const { wallet, pairwise } = await mediatedWallet(running())
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(running())
     const business = new TestAgent()
     const sent = business.message(BASIC, { content: 'only once' }, pairwise)
     const packed = await business.pack(sent, pairwise, business.did, { forward: true, protect_sender: true })
@@ -80,7 +80,7 @@ describe('durability: restarts, dedupe, expiry', () => {
   // Proves the sweep deletes messages older than messageLifetimeSeconds (it runs on start, so a restart triggers it).
   it('a message older than the lifetime is swept', async () => {
     node = await nodes.start({ messageLifetimeSeconds: 1 })
-    const { wallet, pairwise } = await mediatedWallet(running())
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(running())
     await sendTo(running(), pairwise, 'expires soon')
     const queuedAt = Date.now()
     assert.equal(await messageCount(wallet), 1)

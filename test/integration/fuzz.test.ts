@@ -20,7 +20,7 @@ import fc from 'fast-check'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/wire.ts'
-import { BASIC, FORWARD, PICKUP3, TestAgent, TestSocket, mediatedWallet, packWith, post, sendTo } from '../helpers/client.ts'
+import { BASIC, FORWARD, FrameSocket, PICKUP3, TestAgent, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -85,7 +85,7 @@ describe('hostile input', () => {
   before(async () => {
     node = await nodes.start()
     peer = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
-    const mediated = await mediatedWallet(node)
+    const mediated = await TestAgent.mediatedWallet(node)
     wallet = mediated.wallet
     held = []
     for (let i = 0; i < 10; i++) held.push(String((await sendTo(node, mediated.pairwise, `held ${i}`)).body.content))
@@ -96,7 +96,7 @@ describe('hostile input', () => {
   })
 
   /** A WebSocket and how many of its frames were read. */
-  interface Socket { socket: TestSocket, next: number }
+  interface Socket { socket: FrameSocket, next: number }
 
   /**
    * Sends a trust ping and reads the socket's frames up to its response (a message may be answered by
@@ -134,11 +134,11 @@ describe('hostile input', () => {
   it(`survives ${RUNS * 4} hostile messages and raw requests, heap bounded, held messages intact`, { timeout: 600_000 }, async () => {
     gc()
     const heapBefore = process.memoryUsage().heapUsed
-    const ws: Socket = { socket: await TestSocket.open(node.wsUrl), next: 0 }
+    const ws: Socket = { socket: await FrameSocket.open(node.wsUrl), next: 0 }
     const transport = fc.constantFrom<'http' | 'websocket' | 'libp2p'>('http', 'websocket', 'libp2p')
     const forward = await agent.pack(agent.message(BASIC, { content: 'seed' }, wallet.did), wallet.did, agent.did, { forward: true })
     const request = await agent.pack(agent.message(`${PICKUP3}/status-request`, {}, node.did), node.did)
-    const anoncrypt = await packWith(agent, agent.message('https://didcomm.org/trust-ping/2.0/ping', {}, node.did), node.did, null, { enc_alg_anon: 'A256gcmEcdhEsA256kw' })
+    const anoncrypt = await agent.pack(agent.message('https://didcomm.org/trust-ping/2.0/ping', {}, node.did), node.did, null, { enc_alg_anon: 'A256gcmEcdhEsA256kw' })
     try {
       // 1. Mutated JWEs of each kind the node opens.
       await fc.assert(fc.asyncProperty(fc.oneof(mutateJwe(forward), mutateJwe(request), mutateJwe(anoncrypt)), transport, async (input, via) => { await throwAt(via, input, ws) }), { numRuns: RUNS })
@@ -147,7 +147,7 @@ describe('hostile input', () => {
       await fc.assert(fc.asyncProperty(junk, transport, async (input, via) => { await throwAt(via, input, ws) }), { numRuns: RUNS })
       // 3. Messages the node can decrypt, with hostile plaintext (authcrypt and anoncrypt).
       await fc.assert(fc.asyncProperty(plaintext(node.did), fc.boolean(), transport, async (message, authenticated, via) => {
-        const packed = await packWith(agent, { ...message, ...(authenticated ? { from: agent.did } : {}) }, node.did, authenticated ? agent.did : null).catch(() => undefined)
+        const packed = await agent.pack({ ...message, ...(authenticated ? { from: agent.did } : {}) }, node.did, authenticated ? agent.did : null).catch(() => undefined)
         if (packed !== undefined) await throwAt(via, packed, ws)
       }), { numRuns: RUNS })
       // 4. Raw bytes on the HTTP port: broken request lines, headers, lengths.

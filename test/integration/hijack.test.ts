@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { didKeyFromX25519 } from '../../didcomm/multikey.ts'
 import { createPeerDid2 } from '../../didcomm/resolver.ts'
-import { BASIC, CM2, CM3, TestAgent, mediatedWallet, peerDid4, post, sendTo, wrapForward } from '../helpers/client.ts'
+import { BASIC, CM2, CM3, TestAgent, peerDid4, post, sendTo, wrapForward } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -44,11 +44,11 @@ describe('no client can take over another\'s recipients', () => {
     (await agent.pickup(node.url, node.did, { ack: true })).map(r => r.message.body.content).sort()
 
   it('did:peer:4: the short form of another client\'s long form is refused, and mail to either form reaches the holder', async () => {
-    const victim = await mediatedWallet(node)
+    const victim = await TestAgent.mediatedWallet(node)
     const long = peerDid4(victim.wallet, node.did)
     assert.deepEqual(await update(victim.wallet, [long.did]), ['success'])
 
-    const attacker = await mediatedWallet(node)
+    const attacker = await TestAgent.mediatedWallet(node)
     assert.deepEqual(await update(attacker.wallet, [long.short]), ['client_error'])
     // A bare short form is refused even when nobody holds the long form: anyone can name one.
     const unclaimed = peerDid4(attacker.wallet, node.did)
@@ -62,11 +62,11 @@ describe('no client can take over another\'s recipients', () => {
 
   for (const version of [CM2, CM3] as const) {
     it(`coordinate-mediation ${version.slice(-3)}: a DID reusing another client's key cannot take its did:key alias, nor delete it`, async () => {
-      const victim = await mediatedWallet(node)
+      const victim = await TestAgent.mediatedWallet(node)
       const victimKey = Buffer.from(victim.wallet.secrets.get(`${victim.pairwise}#key-1`)?.privateKeyJwk.x ?? '', 'base64url')
       const alias = didKeyFromX25519(victimKey)
 
-      const attacker = await mediatedWallet(node)
+      const attacker = await TestAgent.mediatedWallet(node)
       // The victim's public X25519 key with the attacker's own Ed25519 key: a different DID, the same alias.
       const ownKey = Buffer.from(attacker.wallet.secrets.get(`${attacker.pairwise}#key-2`)?.privateKeyJwk.x ?? '', 'base64url')
       const copycat = createPeerDid2({ keyAgreement: [victimKey], authentication: [ownKey], services: [{ uri: node.did }] })
@@ -81,8 +81,8 @@ describe('no client can take over another\'s recipients', () => {
   }
 
   it('mediator DIDs, this node\'s own DID and DIDs holding a mediation are refused as recipients', async () => {
-    const victim = await mediatedWallet(node)
-    const attacker = await mediatedWallet(node)
+    const victim = await TestAgent.mediatedWallet(node)
+    const attacker = await TestAgent.mediatedWallet(node)
     const results = await update(attacker.wallet, [node.did, otherMediator.did, victim.wallet.did, attacker.wallet.did])
     assert.deepEqual(results, ['client_error', 'client_error', 'client_error', 'client_error'])
 
@@ -93,7 +93,7 @@ describe('no client can take over another\'s recipients', () => {
   })
 
   it('a DID another client holds as a recipient cannot ask for mediation', async () => {
-    const squatter = await mediatedWallet(node)
+    const squatter = await TestAgent.mediatedWallet(node)
     const someone = new TestAgent()
     assert.deepEqual(await update(squatter.wallet, [someone.did]), ['success'])
     const answer = await someone.mediate(node.url, node.did)
@@ -107,22 +107,22 @@ describe('no client can take over another\'s recipients', () => {
 
   it('concurrent recipient-updates of one client stay within max-recipients-per-client', async () => {
     const small = await nodes.start({ maxRecipientsPerClient: 3 })
-    const { wallet } = await mediatedWallet(small)
+    const { wallet } = await TestAgent.mediatedWallet(small)
     const add = async (): Promise<string[]> => {
       const dids = [wallet.newDid(small.did), wallet.newDid(small.did)]
       const reply = await wallet.request(small.url, small.did, `${CM3}/recipient-update`, { updates: dids.map(recipient_did => ({ recipient_did, action: 'add' })) })
       return (reply.body.updated as Array<{ result: string }>).map(u => u.result)
     }
     const results = (await Promise.all([add(), add(), add()])).flat()
-    // One held already (the pairwise DID mediatedWallet registered): two more fit, whoever asks first.
+    // One held already (the pairwise DID TestAgent.mediatedWallet registered): two more fit, whoever asks first.
     assert.equal(results.filter(r => r === 'success').length, 2, results.join(','))
     const listed = await wallet.request(small.url, small.did, `${CM3}/recipient-query`, {})
     assert.equal((listed.body.dids as unknown[]).length, 3)
   })
 
   it('concurrent claims of one DID by two clients leave exactly one holder', async () => {
-    const first = await mediatedWallet(node)
-    const second = await mediatedWallet(node)
+    const first = await TestAgent.mediatedWallet(node)
+    const second = await TestAgent.mediatedWallet(node)
     const contested = first.wallet.newDid(node.did)
     for (const [kid, secret] of first.wallet.secrets) if (kid.startsWith(contested)) second.wallet.secrets.set(kid, secret)
     const results = await Promise.all([update(first.wallet, [contested]), update(second.wallet, [contested])])

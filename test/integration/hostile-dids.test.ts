@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { packAuthcrypt } from '../../didcomm/authcrypt.ts'
 import { createPeerDid2 } from '../../didcomm/resolver.ts'
-import { CM3, PICKUP3, TestAgent, mediatedWallet, post, sendTo, sharedResolver, wrapForward } from '../helpers/client.ts'
+import { CM3, PICKUP3, TestAgent, post, sendTo, sharedResolver, wrapForward } from '../helpers/client.ts'
 import { startTestNodeWithLogs, testNodes } from '../helpers/node.ts'
 import type { LoggedTestNode, TestNode } from '../helpers/node.ts'
 
@@ -74,7 +74,7 @@ describe('hostile DIDs and key ids', () => {
 
   it('20 forwards naming different 300 KB DIDs as next are refused and leave no memory behind', async () => {
     const sender = new TestAgent()
-    const { pairwise } = await mediatedWallet(node)
+    const { pairwise } = await TestAgent.mediatedWallet(node)
     const inner = await sender.pack(sender.message('https://didcomm.org/basicmessage/2.0/message', { content: 'x' }, pairwise), pairwise, sender.did)
     const forwards = await Promise.all(Array.from({ length: 20 }, async () => await wrapForward(sender, inner, manyKeyDid(6000), node.did, null)))
     const statuses: number[] = []
@@ -86,7 +86,7 @@ describe('hostile DIDs and key ids', () => {
   })
 
   it('recipient DIDs of 4,000 or 100 keys are refused at once while /health stays responsive', async () => {
-    const { wallet } = await mediatedWallet(node)
+    const { wallet } = await TestAgent.mediatedWallet(node)
     const started = Date.now()
     // ~200 KB: past the length any DID may have, so the request body itself is refused.
     const huge = post(node.url, await wallet.pack(wallet.message(`${CM3}/recipient-update`, { updates: [{ recipient_did: manyKeyDid(4000), action: 'add' }] }, node.did), node.did))
@@ -103,7 +103,7 @@ describe('hostile DIDs and key ids', () => {
   })
 
   it('a message whose from is not the DID that authcrypted it is refused', async () => {
-    const { wallet } = await mediatedWallet(node)
+    const { wallet } = await TestAgent.mediatedWallet(node)
     const impostor = new TestAgent()
     // didcomm-node will not pack such a message, so it is authcrypted here by hand, as an attacker would.
     const nodeKey = (await sharedResolver.resolve(node.did))?.verificationMethod.find(vm => vm.id === `${node.did}#key-1`)
@@ -122,7 +122,7 @@ describe('hostile DIDs and key ids', () => {
   })
 
   it('an authcrypted request sent again is refused, and so is one stamped far outside the window', async () => {
-    const { wallet, pairwise } = await mediatedWallet(node)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
     const packed = await wallet.pack(wallet.message(`${CM3}/recipient-update`, { updates: [{ recipient_did: pairwise, action: 'remove' }] }, node.did), node.did)
     assert.equal((await post(node.url, packed)).status, 200)
     // The client adds it back; the captured remove, sent again, must not take it away.
@@ -144,7 +144,7 @@ describe('logs', () => {
   after(async () => { await node.stop() })
 
   it('at debug level, no line carries a full DID', async () => {
-    const { wallet, pairwise } = await mediatedWallet(node)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
     await sendTo(node, pairwise, 'hello')
     await wallet.pickup(node.url, node.did, { ack: true })
     // Refusals whose comments would name DIDs: an unknown next, a pickup for a DID not held, a bad recipient.

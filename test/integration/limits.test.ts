@@ -17,7 +17,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import WebSocket from 'ws'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/wire.ts'
-import { BASIC, PICKUP3, TestAgent, TestSocket, mediatedWallet, post } from '../helpers/client.ts'
+import { BASIC, FrameSocket, PICKUP3, TestAgent, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
@@ -67,7 +67,7 @@ describe('limits', () => {
 
   it('WebSocket: shares the IP budget; a message over it gets a rate-limited problem report, the socket stays', async () => {
     await sleep(1100)
-    const socket = await TestSocket.open(node.wsUrl)
+    const socket = await FrameSocket.open(node.wsUrl)
     try {
       for (let i = 0; i < 8; i++) socket.send('{}')
       const frames = await Promise.all(Array.from({ length: 8 }, async (_, i) => JSON.parse((await socket.frame(i)).text) as { body: { code: string } }))
@@ -216,7 +216,7 @@ describe('limits: WebSocket frames waiting per socket', () => {
   it('a client pipelining a few frames gets every answer; one flooding 1,000 is closed with 1008, memory stays bounded', async () => {
     const agent = new TestAgent()
     const packed = await agent.pack(agent.message(`${PICKUP3}/status-request`, {}, node.did), node.did)
-    const honest = await TestSocket.open(node.wsUrl)
+    const honest = await FrameSocket.open(node.wsUrl)
     try {
       for (let i = 0; i < 20; i++) honest.send(packed)
       await honest.frame(19, 30_000)
@@ -225,7 +225,7 @@ describe('limits: WebSocket frames waiting per socket', () => {
     }
 
     // Forwards each wait for a synced write, so they arrive much faster than they are handled.
-    const { pairwise } = await mediatedWallet(node)
+    const { pairwise } = await TestAgent.mediatedWallet(node)
     const forward = await agent.pack(agent.message(BASIC, { content: 'flood' }, pairwise), pairwise, agent.did, { forward: true })
     const heapBefore = process.memoryUsage().heapUsed
     const flood = new WebSocket(node.wsUrl)
@@ -238,7 +238,7 @@ describe('limits: WebSocket frames waiting per socket', () => {
     assert.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024, 'the flood was not buffered')
 
     assert.equal((await fetch(new URL('health', node.url))).status, 200)
-    const next = await TestSocket.open(node.wsUrl)
+    const next = await FrameSocket.open(node.wsUrl)
     try {
       next.send(packed)
       assert.match((await next.frame(0)).text, /ciphertext/, 'a new socket is served')

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { BASIC, TestAgent, mediatedWallet, post, sendTo, wrapForward } from '../helpers/client.ts'
+import { BASIC, TestAgent, post, sendTo, wrapForward } from '../helpers/client.ts'
 import WebSocket from 'ws'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -36,7 +36,7 @@ describe('operations: metrics and readiness', () => {
   after(async () => { await nodes.stopAll() })
 
   it('messages, refusals by code, mailbox depth and deliveries move with traffic', async () => {
-    const { wallet, pairwise } = await mediatedWallet(home)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(home)
     const before = await scrape(home)
     for (let i = 0; i < 3; i++) await sendTo(home, pairwise, `metric ${i}`)
     await post(home.url, '{"not":"a jwe"}')
@@ -54,7 +54,7 @@ describe('operations: metrics and readiness', () => {
   })
 
   it('relays, their latency, route lookups and peers move on the relaying node; libp2p reports its own', async () => {
-    const { wallet, pairwise } = await mediatedWallet(home)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(home)
     const business = new TestAgent()
     await business.mediate(relay.url, relay.did)
     const before = await scrape(relay)

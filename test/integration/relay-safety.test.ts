@@ -20,7 +20,7 @@ import { createLibp2p } from 'libp2p'
 import { createPeerDid2 } from '../../didcomm/resolver.ts'
 import { DIDCOMM_MESH_PROTOCOL, decodeStatus } from '../../node/wire.ts'
 import type { StatusFrame } from '../../node/wire.ts'
-import { BASIC, FORWARD, TestAgent, mediatedWallet, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, FORWARD, TestAgent, post, wrapForward } from '../helpers/client.ts'
 import type { HttpAnswer, Plain } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -174,7 +174,7 @@ describe('relay safety', () => {
       // Towards a mesh peer (down, so the message waits), the same anonymous peer is a later hop
       // of a multi-hop path: accepted, once; its second message is over its quota.
       const home = await nodes.start()
-      const { pairwise } = await mediatedWallet(home)
+      const { pairwise } = await TestAgent.mediatedWallet(home)
       await home.stop()
       const towardsHome = async (content: string): Promise<StatusFrame> => {
         const forHome = await anonymous.pack(anonymous.message(BASIC, { content }, pairwise), pairwise, null, { forward: true })
@@ -242,7 +242,7 @@ describe('relay safety', () => {
   it('a forward whose attachment is not a JWE is refused, for a local recipient and for a relay', async () => {
     const local = await target()
     const node = await nodes.start()
-    const { wallet, pairwise } = await mediatedWallet(node)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
     const client = await clientOf(node)
     const notJwe = Buffer.from('POST /admin HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n').toString('base64')
     for (const [next, from] of [[pairwise, null], [httpMediatorDid(`http://127.0.0.1:${local.port}/`), client.did]] as const) {

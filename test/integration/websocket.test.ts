@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { CM3, PICKUP3, PICKUP4, TestAgent, TestSocket, mediatedWallet, post, sendTo } from '../helpers/client.ts'
+import { CM3, FrameSocket, PICKUP3, PICKUP4, TestAgent, post, sendTo } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -12,10 +12,10 @@ const STANDARD_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
 class SocketClient {
   private readonly unpacked: Plain[] = []
   readonly agent: TestAgent
-  readonly socket: TestSocket
+  readonly socket: FrameSocket
   readonly nodeDid: string
 
-  constructor (agent: TestAgent, socket: TestSocket, nodeDid: string) {
+  constructor (agent: TestAgent, socket: FrameSocket, nodeDid: string) {
     this.agent = agent
     this.socket = socket
     this.nodeDid = nodeDid
@@ -63,10 +63,10 @@ async function openDelivery (agent: TestAgent, delivery: Plain): Promise<Array<{
 describe('WebSocket transport', () => {
   const nodes = testNodes()
   let node: TestNode
-  const sockets: TestSocket[] = []
+  const sockets: FrameSocket[] = []
 
   const open = async (agent: TestAgent): Promise<SocketClient> => {
-    const socket = await TestSocket.open(node.wsUrl)
+    const socket = await FrameSocket.open(node.wsUrl)
     sockets.push(socket)
     return new SocketClient(agent, socket, node.did)
   }
@@ -122,7 +122,7 @@ describe('WebSocket transport', () => {
   for (const pickup of [PICKUP3, PICKUP4] as const) {
     // Proves live mode: an arriving forward is pushed at once, counts as not waiting while unacknowledged, and is deleted on messages-received.
     it(`pickup ${pickup.slice(-3)} live delivery: a forward arriving over HTTP is pushed to the socket`, async () => {
-      const { wallet, pairwise } = await mediatedWallet(node)
+      const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
       const ws = await open(wallet)
 
       const enabled = await ws.request(`${pickup}/live-delivery-change`, { live_delivery: true })
@@ -157,7 +157,7 @@ describe('WebSocket transport', () => {
 
     // Proves the backlog is pushed on enabling live mode, right after the status reply, which already excludes it.
     it(`pickup ${pickup.slice(-3)} live delivery: messages queued before enabling are pushed right after the status`, async () => {
-      const { wallet, pairwise } = await mediatedWallet(node)
+      const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
       const first = await sendTo(node, pairwise, 'queued 1')
       const second = await sendTo(node, pairwise, 'queued 2')
       const before = await wallet.request(node.url, node.did, `${pickup}/status-request`, {})
@@ -183,7 +183,7 @@ describe('WebSocket transport', () => {
 
   // Proves that unacknowledged live pushes are not lost: when the socket closes they count as waiting again.
   it('pushed but unacknowledged messages are waiting again once the live socket closes', async () => {
-    const { wallet, pairwise } = await mediatedWallet(node)
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
     const ws = await open(wallet)
     const enabled = await ws.request(`${PICKUP3}/live-delivery-change`, { live_delivery: true })
     const sent = await sendTo(node, pairwise, 'not acknowledged')
@@ -201,7 +201,7 @@ describe('WebSocket transport', () => {
 
   // Proves live mode is refused where the node cannot push: HTTP gets a problem report e.m.live-mode-not-supported.
   it('live-delivery-change over HTTP is refused with e.m.live-mode-not-supported', async () => {
-    const { wallet } = await mediatedWallet(node)
+    const { wallet } = await TestAgent.mediatedWallet(node)
     const request = wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, node.did)
     const answer = await post(node.url, await wallet.pack(request, node.did))
     assert.ok(answer.status >= 400 && answer.status < 500, `status ${answer.status}`)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
-import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, TestAgent } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
 import { connected, providedNow, receive, startBehindNat, startDhtPeer } from './helpers.ts'
@@ -36,12 +36,8 @@ before(async () => {
 it('with 3 of 10 nodes gone (the bootstrap node among them), J’s first lookups of A and S resolve and messages get through', async () => {
   const a = nodes[7] as LoggedTestNode
   const s = nodes[9] as LoggedTestNode
-  const wallets = new Map<LoggedTestNode, { agent: TestAgent, pairwise: string }>()
-  for (const home of [a, s]) {
-    const agent = new TestAgent()
-    await agent.mediate(home.url, home.did)
-    wallets.set(home, { agent, pairwise: await agent.pairwiseDid(home.url, home.did) })
-  }
+  const wallets = new Map<LoggedTestNode, { wallet: TestAgent, pairwise: string }>()
+  for (const home of [a, s]) wallets.set(home, await TestAgent.mediatedWallet(home))
   const business = new TestAgent()
   await business.mediate(j.url, j.did)
 
@@ -49,12 +45,11 @@ it('with 3 of 10 nodes gone (the bootstrap node among them), J’s first lookups
   assert.ok(!connected(j, a) && !connected(j, s), 'J has no connection to A or S')
 
   for (const home of [a, s]) {
-    const wallet = wallets.get(home) as { agent: TestAgent, pairwise: string }
-    const msg = business.message(BASIC, { content: `after churn, to ${home.url}` }, wallet.pairwise)
-    const forHome = await business.pack(msg, wallet.pairwise, business.did, { forward: true, protect_sender: true })
-    const answer = await post(j.url, await wrapForward(business, forHome, home.did, j.did, business.did))
+    const { wallet, pairwise } = wallets.get(home) as { wallet: TestAgent, pairwise: string }
+    const msg = business.message(BASIC, { content: `after churn, to ${home.url}` }, pairwise)
+    const answer = await business.sendThrough(j, msg, pairwise, home.did)
     assert.equal(answer.status, 202, answer.text)
-    const got = await receive(wallet.agent, home, msg.id)
+    const got = await receive(wallet, home, msg.id)
     assert.deepEqual(got.message.body, { content: `after churn, to ${home.url}` })
   }
 

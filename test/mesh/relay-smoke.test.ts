@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, it } from 'node:test'
-import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, TestAgent } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 
 const nodes = testNodes()
@@ -9,16 +9,12 @@ after(async () => { await nodes.stopAll() })
 it('a business at node J reaches a wallet at node A through the mesh', async () => {
   const a = await nodes.start()
   const j = await nodes.start({ bootstrap: [a.info.multiaddrs[0]] })
-  const wallet = new TestAgent()
-  await wallet.mediate(a.url, a.did)
-  const pairwise = await wallet.pairwiseDid(a.url, a.did)
+  const { wallet, pairwise } = await TestAgent.mediatedWallet(a)
   const business = new TestAgent()
   await business.mediate(j.url, j.did)
 
   const msg = business.message(BASIC, { content: 'through the mesh' }, pairwise)
-  const forA = await business.pack(msg, pairwise, business.did, { forward: true, protect_sender: true })
-  const forJ = await wrapForward(business, forA, a.did, j.did, business.did)
-  const answer = await post(j.url, forJ)
+  const answer = await business.sendThrough(j, msg, pairwise, a.did)
   assert.equal(answer.status, 202, answer.text)
 
   const received = await waitFor(async () => {

@@ -5,7 +5,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { mediatorKey } from '../../node/mesh/routes.ts'
 import { DIDCOMM_MESH_PROTOCOL } from '../../node/wire.ts'
-import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, TestAgent } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
 import { connected, receive, startBehindNat, startDhtPeer } from './helpers.ts'
@@ -72,16 +72,13 @@ before(async () => {
 // Anyone can announce a provider record for any key: a route is used only when the peer is the one
 // the DID document names, so the rogue announcing A's key never receives a message.
 it('a rogue provider of A’s mediator key is ignored: the message reaches A, the rogue gets nothing', async () => {
-  const wallet = new TestAgent()
-  await wallet.mediate(a.url, a.did)
-  const pairwise = await wallet.pairwiseDid(a.url, a.did)
+  const { wallet, pairwise } = await TestAgent.mediatedWallet(a)
   const business = new TestAgent()
   await business.mediate(j.url, j.did)
 
   assert.ok(!connected(j, a), 'J must not be connected to A before it looks A up')
   const msg = business.message(BASIC, { content: 'not for the rogue' }, pairwise)
-  const forA = await business.pack(msg, pairwise, business.did, { forward: true, protect_sender: true })
-  const answer = await post(j.url, await wrapForward(business, forA, a.did, j.did, business.did))
+  const answer = await business.sendThrough(j, msg, pairwise, a.did)
   assert.equal(answer.status, 202, answer.text)
 
   const got = await receive(wallet, a, msg.id)

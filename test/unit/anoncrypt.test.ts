@@ -12,7 +12,7 @@ import type { JweJson } from '../../didcomm/jose.ts'
 import { createEnvelope, EnvelopeError } from '../../didcomm/envelope.ts'
 import type { Secret } from '../../didcomm/envelope.ts'
 import { createPeerDid2, createResolver } from '../../didcomm/resolver.ts'
-import { TestAgent, packWith } from '../helpers/client.ts'
+import { TestAgent } from '../helpers/client.ts'
 import type { Plain } from '../helpers/client.ts'
 
 const ALGORITHMS = [['A256cbcHs512EcdhEsA256kw', 'A256CBC-HS512'], ['Xc20pEcdhEsA256kw', 'XC20P'], ['A256gcmEcdhEsA256kw', 'A256GCM']] as const
@@ -70,16 +70,16 @@ describe('native anoncrypt unwrap', () => {
   for (const [option, enc] of ALGORITHMS) {
     it(`matches didcomm-rust on forwards in ${enc}, wrapped by the library and by hand`, async () => {
       const message = sender.message('https://didcomm.org/basicmessage/2.0/message', { content: 'héllo ✓' }, pairwise)
-      const wrapped = await packWith(sender, message, pairwise, sender.did, { forward: true, enc_alg_anon: option })
+      const wrapped = await sender.pack(message, pairwise, sender.did, { forward: true, enc_alg_anon: option })
       assert.equal(JSON.parse(Buffer.from((JSON.parse(wrapped) as JweJson).protected, 'base64url').toString()).enc, enc)
       await assertSameAsLibrary(mediator, wrapped)
 
       const inner = await sender.pack(message, pairwise)
-      await assertSameAsLibrary(mediator, await packWith(sender, forwardTo(mediatorDid, pairwise, inner), mediatorDid, null, { enc_alg_anon: option }))
+      await assertSameAsLibrary(mediator, await sender.pack(forwardTo(mediatorDid, pairwise, inner), mediatorDid, null, { enc_alg_anon: option }))
     })
 
     it(`refuses tampered ${enc} JWEs, as the library does`, async () => {
-      const packed = await packWith(sender, sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, mediatorDid), mediatorDid, null, { enc_alg_anon: option })
+      const packed = await sender.pack(sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, mediatorDid), mediatorDid, null, { enc_alg_anon: option })
       for (const field of ['ciphertext', 'tag', 'iv', 'encrypted_key', 'apv'] as const) {
         const bad = tamper(packed, field)
         await assert.rejects(mediator.unpack(bad), `library refuses a changed ${field}`)
@@ -92,7 +92,7 @@ describe('native anoncrypt unwrap', () => {
     for (let i = 0; i < 60; i++) {
       const [option] = ALGORITHMS[i % ALGORITHMS.length] as (typeof ALGORITHMS)[number]
       const body = { text: randomBytes(Math.floor(Math.random() * 20_000)).toString('latin1'), n: i, nested: { list: [i, null, true] } }
-      const packed = await packWith(sender, sender.message('https://example.org/any/1.0/thing', body, mediatorDid), mediatorDid, null, { enc_alg_anon: option })
+      const packed = await sender.pack(sender.message('https://example.org/any/1.0/thing', body, mediatorDid), mediatorDid, null, { enc_alg_anon: option })
       await assertSameAsLibrary(mediator, packed)
     }
   })
@@ -104,7 +104,7 @@ describe('native anoncrypt unwrap', () => {
     const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' })
     const did = createPeerDid2({ keyAgreement: [Buffer.from(String(others.x), 'base64url'), Buffer.from(String(ours.x), 'base64url')], authentication: [Buffer.from(String(ed.x), 'base64url')], services: [] })
     holder.secrets.set(`${did}#key-2`, { id: `${did}#key-2`, type: 'JsonWebKey2020', privateKeyJwk: { kty: 'OKP', crv: 'X25519', x: String(ours.x), d: String(ours.d) } })
-    const packed = await packWith(sender, sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, did), did, null)
+    const packed = await sender.pack(sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, did), did, null)
     assert.equal((JSON.parse(packed) as JweJson).recipients.length, 2)
     await assertSameAsLibrary(holder, packed)
   })
@@ -118,7 +118,7 @@ describe('native anoncrypt unwrap', () => {
   })
 
   it('leaves a JWE for keys it does not hold to the library, which refuses it', async () => {
-    const packed = await packWith(sender, sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, sender.did), sender.did, null)
+    const packed = await sender.pack(sender.message('https://didcomm.org/trust-ping/2.0/ping', {}, sender.did), sender.did, null)
     assert.equal(unwrapAnoncrypt(JSON.parse(packed) as JweJson, keyFor(mediator)), undefined)
     await assert.rejects(envelopeOf(mediator).unpack(packed), EnvelopeError)
   })
