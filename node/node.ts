@@ -65,6 +65,7 @@ export interface NodeOptions {
 type RunningNode = Omit<MeshNode, 'start'>
 
 const SWEEP_INTERVAL_MS = 60_000
+const OUTBOX_RESCAN_MS = 5_000
 
 export function createNode (config: Config, options: NodeOptions = {}): MeshNode {
   let running: RunningNode | undefined
@@ -136,7 +137,9 @@ async function startStages (config: Config, options: NodeOptions, lifecycle: Lif
       maxDelayMs: config.relayMaxDelaySeconds * 1000,
       maxPerSender: config.outboxMaxPerOrigin,
       maxMessages: config.outboxMaxMessages,
-      maxBytes: config.outboxMaxBytes
+      maxBytes: config.outboxMaxBytes,
+      // Replicas pick up each other's relays, and those a dead replica let go of.
+      ...(store.shared ? { rescanMs: OUTBOX_RESCAN_MS } : {})
     }
   })
   lifecycle.started('mesh', () => { mesh.stop() })

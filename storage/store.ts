@@ -117,8 +117,12 @@ export interface OutboxStore {
   remove(entry: OutboxEntry): Promise<void>
   /** Records `entry.attempts` (need not be synced: forgetting the last few only costs a few more tries). */
   attempted(entry: OutboxEntry): Promise<void>
-  /** The oldest `limit` entries waiting for `next`. */
-  head(next: string, limit: number): Promise<OutboxEntry[]>
+  /**
+   * The oldest `limit` entries waiting for `next` that no other process serving this store has
+   * claimed in the last `leaseMs`, claimed now for this one (its own earlier claims it gets again):
+   * replicas never relay one message at once, and a replica that dies lets go of its claims.
+   */
+  claim(next: string, limit: number, leaseMs: number): Promise<OutboxEntry[]>
   /** How many entries wait, per next hop and per sender, and their bytes. */
   counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
 }
@@ -171,8 +175,11 @@ export interface Store {
   state: NodeState
   signals: MailSignals
   datastore: Datastore
+  /** Whether other processes may write to this store at the same time (replicas): the outbox then looks for their work. */
+  shared: boolean
   /** Whether the store can take writes now (GET /ready). */
   isOpen(): boolean
+  /** Closes the store, letting go of this process's outbox claims. */
   close(): Promise<void>
 }
 

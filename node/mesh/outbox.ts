@@ -22,6 +22,13 @@ export interface OutboxInit {
   maxMessages?: number
   /** Bytes of messages waiting in all. */
   maxBytes?: number
+  /** How long a hop's claim on its window keeps other replicas off it (far longer than a relay round). */
+  leaseMs?: number
+  /**
+   * With replicas sharing the store: how often to read what waits (their work, and what a dead
+   * replica let go of) and bring the counts in line. Unset when no other process writes the store.
+   */
+  rescanMs?: number
 }
 
 export interface OutboxComponents {
@@ -62,7 +69,7 @@ interface Hop {
   timer?: NodeJS.Timeout
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 60_000 }
 
 /**
  * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of
@@ -104,12 +111,13 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   }
 
   function release (sender: string, size: number, hop: Hop): void {
-    total--
-    totalBytes -= size
+    // Not below zero: with replicas, a recount may already have taken the message off.
+    total = Math.max(0, total - 1)
+    totalBytes = Math.max(0, totalBytes - size)
     const left = (senders.get(sender) ?? 1) - 1
     if (left > 0) senders.set(sender, left)
     else senders.delete(sender)
-    hop.count--
+    hop.count = Math.max(0, hop.count - 1)
     if (hop.count === 0 && !hop.draining) {
       clearTimeout(hop.timer)
       hops.delete(hop.next)
@@ -171,7 +179,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     const done = await sending()
     try {
       while (running && hop.count > 0) {
-        if (hop.window.length < Math.min(options.window, hop.count)) hop.window = await store.head(hop.next, options.window)
+        if (hop.window.length < Math.min(options.window, hop.count)) hop.window = await store.claim(hop.next, options.window, options.leaseMs)
         const now = Date.now()
         const expired = hop.window.filter(e => e.expiresAt <= now)
         for (const entry of expired) {
@@ -220,19 +228,43 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     }
   }
 
+  /**
+   * Counts what waits on disk, per hop and sender, and drains every hop that is not busy or backing
+   * off. At start, that is the work left by the last run; with replicas, also theirs.
+   */
+  async function recount (): Promise<void> {
+    const counts = await store.counts()
+    senders.clear()
+    for (const [sender, count] of counts.senders) senders.set(sender, count)
+    total = [...counts.hops.values()].reduce((n, count) => n + count, 0)
+    totalBytes = counts.bytes
+    for (const hop of hops.values()) {
+      if (counts.hops.has(hop.next) || hop.draining) continue
+      clearTimeout(hop.timer)
+      hops.delete(hop.next)
+    }
+    for (const [next, count] of counts.hops) {
+      const hop = hopFor(next)
+      hop.count = count
+      if (!hop.draining && hop.failures === 0) void drain(hop)
+    }
+  }
+
+  let rescanTimer: NodeJS.Timeout | undefined
+
   return {
     async start () {
       running = true
-      const counts = await store.counts()
-      for (const [next, count] of counts.hops) hopFor(next).count = count
-      for (const [sender, count] of counts.senders) senders.set(sender, count)
-      total = [...counts.hops.values()].reduce((n, count) => n + count, 0)
-      totalBytes = counts.bytes
-      for (const hop of hops.values()) void drain(hop)
+      await recount()
+      if (options.rescanMs !== undefined) {
+        rescanTimer = setInterval(() => { recount().catch(err => { logger.warn({ err }, 'outbox rescan failed') }) }, options.rescanMs)
+        rescanTimer.unref()
+      }
     },
 
     stop () {
       running = false
+      clearInterval(rescanTimer)
       for (const hop of hops.values()) clearTimeout(hop.timer)
     },
 

@@ -60,7 +60,8 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       await index.put(indexKey(entry), { key: keyOf(entry), sender: entry.sender, attempts: entry.attempts, size: entry.size } satisfies OutboxIndexRecord)
     },
 
-    async head (next, limit) {
+    // Only one process opens a LevelDB, so no claim ever contends: the lease is not recorded.
+    async claim (next, limit) {
       const stored = await entries.values({ gt: next + KEY_SEPARATOR, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>>
       return await Promise.all(stored.map(withIndex))
     },

@@ -31,6 +31,7 @@ export async function openLevelStore (directory: string, limits: StoreLimits): P
     // One process opens a LevelDB: it delivers its own mail.
     signals: { announce: () => {}, listen: () => () => {} },
     datastore: await createLibp2pDatastore(db),
+    shared: false,
     isOpen: () => db.status === 'open',
     close: async () => { await db.close() }
   }

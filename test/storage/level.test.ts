@@ -47,7 +47,7 @@ describe('LevelDB store: layout versions', () => {
     try {
       assert.equal(await sublevel(upgraded, 'meta').get('version'), 3)
       const outbox = createLevelOutbox(upgraded, new GroupCommit(upgraded))
-      assert.deepEqual(await outbox.head('did:ex:hop', 10), [{ ...v2, sender: 'did:ex:client', attempts: 0, size: v2.message.length }])
+      assert.deepEqual(await outbox.claim('did:ex:hop', 10, 60_000), [{ ...v2, sender: 'did:ex:client', attempts: 0, size: v2.message.length }])
       const { hops, senders, bytes } = await outbox.counts()
       assert.equal(bytes, v2.message.length)
       const mediations = createLevelMediations(upgraded, new GroupCommit(upgraded))

@@ -30,7 +30,7 @@ function memoryStore (): OutboxStore & { entries: Map<string, OutboxEntry> } {
       const stored = entries.get(key(entry))
       if (stored !== undefined) stored.attempts = entry.attempts
     },
-    async head (next, limit) {
+    async claim (next, limit) {
       return [...entries.values()].filter(e => e.next === next).sort((a, b) => a.enqueuedAt - b.enqueuedAt).slice(0, limit).map(e => ({ ...e }))
     },
     async counts () {
@@ -318,5 +318,20 @@ describe('outbox', () => {
     assert.equal(second.outbox.stats().delivered, 1)
     assert.equal(store.entries.size, 0)
     second.outbox.stop()
+  })
+  it('with replicas sharing the store, a rescan drains what another process queued and counts only what still waits', async () => {
+    const store = memoryStore()
+    const h = harness({ store, init: { rescanMs: 10 } })
+    const lone = harness({ store })
+    await h.outbox.start()
+    await lone.outbox.start()
+    // Written by another replica: this process never saw an enqueue.
+    await store.add({ ...fields('from another replica'), size: 20 })
+    await until(() => h.outbox.stats().delivered === 1, 'the rescan to find and deliver it')
+    assert.deepEqual(h.sends.map(s => s.message), ['from another replica'])
+    assert.deepEqual(lone.sends, [], 'without rescans, only its own enqueues and what waited at start are drained')
+    await until(() => h.outbox.stats().depth === 0, 'the count to follow the store')
+    h.outbox.stop()
+    lone.outbox.stop()
   })
 })
