@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { Key } from 'interface-datastore'
 import postgres from 'postgres'
 import { MailboxFullError, clientKey } from '../../storage/store.ts'
 import type { Store, StoreLimits } from '../../storage/store.ts'
@@ -109,6 +110,32 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     await waitFor(() => heardLater.length > 0 ? true : undefined, 5000, 'b to hear a again')
     assert.deepEqual(heardByB, [clientKey('did:ex:waiting')], 'a stopped listener hears nothing more')
     assert.deepEqual(heardByA, [clientKey('did:ex:other')])
+  })
+})
+
+describe('PostgreSQL store: libp2p datastore', () => {
+  async function all<T> (items: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
+    const collected: T[] = []
+    for await (const item of items) collected.push(item)
+    return collected
+  }
+
+  it('queries by prefix (keys and pairs), with BaseDatastore\'s limits; deletes', async () => {
+    const store = await openPostgresStore(await server.createDatabase(), LIMITS)
+    try {
+      const { datastore } = store
+      for (const key of ['/peers/b', '/peers/a', '/peersx', '/dht/record/1']) await datastore.put(new Key(key), new TextEncoder().encode(key))
+      const keys = async (prefix?: string): Promise<string[]> => (await all(datastore.queryKeys({ prefix }))).map(key => key.toString())
+      assert.deepEqual(await keys('/peers/'), ['/peers/a', '/peers/b'])
+      assert.deepEqual(await keys(), ['/dht/record/1', '/peers/a', '/peers/b', '/peersx'])
+      const pairs = await all(datastore.query({ prefix: '/peers/', limit: 1 }))
+      assert.deepEqual(pairs.map(({ key, value }) => [key.toString(), new TextDecoder().decode(value)]), [['/peers/a', '/peers/a']])
+      await datastore.delete(new Key('/peers/a'))
+      assert.deepEqual(await keys('/peers/'), ['/peers/b'])
+      await assert.rejects(async () => await datastore.get(new Key('/peers/a')), { name: 'NotFoundError' })
+    } finally {
+      await store.close()
+    }
   })
 })
 
