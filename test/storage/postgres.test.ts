@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { Key } from 'interface-datastore'
 import postgres from 'postgres'
@@ -26,6 +27,31 @@ storeContract('PostgreSQL', async () => {
     // The server, and every database on it, goes when the file's tests are done.
     remove: async () => {}
   }
+})
+
+describe('PostgreSQL store: DIDs of several kilobytes (did:peer:2)', () => {
+  it('are held, routed, queued for and relayed to by their hash, and returned whole', async () => {
+    const store = await openPostgresStore(await server.createDatabase(), LIMITS)
+    try {
+      // Random, as key material is: a run of one letter would compress to fit an index key anyway.
+      const long = (tag: string): string => `did:peer:2.${tag}.` + randomBytes(4500).toString('base64url')
+      const [client, recipient, alias, hop] = [long('client'), long('recipient'), long('alias'), long('hop')]
+      assert.deepEqual(await store.mediations.grant(client, 5), { client, grantedAt: 5 })
+      assert.equal(await store.mediations.addRecipient(client, recipient, [alias]), 'success')
+      assert.deepEqual(await store.mediations.findRecipient(alias), { client, recipient })
+      assert.deepEqual(await store.mediations.mailboxDids(client), [client, recipient])
+      assert.deepEqual((await store.mediations.clients(10)).map(c => c.client), [client])
+      await store.mailbox.add(recipient, 'for the long one', 7)
+      assert.deepEqual((await store.mailbox.list([recipient], 10)).map(m => m.message), ['for the long one'])
+      await store.outbox.add({ next: hop, message: 'relayed', enqueuedAt: 1, expiresAt: 2, sender: client, size: 7 })
+      assert.equal((await store.outbox.head(hop, 1))[0]?.next, hop)
+      assert.deepEqual([...(await store.outbox.counts()).senders], [[client, 1]])
+      assert.deepEqual(await store.state.rememberMediatorDid(hop), [hop])
+      assert.deepEqual(await store.mediations.revoke(client), [recipient])
+    } finally {
+      await store.close()
+    }
+  })
 })
 
 describe('PostgreSQL store: replicas sharing one database', () => {
