@@ -1,0 +1,119 @@
+import { SCHEMA } from './database.ts'
+import type { Database } from './database.ts'
+
+/**
+ * The schema, as the steps that build it, numbered: step n brings a database at version n-1 to n
+ * and records it in schema_migrations. Add a step to change the schema; never edit one that shipped.
+ * DIDs are keyed by their sha-256 (`*_hash`), since a did:peer:2 can outgrow an index key; the DID
+ * itself is kept beside its hash, to be returned.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE SCHEMA IF NOT EXISTS ${SCHEMA};
+  CREATE TABLE ${SCHEMA}.schema_migrations (
+    version integer PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  );
+  COMMENT ON TABLE ${SCHEMA}.schema_migrations IS 'Schema steps applied; the highest is the schema version';
+
+  CREATE TABLE ${SCHEMA}.mailbox_boxes (
+    box bytea PRIMARY KEY,
+    messages integer NOT NULL,
+    bytes bigint NOT NULL
+  );
+  COMMENT ON TABLE ${SCHEMA}.mailbox_boxes IS 'Per recipient mailbox (box = sha-256 of the recipient DID): its totals, changed in the same transaction as its messages, so a quota check reads and locks one row';
+
+  CREATE TABLE ${SCHEMA}.mailbox_messages (
+    box bytea NOT NULL,
+    id text NOT NULL,
+    received_at bigint NOT NULL,
+    size integer NOT NULL,
+    message text NOT NULL,
+    PRIMARY KEY (box, id)
+  );
+  CREATE INDEX mailbox_messages_oldest_first ON ${SCHEMA}.mailbox_messages (box, received_at, id);
+  CREATE INDEX mailbox_messages_expiry ON ${SCHEMA}.mailbox_messages (received_at);
+  COMMENT ON TABLE ${SCHEMA}.mailbox_messages IS 'Queued packed messages per mailbox; id = sha-256 of the packed message, kept once per mailbox';
+
+  CREATE TABLE ${SCHEMA}.mediation_names (
+    name_hash bytea PRIMARY KEY,
+    name text COLLATE "C" NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('client', 'recipient', 'alias')),
+    client_hash bytea NOT NULL REFERENCES ${SCHEMA}.mediation_names (name_hash),
+    recipient_hash bytea REFERENCES ${SCHEMA}.mediation_names (name_hash),
+    granted_at bigint,
+    CHECK ((kind = 'client') = (granted_at IS NOT NULL AND recipient_hash IS NULL))
+  );
+  CREATE INDEX mediation_names_by_holder ON ${SCHEMA}.mediation_names (client_hash, recipient_hash);
+  CREATE INDEX mediation_names_clients ON ${SCHEMA}.mediation_names (name_hash) WHERE kind = 'client';
+  COMMENT ON TABLE ${SCHEMA}.mediation_names IS 'Every DID the mediator routes by, each held once: clients granted mediation (client_hash = itself), their recipients (recipient_hash = itself) and aliases (recipient_hash = the recipient they route to)';
+
+  CREATE TABLE ${SCHEMA}.outbox (
+    next_hash bytea NOT NULL,
+    id text NOT NULL,
+    next text NOT NULL,
+    message text NOT NULL,
+    enqueued_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    sender text NOT NULL,
+    origin text,
+    thid text,
+    attempts integer NOT NULL DEFAULT 0,
+    size integer NOT NULL,
+    PRIMARY KEY (next_hash, id)
+  );
+  CREATE INDEX outbox_oldest_first ON ${SCHEMA}.outbox (next_hash, enqueued_at, id);
+  COMMENT ON TABLE ${SCHEMA}.outbox IS 'Packed messages waiting to be relayed to another mediator (next), kept once per next hop';
+
+  CREATE TABLE ${SCHEMA}.used_invitations (
+    nonce text PRIMARY KEY,
+    expires_at bigint NOT NULL
+  );
+  CREATE INDEX used_invitations_expiry ON ${SCHEMA}.used_invitations (expires_at);
+  COMMENT ON TABLE ${SCHEMA}.used_invitations IS 'Single-use invitation tokens already used, until they expire';
+
+  CREATE TABLE ${SCHEMA}.mediator_dids (
+    did_hash bytea PRIMARY KEY,
+    did text NOT NULL,
+    position bigint GENERATED ALWAYS AS IDENTITY
+  );
+  COMMENT ON TABLE ${SCHEMA}.mediator_dids IS 'Every mediator DID the mesh has answered to, oldest first: wallets still name old ones';
+
+  CREATE TABLE ${SCHEMA}.libp2p_datastore (
+    key text COLLATE "C" PRIMARY KEY,
+    value bytea NOT NULL
+  );
+  COMMENT ON TABLE ${SCHEMA}.libp2p_datastore IS 'libp2p''s own records (peer store, DHT)';
+  `
+]
+
+/** The version this code builds and expects. */
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export class StoreVersionError extends Error {
+  override name = 'StoreVersionError'
+}
+
+/** Arbitrary, fixed: the advisory lock under which one process at a time reads and upgrades the schema. */
+const MIGRATION_LOCK = 7_236_284_613_509_417_324n
+
+/**
+ * Brings the database's schema to SCHEMA_VERSION, all steps in one transaction, or refuses a schema
+ * that is newer (written by a newer node). Under an advisory lock: replicas starting together take
+ * turns, and the later ones find the work done.
+ */
+export async function migrate (db: Database): Promise<void> {
+  await db.transaction(async tx => {
+    await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
+    const [found] = await tx.query<{ exists: boolean }>(`SELECT to_regclass('${SCHEMA}.schema_migrations') IS NOT NULL AS exists`)
+    const [row] = found?.exists === true ? await tx.query<{ version: number }>(`SELECT max(version) AS version FROM ${SCHEMA}.schema_migrations`) : []
+    const version = row?.version ?? 0
+    if (version > SCHEMA_VERSION) {
+      throw new StoreVersionError(`the database's schema is at version ${version}, newer than this node's ${SCHEMA_VERSION}: upgrade the node`)
+    }
+    for (let next = version + 1; next <= SCHEMA_VERSION; next++) {
+      await tx.query(MIGRATIONS[next - 1] as string)
+      await tx.query(`INSERT INTO ${SCHEMA}.schema_migrations (version) VALUES ($1)`, [next])
+    }
+  })
+}

@@ -1,0 +1,73 @@
+import { contentHash } from '../store.ts'
+import type { OutboxEntry, OutboxStore } from '../store.ts'
+import { SCHEMA, hashOf } from './database.ts'
+import type { Database } from './database.ts'
+import type { GroupCommit } from './group-commit.ts'
+
+const OUTBOX = `${SCHEMA}.outbox`
+
+interface Row {
+  id: string
+  next: string
+  message: string
+  enqueued_at: number
+  expires_at: number
+  sender: string
+  origin: string | null
+  thid: string | null
+  attempts: number
+  size: number
+}
+
+function entryOf (row: Row): OutboxEntry {
+  const { origin, thid, enqueued_at: enqueuedAt, expires_at: expiresAt, ...rest } = row
+  return { ...rest, enqueuedAt, expiresAt, ...(origin === null ? {} : { origin }), ...(thid === null ? {} : { thid }) }
+}
+
+export function createPostgresOutbox (db: Database, commit: GroupCommit): OutboxStore {
+  return {
+    async add (fields) {
+      const nextHash = hashOf(fields.next)
+      // Kept once per next hop by the primary key: a second add (even one racing the first, from any
+      // process) inserts nothing.
+      const inserted = await commit.run(async tx => await tx.query(`
+        INSERT INTO ${OUTBOX} (next_hash, id, next, message, enqueued_at, expires_at, sender, origin, thid, size)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        ON CONFLICT (next_hash, id) DO NOTHING RETURNING 1`,
+      [nextHash, contentHash(fields.message), fields.next, fields.message, fields.enqueuedAt, fields.expiresAt, fields.sender, fields.origin ?? null, fields.thid ?? null, fields.size]),
+      nextHash.toString('hex'))
+      return { duplicate: inserted.length === 0 }
+    },
+
+    async remove (entry) {
+      const nextHash = hashOf(entry.next)
+      await commit.run(async tx => await tx.query(`DELETE FROM ${OUTBOX} WHERE next_hash = $1 AND id = $2`, [nextHash, entry.id]), nextHash.toString('hex'))
+    },
+
+    async attempted (entry) {
+      const nextHash = hashOf(entry.next)
+      await commit.run(async tx => await tx.query(`UPDATE ${OUTBOX} SET attempts = $3 WHERE next_hash = $1 AND id = $2`, [nextHash, entry.id, entry.attempts]), nextHash.toString('hex'))
+    },
+
+    async head (next, limit) {
+      const rows = await db.query<Row>(`
+        SELECT id, next, message, enqueued_at, expires_at, sender, origin, thid, attempts, size FROM ${OUTBOX}
+        WHERE next_hash = $1 ORDER BY enqueued_at, id LIMIT $2`, [hashOf(next), limit])
+      return rows.map(entryOf)
+    },
+
+    async counts () {
+      const rows = await db.query<{ next: string, sender: string, entries: number, bytes: number }>(`
+        SELECT next, sender, count(*) AS entries, sum(size) AS bytes FROM ${OUTBOX} GROUP BY next, sender`)
+      const hops = new Map<string, number>()
+      const senders = new Map<string, number>()
+      let bytes = 0
+      for (const row of rows) {
+        hops.set(row.next, (hops.get(row.next) ?? 0) + row.entries)
+        senders.set(row.sender, (senders.get(row.sender) ?? 0) + row.entries)
+        bytes += row.bytes
+      }
+      return { hops, senders, bytes }
+    }
+  }
+}

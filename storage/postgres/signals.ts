@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { clientKey } from '../store.ts'
+import type { MailSignals } from '../store.ts'
+import type { Database } from './database.ts'
+
+/** The NOTIFY channel; a payload is `<announcing store> <clientKey>`: never a DID. */
+const CHANNEL = 'didcomm_mesh_mail'
+const RELISTEN_RETRY_MS = 1000
+
+export interface OpenSignals extends MailSignals {
+  close(): Promise<void>
+}
+
+/**
+ * MailSignals over LISTEN/NOTIFY, listening on a connection of its own. When that connection drops,
+ * LISTEN is issued again (which reconnects) until it holds; what is announced meanwhile is lost, as
+ * the interface allows.
+ */
+export async function openMailSignals (db: Database): Promise<OpenSignals> {
+  // Names this store in what it announces, so it does not hear itself (another store in the same process is another sender).
+  const self = randomUUID()
+  const listeners = new Set<(key: string) => void>()
+  let closed = false
+  // Whether the listening connection has dropped since LISTEN last held on it.
+  let dropped = false
+  let relistening: Promise<void> | undefined
+
+  const connection = db.dedicated({
+    onnotify (channel, payload) {
+      const [sender, key] = payload.split(' ')
+      if (channel !== CHANNEL || sender === self || key === undefined) return
+      // Off the driver's read loop: a listener's failure must not break the connection.
+      for (const listener of listeners) queueMicrotask(() => { listener(key) })
+    },
+    onclose () {
+      dropped = true
+      relisten()
+    }
+  })
+  const listen = async (): Promise<void> => { await connection.unsafe(`LISTEN ${CHANNEL}`) }
+
+  function relisten (): void {
+    if (closed || relistening !== undefined) return
+    relistening = (async () => {
+      while (dropped && !closed) {
+        dropped = false
+        await listen().catch(async () => {
+          dropped = true
+          await sleep(RELISTEN_RETRY_MS, undefined, { ref: false })
+        })
+      }
+    })().finally(() => {
+      relistening = undefined
+      // Dropped again between the last LISTEN and here.
+      if (dropped) relisten()
+    })
+  }
+
+  await listen()
+  return {
+    announce (client) {
+      db.query('SELECT pg_notify($1, $2)', [CHANNEL, `${self} ${clientKey(client)}`]).catch(() => {})
+    },
+    listen (listener) {
+      listeners.add(listener)
+      return () => { listeners.delete(listener) }
+    },
+    async close () {
+      closed = true
+      listeners.clear()
+      await connection.end({ timeout: 1 })
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import type { Store, StoreLimits } from '../store.ts'
+import { openDatabase } from './database.ts'
+import type { DatabaseOptions } from './database.ts'
+import { PostgresDatastore } from './datastore.ts'
+import { GroupCommit } from './group-commit.ts'
+import { createPostgresUsedInvitations } from './invitations.ts'
+import { createPostgresMailbox } from './mailbox.ts'
+import { createPostgresMediations } from './mediations.ts'
+import { migrate } from './migrations.ts'
+import { createPostgresOutbox } from './outbox.ts'
+import { openMailSignals } from './signals.ts'
+import { createPostgresNodeState } from './state.ts'
+
+export { StoreVersionError } from './migrations.ts'
+export type PostgresStoreOptions = DatabaseOptions
+
+/**
+ * The shared store: one PostgreSQL database that several node processes (replicas) may open at
+ * once. Every rule that must hold across them (quotas, one holder per name, dedupe) is the
+ * database's to enforce, in constraints and row locks; nothing is cached here. Writes go through
+ * one group commit per process.
+ */
+export async function openPostgresStore (url: string, limits: StoreLimits, options: PostgresStoreOptions = {}): Promise<Store> {
+  const db = openDatabase(url, options)
+  try {
+    await migrate(db)
+    const commit = new GroupCommit(db)
+    const signals = await openMailSignals(db)
+    let closed = false
+    return {
+      mailbox: createPostgresMailbox(db, commit, limits.mailbox),
+      mediations: createPostgresMediations(db, commit),
+      outbox: createPostgresOutbox(db, commit),
+      usedInvitations: createPostgresUsedInvitations(commit),
+      state: createPostgresNodeState(commit),
+      signals,
+      datastore: new PostgresDatastore(db, commit),
+      isOpen: () => !closed && db.reachable(),
+      async close () {
+        if (closed) return
+        closed = true
+        await commit.idle()
+        await signals.close()
+        await db.close()
+      }
+    }
+  } catch (err) {
+    await db.close()
+    throw err
+  }
+}

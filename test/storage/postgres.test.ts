@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { Key } from 'interface-datastore'
+import postgres from 'postgres'
+import { MailboxFullError, clientKey } from '../../storage/store.ts'
+import type { Store, StoreLimits } from '../../storage/store.ts'
+import { SCHEMA, openDatabase } from '../../storage/postgres/database.ts'
+import type { Database, Queryable } from '../../storage/postgres/database.ts'
+import { GroupCommit } from '../../storage/postgres/group-commit.ts'
+import { StoreVersionError, openPostgresStore } from '../../storage/postgres/store.ts'
+import { waitFor } from '../../bench/lib/wait.ts'
+import { startCuttableProxy, startTestPostgres } from '../helpers/postgres.ts'
+import type { TestPostgres } from '../helpers/postgres.ts'
+import { storeContract } from './contract.ts'
+
+const LIMITS: StoreLimits = { mailbox: { maxMessages: 100, maxBytes: 1_000_000 } }
+
+let server: TestPostgres
+before(async () => { server = await startTestPostgres() })
+after(async () => { await server.stop() })
+
+storeContract('PostgreSQL', async () => {
+  const url = await server.createDatabase()
+  return {
+    open: async limits => await openPostgresStore(url, limits ?? LIMITS),
+    // The server, and every database on it, goes when the file's tests are done.
+    remove: async () => {}
+  }
+})
+
+describe('PostgreSQL store: DIDs of several kilobytes (did:peer:2)', () => {
+  it('are held, routed, queued for and relayed to by their hash, and returned whole', async () => {
+    const store = await openPostgresStore(await server.createDatabase(), LIMITS)
+    try {
+      // Random, as key material is: a run of one letter would compress to fit an index key anyway.
+      const long = (tag: string): string => `did:peer:2.${tag}.` + randomBytes(4500).toString('base64url')
+      const [client, recipient, alias, hop] = [long('client'), long('recipient'), long('alias'), long('hop')]
+      assert.deepEqual(await store.mediations.grant(client, 5), { client, grantedAt: 5 })
+      assert.equal(await store.mediations.addRecipient(client, recipient, [alias]), 'success')
+      assert.deepEqual(await store.mediations.findRecipient(alias), { client, recipient })
+      assert.deepEqual(await store.mediations.mailboxDids(client), [client, recipient])
+      assert.deepEqual((await store.mediations.clients(10)).map(c => c.client), [client])
+      await store.mailbox.add(recipient, 'for the long one', 7)
+      assert.deepEqual((await store.mailbox.list([recipient], 10)).map(m => m.message), ['for the long one'])
+      await store.outbox.add({ next: hop, message: 'relayed', enqueuedAt: 1, expiresAt: 2, sender: client, size: 7 })
+      assert.equal((await store.outbox.head(hop, 1))[0]?.next, hop)
+      assert.deepEqual([...(await store.outbox.counts()).senders], [[client, 1]])
+      assert.deepEqual(await store.state.rememberMediatorDid(hop), [hop])
+      assert.deepEqual(await store.mediations.revoke(client), [recipient])
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('PostgreSQL store: replicas sharing one database', () => {
+  const opened: Store[] = []
+  after(async () => { for (const store of opened) await store.close() })
+
+  /** Two stores (as two replicas would open) on one fresh database. */
+  async function replicas (limits = LIMITS): Promise<[Store, Store]> {
+    const url = await server.createDatabase()
+    const pair = await Promise.all([openPostgresStore(url, limits), openPostgresStore(url, limits)])
+    opened.push(...pair)
+    return pair
+  }
+
+  it('two opens racing on a fresh database both succeed (the schema is built once, under a lock)', async () => {
+    const [a, b] = await replicas()
+    await a.mailbox.add('did:ex:r', 'from a')
+    assert.equal((await b.mailbox.status('did:ex:r')).count, 1)
+  })
+
+  it('a mailbox quota is exact when both add at once', async () => {
+    const [a, b] = await replicas({ mailbox: { maxMessages: 7, maxBytes: 1_000_000 } })
+    const adds = Array.from({ length: 40 }, async (_, i) => await (i % 2 === 0 ? a : b).mailbox.add('did:ex:shared', `message ${i}`))
+    const results = await Promise.allSettled(adds)
+    assert.equal(results.filter(r => r.status === 'fulfilled').length, 7)
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError, String(r.reason))
+    assert.deepEqual(await a.mailbox.queued(), { messages: 7, bytes: (await b.mailbox.status('did:ex:shared')).bytes })
+    assert.equal((await b.mailbox.list(['did:ex:shared'], 100)).length, 7)
+  })
+
+  it('the same message from both is kept once', async () => {
+    const [a, b] = await replicas()
+    const results = await Promise.all(Array.from({ length: 10 }, async (_, i) => await (i % 2 === 0 ? a : b).mailbox.add('did:ex:dupe', 'same')))
+    assert.equal(results.filter(r => !r.duplicate).length, 1)
+    assert.equal((await a.mailbox.status('did:ex:dupe')).count, 1)
+  })
+
+  it('one holder when both race to add a recipient, and an acknowledgement counts once', async () => {
+    const [a, b] = await replicas()
+    const clients = Array.from({ length: 8 }, (_, i) => `did:ex:client${i}`)
+    for (const client of clients) await a.mediations.grant(client)
+    const results = await Promise.all(clients.map(async (client, i) => await (i % 2 === 0 ? a : b).mediations.addRecipient(client, 'did:ex:contested', [`did:key:own${i}`, 'did:key:shared'])))
+    assert.equal(results.filter(r => r === 'success').length, 1)
+    const winner = clients[results.indexOf('success')]
+    assert.deepEqual(await b.mediations.findRecipient('did:key:shared'), { client: winner, recipient: 'did:ex:contested' })
+    for (const [i, result] of results.entries()) if (result !== 'success') assert.equal(await a.mediations.findRecipient(`did:key:own${i}`), undefined)
+
+    await a.mailbox.add('did:ex:contested', 'ack me')
+    const [listed] = await b.mailbox.list(['did:ex:contested'], 1)
+    const counts = await Promise.all([a, b].map(async store => await store.mailbox.remove(['did:ex:contested'], [listed?.id ?? ''])))
+    assert.deepEqual(counts.sort(), [0, 1])
+  })
+
+  it('the per-client cap holds when both add for one client, and a revoke leaves nothing behind', async () => {
+    const [a, b] = await replicas()
+    await a.mediations.grant('did:ex:capped')
+    const results = await Promise.all(Array.from({ length: 12 }, async (_, i) => await (i % 2 === 0 ? a : b).mediations.addRecipient('did:ex:capped', `did:ex:c${i}`, [`did:key:c${i}`], 5)))
+    assert.equal(results.filter(r => r === 'success').length, 5)
+    const revoked = await Promise.all([a.mediations.revoke('did:ex:capped'), b.mediations.addRecipient('did:ex:capped', 'did:ex:late', [], 100)])
+    assert.equal(await b.mediations.findRecipient('did:ex:late'), undefined, 'added before the revoke and swept with it, or refused after')
+    assert.equal(revoked[0]?.length, revoked[1] === 'success' ? 6 : 5)
+    assert.equal(await a.mediations.count(), 0)
+  })
+
+  it('a signal from one store reaches the other\'s listeners, not its own', async () => {
+    const [a, b] = await replicas()
+    const heardByA: string[] = []
+    const heardByB: string[] = []
+    a.signals.listen(key => heardByA.push(key))
+    const stop = b.signals.listen(key => heardByB.push(key))
+    a.signals.announce('did:ex:waiting')
+    await waitFor(() => heardByB.length > 0 ? true : undefined, 5000, 'b to hear a')
+    b.signals.announce('did:ex:other')
+    await waitFor(() => heardByA.length > 0 ? true : undefined, 5000, 'a to hear b')
+    assert.deepEqual(heardByB, [clientKey('did:ex:waiting')])
+    assert.deepEqual(heardByA, [clientKey('did:ex:other')], 'a does not hear itself')
+
+    stop()
+    const heardLater: string[] = []
+    b.signals.listen(key => heardLater.push(key))
+    a.signals.announce('did:ex:later')
+    await waitFor(() => heardLater.length > 0 ? true : undefined, 5000, 'b to hear a again')
+    assert.deepEqual(heardByB, [clientKey('did:ex:waiting')], 'a stopped listener hears nothing more')
+    assert.deepEqual(heardByA, [clientKey('did:ex:other')])
+  })
+})
+
+describe('PostgreSQL store: libp2p datastore', () => {
+  async function all<T> (items: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
+    const collected: T[] = []
+    for await (const item of items) collected.push(item)
+    return collected
+  }
+
+  it('queries by prefix (keys and pairs), with BaseDatastore\'s limits; deletes', async () => {
+    const store = await openPostgresStore(await server.createDatabase(), LIMITS)
+    try {
+      const { datastore } = store
+      for (const key of ['/peers/b', '/peers/a', '/peersx', '/dht/record/1']) await datastore.put(new Key(key), new TextEncoder().encode(key))
+      const keys = async (prefix?: string): Promise<string[]> => (await all(datastore.queryKeys({ prefix }))).map(key => key.toString())
+      assert.deepEqual(await keys('/peers/'), ['/peers/a', '/peers/b'])
+      assert.deepEqual(await keys(), ['/dht/record/1', '/peers/a', '/peers/b', '/peersx'])
+      const pairs = await all(datastore.query({ prefix: '/peers/', limit: 1 }))
+      assert.deepEqual(pairs.map(({ key, value }) => [key.toString(), new TextDecoder().decode(value)]), [['/peers/a', '/peers/a']])
+      await datastore.delete(new Key('/peers/a'))
+      assert.deepEqual(await keys('/peers/'), ['/peers/b'])
+      await assert.rejects(async () => await datastore.get(new Key('/peers/a')), { name: 'NotFoundError' })
+    } finally {
+      await store.close()
+    }
+  })
+})
+
+describe('PostgreSQL store: group commit', () => {
+  /** A database whose transactions are counted. */
+  async function counted (): Promise<{ db: Database, transactions: () => number }> {
+    const db = openDatabase(await server.createDatabase())
+    let transactions = 0
+    const transaction: Database['transaction'] = async work => { transactions++; return await db.transaction(work) }
+    await db.query('CREATE TABLE kept (n integer PRIMARY KEY)')
+    return { db: { ...db, transaction }, transactions: () => transactions }
+  }
+
+  it('writes arriving together share a transaction; a failing one fails alone', async () => {
+    const { db, transactions } = await counted()
+    try {
+      const commit = new GroupCommit(db)
+      const writes = Array.from({ length: 50 }, async (_, n) => await commit.run(async tx => await tx.query(n === 20 ? 'SELECT 1 / 0' : 'INSERT INTO kept VALUES ($1)', [n])))
+      const results = await Promise.allSettled(writes)
+      assert.deepEqual(results.flatMap((r, n) => r.status === 'rejected' ? [n] : []), [20])
+      assert.equal((await db.query<{ count: number }>('SELECT count(*) AS count FROM kept'))[0]?.count, 49)
+      // The first alone, the next 49 together; then once more without the one that failed.
+      assert.ok(transactions() <= 3, `${transactions()} transactions`)
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('a group chosen as a deadlock victim runs again instead of failing', async () => {
+    const { db } = await counted()
+    try {
+      await db.query('INSERT INTO kept VALUES (1), (2)')
+      // Two group commits (two processes, as far as the server knows) taking two rows in opposite orders, each pausing in between: one is the victim.
+      const crossing = (first: number, second: number) => async (tx: Queryable) => {
+        await tx.query('UPDATE kept SET n = n WHERE n = $1', [first])
+        await tx.query('SELECT pg_sleep(0.2)', [])
+        return await tx.query('UPDATE kept SET n = n WHERE n = $1 RETURNING n', [second])
+      }
+      const results = await Promise.allSettled([new GroupCommit(db).run(crossing(1, 2)), new GroupCommit(db).run(crossing(2, 1))])
+      assert.deepEqual(results.map(r => r.status), ['fulfilled', 'fulfilled'])
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('commits synchronously whatever the database\'s default', async () => {
+    const url = await server.createDatabase()
+    const admin = postgres(url, { onnotice: () => {} })
+    await admin.unsafe(`ALTER DATABASE ${new URL(url).pathname.slice(1)} SET synchronous_commit = off`)
+    await admin.end()
+    const plain = postgres(url, { onnotice: () => {} })
+    assert.equal((await plain.unsafe('SHOW synchronous_commit'))[0]?.synchronous_commit, 'off', 'a session of its own gets the default')
+    await plain.end()
+    const db = openDatabase(url)
+    try {
+      const [row] = await db.transaction(async tx => await tx.query<{ synchronous_commit: string }>('SHOW synchronous_commit'))
+      assert.equal(row?.synchronous_commit, 'on')
+    } finally {
+      await db.close()
+    }
+  })
+})
+
+describe('PostgreSQL store: an unreachable database', () => {
+  it('is reported (isOpen false), fails operations at once, and is used again once back, signals included', async () => {
+    const url = await server.createDatabase()
+    const proxy = await startCuttableProxy(url)
+    const store = await openPostgresStore(proxy.through(url), LIMITS, { healthIntervalMs: 100 })
+    const other = await openPostgresStore(url, LIMITS)
+    try {
+      const heard: string[] = []
+      store.signals.listen(key => heard.push(key))
+      assert.equal(store.isOpen(), true)
+
+      proxy.cut()
+      await waitFor(() => store.isOpen() ? undefined : true, 2000, 'isOpen() to turn false')
+      await assert.rejects(store.mailbox.add('did:ex:r', 'while cut'))
+      await assert.rejects(store.mailbox.status('did:ex:r'))
+      // Long enough for the listening connection to fail to come back more than once.
+      await new Promise(resolve => setTimeout(resolve, 2500))
+      assert.equal(store.isOpen(), false)
+
+      proxy.restore()
+      await waitFor(() => store.isOpen() ? true : undefined, 2000, 'isOpen() to turn true')
+      assert.equal((await store.mailbox.add('did:ex:r', 'after')).duplicate, false)
+      // LISTEN is issued again in the background: announce until it is heard.
+      await waitFor(() => {
+        other.signals.announce('did:ex:r')
+        return heard.length > 0 ? true : undefined
+      }, 10_000, 'a signal after the outage')
+      assert.equal(heard[0], clientKey('did:ex:r'))
+    } finally {
+      await store.close()
+      await other.close()
+      await proxy.close()
+    }
+  })
+})
+
+describe('PostgreSQL store: schema versions', () => {
+  it('refuses a database whose schema is newer than the code, naming both versions', async () => {
+    const url = await server.createDatabase()
+    await (await openPostgresStore(url, LIMITS)).close()
+    const sql = postgres(url, { onnotice: () => {} })
+    await sql.unsafe(`INSERT INTO ${SCHEMA}.schema_migrations (version) VALUES (999)`)
+    await sql.end()
+    await assert.rejects(openPostgresStore(url, LIMITS), (err: Error) => err instanceof StoreVersionError && /999/.test(err.message) && /\b1\b/.test(err.message))
+  })
+})
