@@ -9,7 +9,7 @@ import { createDispatcher } from '../protocols/index.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import type { LiveDelivery } from '../protocols/pickup/live.ts'
-import { openLevelStore } from '../storage/level/store.ts'
+import { openStore } from '../storage/open.ts'
 import { loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import type { Store } from '../storage/store.ts'
@@ -107,7 +107,7 @@ async function startStages (config: Config, options: NodeOptions, lifecycle: Lif
   const metrics = createNodeMetrics()
 
   // Storage.
-  const store = await openLevelStore(config.dataDir, { mailbox: { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient } })
+  const store = await openStore(config, { mailbox: { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient } })
   lifecycle.started('storage', async () => { await store.close() })
   metrics.observe({ queued: async () => await store.mailbox.queued() })
 

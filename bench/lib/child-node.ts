@@ -23,8 +23,15 @@ export interface ChildNode extends NodeEndpoints {
   rssMb(): number
   /** Sum of the sizes of the files in the data dir. */
   diskBytes(): Promise<number>
-  /** SIGTERM (SIGKILL if it does not exit), then removes the data dir. */
+  /** SIGKILL, as a crash or a lost machine would; the data dir stays. */
+  kill(): Promise<void>
+  /** SIGTERM (SIGKILL if it does not exit), then removes the data dir unless the caller gave it. */
   stop(): Promise<void>
+}
+
+export interface ChildNodeOptions {
+  /** A data dir the caller prepared (a node key copied in, say) and removes itself. */
+  dataDir?: string
 }
 
 /** Quotas high enough that no benchmark fills a mailbox, and no rate limit (all load comes from 127.0.0.1). */
@@ -72,9 +79,10 @@ async function terminate (node: Running): Promise<void> {
   }
 }
 
-/** Starts `didcomm-mesh start` in a fresh data dir on free ports; `extra` adds flags. */
-export async function startChildNode (extra: string[] = []): Promise<ChildNode> {
-  const dataDir = await scratchDir()
+/** Starts `didcomm-mesh start` in a fresh data dir on free ports; `extra` adds flags (a later flag wins). */
+export async function startChildNode (extra: string[] = [], options: ChildNodeOptions = {}): Promise<ChildNode> {
+  const dataDir = options.dataDir ?? await scratchDir()
+  const removeDataDir = async (): Promise<void> => { if (options.dataDir === undefined) await removeScratch(dataDir) }
   const running = launch(startArgs(dataDir, extra))
   try {
     const stdout = await banner(running)
@@ -87,14 +95,18 @@ export async function startChildNode (extra: string[] = []): Promise<ChildNode> 
       dataDir,
       rssMb: () => rssMb(pid),
       diskBytes: async () => await directoryBytes(dataDir),
+      kill: async () => {
+        running.child.kill('SIGKILL')
+        await exitOf(running.child, STOP_TIMEOUT_MS)
+      },
       stop: async () => {
         await terminate(running)
-        await removeScratch(dataDir)
+        await removeDataDir()
       }
     }
   } catch (err) {
     running.child.kill('SIGKILL')
-    await removeScratch(dataDir)
+    await removeDataDir()
     throw err
   }
 }

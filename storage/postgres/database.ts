@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import postgres from 'postgres'
+import { StoreUnavailableError } from '../store.ts'
 import { watchReachability } from './health.ts'
 
 /** Every table lives in this schema, apart from whatever else the operator's database holds. */
@@ -42,6 +43,13 @@ export function isTransient (err: unknown): boolean {
   return err instanceof postgres.PostgresError && (err.code === '40P01' || err.code === '40001')
 }
 
+/** The server cannot be reached or went away: postgres.js's own connection errors, or the socket's. */
+function isConnectionError (err: unknown): boolean {
+  if (err instanceof postgres.PostgresError) return err.severity === 'FATAL' || err.severity === 'PANIC'
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^(CONNECT_TIMEOUT|CONNECTION_(CLOSED|DESTROYED|ENDED)|E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NOTFOUND|AI_AGAIN))$/.test(code)
+}
+
 export function openDatabase (url: string, options: DatabaseOptions = {}): Database {
   const settings = {
     connect_timeout: 5,
@@ -54,10 +62,15 @@ export function openDatabase (url: string, options: DatabaseOptions = {}): Datab
   const sql = postgres(url, { ...settings, max: options.poolSize ?? 10 })
   const health = watchReachability(async () => await sql`SELECT 1`, options.healthIntervalMs ?? 2000)
 
-  /** Notes a failure that is not a statement's (a connection refused, closed, timed out), and passes it on. */
+  /**
+   * Notes a failure that is not a statement's (a connection refused, closed, timed out) and passes it
+   * on as the store being unavailable: the node answers 503 and the sender tries again (a write that
+   * did commit after all is then a duplicate, kept once).
+   */
   function observed (err: unknown): never {
-    if (!isStatementError(err)) health.failed()
-    throw err
+    if (!isConnectionError(err)) throw err
+    health.failed()
+    throw new StoreUnavailableError('the database cannot be reached', { cause: err })
   }
 
   const on = (target: postgres.Sql | postgres.TransactionSql): Queryable => ({

@@ -60,10 +60,12 @@ const MIGRATIONS: readonly string[] = [
     thid text,
     attempts integer NOT NULL DEFAULT 0,
     size integer NOT NULL,
+    claimed_by uuid,
+    claimed_until bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (next_hash, id)
   );
   CREATE INDEX outbox_oldest_first ON ${SCHEMA}.outbox (next_hash, enqueued_at, id);
-  COMMENT ON TABLE ${SCHEMA}.outbox IS 'Packed messages waiting to be relayed to another mediator (next), kept once per next hop';
+  COMMENT ON TABLE ${SCHEMA}.outbox IS 'Packed messages waiting to be relayed to another mediator (next), kept once per next hop; claimed_by/claimed_until: the replica relaying it now, so no two relay it at once';
 
   CREATE TABLE ${SCHEMA}.used_invitations (
     nonce text PRIMARY KEY,

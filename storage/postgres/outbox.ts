@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { contentHash } from '../store.ts'
 import type { OutboxEntry, OutboxStore } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
@@ -24,7 +25,11 @@ function entryOf (row: Row): OutboxEntry {
   return { ...rest, enqueuedAt, expiresAt, ...(origin === null ? {} : { origin }), ...(thid === null ? {} : { thid }) }
 }
 
-export function createPostgresOutbox (db: Database, commit: GroupCommit): OutboxStore {
+/**
+ * The outbox of one process: `holder` names its claims (a fresh id per open store), and `release`
+ * lets go of them when it closes, so another replica takes its relays over at once.
+ */
+export function createPostgresOutbox (db: Database, commit: GroupCommit, holder: string = randomUUID()): OutboxStore & { release(): Promise<void> } {
   return {
     async add (fields) {
       const nextHash = hashOf(fields.next)
@@ -49,11 +54,23 @@ export function createPostgresOutbox (db: Database, commit: GroupCommit): Outbox
       await commit.run(async tx => await tx.query(`UPDATE ${OUTBOX} SET attempts = $3 WHERE next_hash = $1 AND id = $2`, [nextHash, entry.id, entry.attempts]), nextHash.toString('hex'))
     },
 
-    async head (next, limit) {
+    async claim (next, limit, leaseMs) {
+      // Rows another replica is claiming right now are skipped, not waited for; this one's own claims
+      // (a window read again after a backoff) and lapsed ones (a replica that died) are taken.
+      const now = Date.now()
       const rows = await db.query<Row>(`
-        SELECT id, next, message, enqueued_at, expires_at, sender, origin, thid, attempts, size FROM ${OUTBOX}
-        WHERE next_hash = $1 ORDER BY enqueued_at, id LIMIT $2`, [hashOf(next), limit])
-      return rows.map(entryOf)
+        UPDATE ${OUTBOX} SET claimed_by = $3, claimed_until = $4
+        WHERE (next_hash, id) IN (
+          SELECT next_hash, id FROM ${OUTBOX}
+          WHERE next_hash = $1 AND (claimed_by = $3 OR claimed_until < $5)
+          ORDER BY enqueued_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING id, next, message, enqueued_at, expires_at, sender, origin, thid, attempts, size`,
+      [hashOf(next), limit, holder, now + leaseMs, now])
+      return rows.map(entryOf).sort((a, b) => a.enqueuedAt - b.enqueuedAt || (a.id < b.id ? -1 : 1))
+    },
+
+    async release () {
+      await db.query(`UPDATE ${OUTBOX} SET claimed_by = NULL, claimed_until = 0 WHERE claimed_by = $1`, [holder])
     },
 
     async counts () {

@@ -26,20 +26,25 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
     await migrate(db)
     const commit = new GroupCommit(db)
     const signals = await openMailSignals(db)
+    const outbox = createPostgresOutbox(db, commit)
     let closed = false
     return {
       mailbox: createPostgresMailbox(db, commit, limits.mailbox),
       mediations: createPostgresMediations(db, commit),
-      outbox: createPostgresOutbox(db, commit),
+      outbox,
       usedInvitations: createPostgresUsedInvitations(commit),
       state: createPostgresNodeState(commit),
       signals,
       datastore: new PostgresDatastore(db, commit),
+      // Other replicas may write at any time.
+      shared: true,
       isOpen: () => !closed && db.reachable(),
       async close () {
         if (closed) return
         closed = true
         await commit.idle()
+        // Unreachable, the claims simply lapse.
+        await outbox.release().catch(() => {})
         await signals.close()
         await db.close()
       }

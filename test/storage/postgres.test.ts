@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { Key } from 'interface-datastore'
 import postgres from 'postgres'
-import { MailboxFullError, clientKey } from '../../storage/store.ts'
+import { MailboxFullError, StoreUnavailableError, clientKey } from '../../storage/store.ts'
 import type { Store, StoreLimits } from '../../storage/store.ts'
 import { SCHEMA, openDatabase } from '../../storage/postgres/database.ts'
 import type { Database, Queryable } from '../../storage/postgres/database.ts'
@@ -44,7 +44,7 @@ describe('PostgreSQL store: DIDs of several kilobytes (did:peer:2)', () => {
       await store.mailbox.add(recipient, 'for the long one', 7)
       assert.deepEqual((await store.mailbox.list([recipient], 10)).map(m => m.message), ['for the long one'])
       await store.outbox.add({ next: hop, message: 'relayed', enqueuedAt: 1, expiresAt: 2, sender: client, size: 7 })
-      assert.equal((await store.outbox.head(hop, 1))[0]?.next, hop)
+      assert.equal((await store.outbox.claim(hop, 1, 60_000))[0]?.next, hop)
       assert.deepEqual([...(await store.outbox.counts()).senders], [[client, 1]])
       assert.deepEqual(await store.state.rememberMediatorDid(hop), [hop])
       assert.deepEqual(await store.mediations.revoke(client), [recipient])
@@ -114,6 +114,22 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.equal(await b.mediations.findRecipient('did:ex:late'), undefined, 'added before the revoke and swept with it, or refused after')
     assert.equal(revoked[0]?.length, revoked[1] === 'success' ? 6 : 5)
     assert.equal(await a.mediations.count(), 0)
+  })
+
+  it('an outbox entry is claimed by one store at a time; a claim lapses, and closing lets go of it', async () => {
+    const [a, b] = await replicas()
+    for (const [i, message] of ['m1', 'm2', 'm3'].entries()) await a.outbox.add({ next: 'did:ex:hop', message, enqueuedAt: i, expiresAt: 60_000, sender: 'did:ex:s', size: 2 })
+    const [first, second] = await Promise.all([a.outbox.claim('did:ex:hop', 2, 60_000), b.outbox.claim('did:ex:hop', 2, 60_000)])
+    const claimed = [...first ?? [], ...second ?? []].map(e => e.message)
+    assert.deepEqual([...claimed].sort(), ['m1', 'm2', 'm3'], 'racing claims split the entries, none twice')
+    const mine = first?.length === 2 ? a : b
+    const theirs = mine === a ? b : a
+    assert.deepEqual((await mine.outbox.claim('did:ex:hop', 5, 60_000)).map(e => e.message), (mine === a ? first : second)?.map(e => e.message), 'a store gets its own claims again')
+    assert.equal((await theirs.outbox.claim('did:ex:hop', 5, 1)).length, 1, 'not the other\'s, still leased')
+    await new Promise(resolve => setTimeout(resolve, 5))
+    assert.equal((await mine.outbox.claim('did:ex:hop', 5, 60_000)).length, 3, 'a lapsed claim is anyone\'s')
+    await mine.close()
+    assert.equal((await theirs.outbox.claim('did:ex:hop', 5, 60_000)).length, 3, 'closed: its claims are released at once')
   })
 
   it('a signal from one store reaches the other\'s listeners, not its own', async () => {
@@ -238,8 +254,8 @@ describe('PostgreSQL store: an unreachable database', () => {
 
       proxy.cut()
       await waitFor(() => store.isOpen() ? undefined : true, 2000, 'isOpen() to turn false')
-      await assert.rejects(store.mailbox.add('did:ex:r', 'while cut'))
-      await assert.rejects(store.mailbox.status('did:ex:r'))
+      await assert.rejects(store.mailbox.add('did:ex:r', 'while cut'), StoreUnavailableError)
+      await assert.rejects(store.mailbox.status('did:ex:r'), StoreUnavailableError)
       // Long enough for the listening connection to fail to come back more than once.
       await new Promise(resolve => setTimeout(resolve, 2500))
       assert.equal(store.isOpen(), false)

@@ -1,0 +1,12 @@
+import { openLevelStore } from './level/store.ts'
+import type { Store, StoreLimits } from './store.ts'
+
+/**
+ * Opens the store a node is configured with: PostgreSQL for a postgres:// URL (several replicas may
+ * share it; its driver loads only then), else the embedded LevelDB in the data dir.
+ */
+export async function openStore (location: { store?: string | undefined, dataDir: string }, limits: StoreLimits): Promise<Store> {
+  if (location.store === undefined) return await openLevelStore(location.dataDir, limits)
+  const { openPostgresStore } = await import('./postgres/store.ts')
+  return await openPostgresStore(location.store, limits)
+}
