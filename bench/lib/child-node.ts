@@ -16,7 +16,12 @@ export interface NodeEndpoints {
   did: string
 }
 
-export interface ChildNode extends NodeEndpoints {
+export interface ChildNodeAddresses extends NodeEndpoints {
+  /** Its first libp2p multiaddr (with /p2p/<peer ID>), to bootstrap other nodes from. */
+  libp2p: string
+}
+
+export interface ChildNode extends ChildNodeAddresses {
   pid: number
   dataDir: string
   /** Resident set size now, in MiB (VmRSS). */
@@ -91,6 +96,7 @@ export async function startChildNode (extra: string[] = [], options: ChildNodeOp
       url: bannerField(stdout, 'HTTP'),
       wsUrl: bannerField(stdout, 'WebSocket'),
       did: bannerField(stdout, 'mediator DID'),
+      libp2p: bannerField(stdout, 'libp2p'),
       pid,
       dataDir,
       rssMb: () => rssMb(pid),

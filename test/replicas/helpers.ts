@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict'
 import { copyFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import { removeScratch, scratchDir } from '../../bench/lib/cleanup.ts'
 import { startChildNode } from '../../bench/lib/child-node.ts'
@@ -23,6 +24,8 @@ export interface Replica {
 export interface ReplicaSet {
   did: string
   replicas: Replica[]
+  /** The balancer in front of the replicas' libp2p ports, which they all announce (with the shared peer ID). */
+  libp2p: string
   /** Starts replica `i` again (after a kill), on its port and data dir. */
   restart(i: number): Promise<Replica>
   stop(): Promise<void>
@@ -43,10 +46,15 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
   await loadOrCreateNodeKeys(first)
   for (const dir of dirs.slice(1)) await copyFile(join(first, NODE_KEY_FILE), join(dir, NODE_KEY_FILE))
   const ports = await Promise.all(dirs.map(async () => await freePort()))
+  const p2pPorts = await Promise.all(dirs.map(async () => await freePort()))
   const publicUrl = `http://127.0.0.1:${ports[0]}`
+  // As in production: the libp2p port behind a TCP balancer whose address every replica announces,
+  // so a relaying node reaches whichever replica is up (they share the peer ID, Noise proves it).
+  const balancer = await startTcpBalancer(p2pPorts)
 
   const start = async (i: number): Promise<Replica> => {
-    const node = await startChildNode(['--store', storeUrl, '--http-port', String(ports[i]), '--public-url', publicUrl, ...extra], { dataDir: dirs[i] as string })
+    const flags = ['--store', storeUrl, '--http-port', String(ports[i]), '--p2p-port', String(p2pPorts[i]), '--public-url', publicUrl, '--announce', `/ip4/127.0.0.1/tcp/${balancer.port}`]
+    const node = await startChildNode([...flags, ...extra], { dataDir: dirs[i] as string })
     return { url: `http://127.0.0.1:${ports[i]}`, wsUrl: `ws://127.0.0.1:${ports[i]}/ws`, did: node.did, node }
   }
   const replicas: Replica[] = []
@@ -56,6 +64,7 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
   } catch (err) {
     for (const replica of replicas) await replica.node.stop()
     for (const dir of dirs) await removeScratch(dir)
+    await balancer.close()
     throw err
   }
   const did = replicas[0]?.did as string
@@ -63,6 +72,7 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
   return {
     did,
     replicas,
+    libp2p: replicas[0]?.node.libp2p as string,
     async restart (i) {
       const replica = await start(i)
       replicas[i] = replica
@@ -71,6 +81,48 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
     async stop () {
       for (const replica of replicas) await replica.node.stop()
       for (const dir of dirs) await removeScratch(dir)
+      await balancer.close()
+    }
+  }
+}
+
+/** A TCP load balancer on 127.0.0.1: each connection goes to the next backend that accepts it. */
+async function startTcpBalancer (backends: number[]): Promise<{ port: number, close: () => Promise<void> }> {
+  const sockets = new Set<Socket>()
+  let next = 0
+  const track = (socket: Socket): void => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.on('error', () => socket.destroy())
+  }
+  const connectFrom = (client: Socket, tries: number): void => {
+    if (tries === 0) {
+      client.destroy()
+      return
+    }
+    const upstream = connect(backends[next++ % backends.length] as number, '127.0.0.1')
+    const tryNext = (): void => { connectFrom(client, tries - 1) }
+    upstream.once('error', tryNext)
+    upstream.once('connect', () => {
+      upstream.off('error', tryNext)
+      track(upstream)
+      client.pipe(upstream).pipe(client)
+      client.on('close', () => upstream.destroy())
+      upstream.on('close', () => client.destroy())
+    })
+  }
+  const server = createServer(client => {
+    track(client)
+    connectFrom(client, backends.length)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (typeof address !== 'object' || address === null) throw new Error('balancer not listening')
+  return {
+    port: address.port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
     }
   }
 }
