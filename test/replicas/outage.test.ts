@@ -1,0 +1,75 @@
+/**
+ * A replica that loses PostgreSQL refuses (503, not ready) rather than acknowledge what it cannot
+ * store, and recovers by itself: every forward it acknowledged, before, during and after, arrives.
+ */
+import assert from 'node:assert/strict'
+import { after, before, it } from 'node:test'
+import { ThirdPartyAgent } from '../../bench/lib/agent.ts'
+import { closePackers, packForwards } from '../../bench/lib/pack.ts'
+import { waitFor } from '../../bench/lib/wait.ts'
+import { TestAgent, post } from '../helpers/client.ts'
+import { startCuttableProxy, startTestPostgres } from '../helpers/postgres.ts'
+import type { CuttableProxy, TestPostgres } from '../helpers/postgres.ts'
+import { startReplicas } from './helpers.ts'
+import type { Replica, ReplicaSet } from './helpers.ts'
+
+let postgres: TestPostgres
+let proxy: CuttableProxy
+let set: ReplicaSet
+
+before(async () => {
+  postgres = await startTestPostgres()
+  const url = await postgres.createDatabase()
+  proxy = await startCuttableProxy(url)
+  set = await startReplicas(proxy.through(url), 1)
+})
+after(async () => {
+  await set?.stop()
+  await proxy?.close()
+  await closePackers()
+  await postgres?.stop()
+})
+
+async function readiness (replica: Replica): Promise<{ status: number, store: boolean }> {
+  const res = await fetch(`${replica.url}/ready`)
+  const body = await res.json() as { checks: { store: boolean } }
+  return { status: res.status, store: body.checks.store }
+}
+
+it('while the database is unreachable: not ready, forwards refused with 503; back by itself, nothing acknowledged lost', async () => {
+  const [replica] = set.replicas as [Replica]
+  const { wallet, pairwise } = await TestAgent.mediatedWallet({ url: replica.url, did: set.did })
+  const forwards = await packForwards(new ThirdPartyAgent(), { to: pairwise, bodyBytes: 100 }, 300)
+  assert.deepEqual(await readiness(replica), { status: 200, store: true })
+
+  // Forwards keep coming, one at a time, across the outage: each is either acknowledged or refused.
+  const answers: number[] = []
+  const sending = (async () => {
+    for (const packed of forwards) {
+      answers.push((await post(replica.url, packed)).status)
+      await new Promise(resolve => setTimeout(resolve, 10))
+    }
+  })()
+  await waitFor(() => answers.length >= 50 ? true : undefined, 20_000, 'forwards before the outage')
+  proxy.cut()
+  await waitFor(async () => (await readiness(replica)).status === 503 ? true : undefined, 10_000, '/ready to fail')
+  assert.deepEqual(await readiness(replica), { status: 503, store: false })
+  const refused = await post(replica.url, forwards[0] as string)
+  assert.equal(refused.status, 503, refused.text)
+  assert.equal((JSON.parse(refused.text) as { body: { code: string } }).body.code, 'e.m.not-ready')
+
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  proxy.restore()
+  await waitFor(async () => (await readiness(replica)).status === 200 ? true : undefined, 15_000, '/ready to recover')
+  await sending
+
+  assert.deepEqual([...new Set(answers)].sort(), [202, 503], `only acknowledged or refused: ${[...new Set(answers)].join(', ')}`)
+  const acknowledged = answers.filter(status => status === 202).length
+  const ids = new Set<string>()
+  await waitFor(async () => {
+    for (const got of await wallet.pickup(replica.url, set.did, { ack: true })) ids.add(got.id)
+    return ids.size >= acknowledged ? true : undefined
+  }, 30_000, `${acknowledged} acknowledged forwards`)
+  // A forward refused while its commit's answer was lost on the way may be there too: never fewer.
+  assert.ok(ids.size >= acknowledged && ids.size <= forwards.length, `${ids.size} delivered, ${acknowledged} acknowledged`)
+})
