@@ -1,7 +1,7 @@
 /**
  * deploy/replicas (no Docker engine needed): the compose file gives every replica the same key,
  * public URL and store, each as the node's config loader reads them, and haproxy.cfg sends traffic
- * to every replica and checks /ready. `haproxy -c` checks the file's syntax where HAProxy is installed.
+ * to every replica and checks /ready; `haproxy -c` checks its syntax (test/replicas/haproxy.test.ts runs it).
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -10,9 +10,9 @@ import { describe, it } from 'node:test'
 import { parse } from 'yaml'
 import { describeOptions, loadConfig } from '../../config/load.ts'
 import { KEY_PASSPHRASE_ENV } from '../../storage/node-key-file.ts'
+import { HAPROXY_CFG, haproxyMissing } from '../helpers/haproxy.ts'
 
 const COMPOSE = new URL('../../deploy/replicas/docker-compose.yml', import.meta.url)
-const HAPROXY_CFG = new URL('../../deploy/replicas/haproxy.cfg', import.meta.url)
 const DOCKERFILE = new URL('../../Dockerfile', import.meta.url)
 const REPLICAS = ['replica1', 'replica2', 'replica3']
 /** What an operator sets before `docker compose up`. */
@@ -128,13 +128,7 @@ describe('deploy/replicas/haproxy.cfg', () => {
     assert.match(haproxyCfg, new RegExp(`^\\s*bind :${port}$`, 'm'))
   })
 
-  let haproxy: string | undefined
-  try {
-    haproxy = execFileSync('haproxy', ['-v'], { encoding: 'utf8' })
-  } catch {
-    haproxy = undefined
-  }
-  it('is valid for HAProxy', { skip: haproxy === undefined ? 'haproxy is not installed' : false }, () => {
+  it('is valid for HAProxy', { skip: haproxyMissing() }, () => {
     // Outside Docker the replica names do not resolve: init-addr none leaves them down, not an error.
     execFileSync('haproxy', ['-c', '-q', '-f', HAPROXY_CFG.pathname], { stdio: 'pipe' })
   })
