@@ -5,6 +5,8 @@
  * restarted from their data dirs. Then it drains everything and checks: every acknowledged forward
  * was delivered, nothing acknowledged by the wallet was delivered again; duplicates are counted.
  * It ends with SIGTERM under load: the node must drain and exit 0, losing nothing it acknowledged.
+ * The nodes keep their data in LevelDB in their data dirs, or each in its own database on a
+ * throwaway PostgreSQL server (`store: 'postgres'`).
  */
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -12,6 +14,10 @@ import { BASIC, PICKUP3, TestAgent, wrapForward } from '../helpers/client.ts'
 import { exitOf, field, launch } from '../helpers/cli.ts'
 import type { Running } from '../helpers/cli.ts'
 import { tempDir, waitFor } from '../helpers/node.ts'
+import { startTestPostgres } from '../helpers/postgres.ts'
+
+export const CRASH_STORES = ['level', 'postgres'] as const
+export type CrashStore = typeof CRASH_STORES[number]
 
 export interface CrashOptions {
   /** SIGKILL + restart cycles. */
@@ -22,10 +28,13 @@ export interface CrashOptions {
   senders: number
   /** Random pause between kills, ms. */
   killEveryMs: [number, number]
+  /** Where the nodes keep their data (LevelDB by default). */
+  store?: CrashStore
   log?: (line: string) => void
 }
 
 export interface CrashReport {
+  store: CrashStore
   cycles: number
   kills: { relayNode: number, homeNode: number }
   sent: number
@@ -61,13 +70,16 @@ class NodeProcess {
   private running: Running | undefined
   private readonly dataDir: string
   private readonly ports: { http: number, p2p: number, ws: number }
+  /** The node's environment: DIDCOMM_MESH_STORE, when its store is PostgreSQL. */
+  private readonly env: Record<string, string>
   readonly url: string
   did = ''
   peerId = ''
 
-  constructor (dataDir: string, ports: { http: number, p2p: number, ws: number }) {
+  constructor (dataDir: string, ports: { http: number, p2p: number, ws: number }, env: Record<string, string>) {
     this.dataDir = dataDir
     this.ports = ports
+    this.env = env
     this.url = `http://127.0.0.1:${ports.http}/`
   }
 
@@ -77,7 +89,7 @@ class NodeProcess {
 
   async start (extra: string[] = []): Promise<void> {
     const running = launch(['start', '--data-dir', this.dataDir, '--http-port', String(this.ports.http), '--p2p-port', String(this.ports.p2p),
-      '--p2p-ws-port', String(this.ports.ws), '--log-level', 'warn', '--rate-limit', '0', ...extra])
+      '--p2p-ws-port', String(this.ports.ws), '--log-level', 'warn', '--rate-limit', '0', ...extra], this.env)
     this.running = running
     await waitFor(() => {
       if (running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`node exited at start: ${running.stderr()}`)
@@ -160,14 +172,18 @@ class Picker {
 export async function runCrashTest (options: CrashOptions): Promise<CrashReport> {
   const log = options.log ?? (() => {})
   const started = performance.now()
+  const store = options.store ?? 'level'
   const dirs = [await tempDir('didcomm-mesh-crash-'), await tempDir('didcomm-mesh-crash-')]
+  const postgres = store === 'postgres' ? await startTestPostgres() : undefined
+  // Two mediators, so two databases: a database holds one mediator (its replicas share it).
+  const storeEnv = async (): Promise<Record<string, string>> => postgres === undefined ? {} : { DIDCOMM_MESH_STORE: await postgres.createDatabase() }
   const ports = async (): Promise<{ http: number, p2p: number, ws: number }> => ({ http: await freePort(), p2p: await freePort(), ws: await freePort() })
-  const home = new NodeProcess(dirs[0]?.path as string, await ports())
-  await home.start()
-  const relay = new NodeProcess(dirs[1]?.path as string, await ports())
-  await relay.start(['--bootstrap', home.multiaddr])
+  const home = new NodeProcess(dirs[0]?.path as string, await ports(), await storeEnv())
+  const relay = new NodeProcess(dirs[1]?.path as string, await ports(), await storeEnv())
   const nodes = [relay, home]
   try {
+    await home.start()
+    await relay.start(['--bootstrap', home.multiaddr])
     const { wallet, pairwise } = await TestAgent.mediatedWallet(home)
     const business = new TestAgent()
     await business.mediate(relay.url, relay.did)
@@ -262,6 +278,7 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
     const lost = [...acknowledged].filter(content => !picker.seen.has(content)).length
     const duplicates = [...picker.seen.values()].reduce((sum, n) => sum + n - 1, 0)
     return {
+      store,
       cycles: options.cycles,
       kills,
       sent: forwards.length + lateForwards.length,
@@ -277,5 +294,6 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
   } finally {
     for (const node of nodes) await node.kill('SIGKILL').catch(() => undefined)
     for (const dir of dirs) await dir?.remove()
+    await postgres?.stop()
   }
 }

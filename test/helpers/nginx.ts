@@ -9,20 +9,14 @@ import { request as httpRequest, Agent as HttpAgent } from 'node:http'
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { applyChanges, toolMissing } from './deploy-files.ts'
 import { tempDir, waitFor } from './node.ts'
 
 export const NGINX_SITE = new URL('../../deploy/nginx.conf', import.meta.url)
 
 /** Why nginx cannot run here, or undefined when it can. Under CI its absence is a failure, not a skip. */
 export function nginxMissing (): string | undefined {
-  try {
-    execFileSync('nginx', ['-v'], { stdio: 'ignore' })
-    return undefined
-  } catch {
-    const reason = 'nginx is not installed (apt-get install nginx; .ci/run installs it)'
-    if (process.env.CI === 'true') throw new Error(reason)
-    return reason
-  }
+  return toolMissing('nginx', ['-v'], 'apt-get install nginx; .ci/run installs it')
 }
 
 export async function freePort (host = '127.0.0.1'): Promise<number> {
@@ -61,10 +55,7 @@ function siteFor (site: string, port: number, nodePort: number, certPath: string
     [/ssl_certificate_key \S+;/, `ssl_certificate_key ${keyPath};`],
     ...changes
   ]
-  return all.reduce((text, [pattern, replacement]) => {
-    if (!pattern.test(text)) throw new Error(`deploy/nginx.conf no longer has ${String(pattern)}`)
-    return text.replace(pattern, replacement)
-  }, site)
+  return applyChanges(site, all, 'deploy/nginx.conf')
 }
 
 /**
