@@ -20,15 +20,25 @@ export interface TestHaproxy {
   stop(): Promise<void>
 }
 
-/** Starts HAProxy on `port` in front of the replicas at `replicaUrls` (replica1, replica2, … in order). */
-export async function startHaproxy (port: number, replicaUrls: string[]): Promise<TestHaproxy> {
+/**
+ * Starts HAProxy on `port` (HTTP) and `p2pPort` (libp2p) in front of `replicas` (replica1, replica2,
+ * … in order), each checked on its own HTTP port.
+ */
+export async function startHaproxy (port: number, p2pPort: number, replicas: Array<{ url: string, p2pPort: number }>): Promise<TestHaproxy> {
   const cfg = applyChanges(await readFile(HAPROXY_CFG, 'utf8'), [
     [/bind :8080$/m, `bind 127.0.0.1:${port}`],
+    [/bind :4001$/m, `bind 127.0.0.1:${p2pPort}`],
     // Docker's DNS is not here: the replicas are addresses, not names.
-    [/ resolvers docker/, ''],
+    [/ resolvers docker/g, ''],
     // Quiet: the test reads answers, not access logs.
     [/^\s*log stdout .*$/m, ''],
-    ...replicaUrls.map((url, i): [RegExp, string] => [new RegExp(`server replica${i + 1} replica${i + 1}:8080$`, 'm'), `server replica${i + 1} 127.0.0.1:${new URL(url).port}`])
+    ...replicas.flatMap(({ url, p2pPort: replicaP2p }, i): Array<[RegExp, string]> => {
+      const httpPort = new URL(url).port
+      return [
+        [new RegExp(`server replica${i + 1} replica${i + 1}:8080$`, 'm'), `server replica${i + 1} 127.0.0.1:${httpPort}`],
+        [new RegExp(`server replica${i + 1} replica${i + 1}:4001$`, 'm'), `server replica${i + 1} 127.0.0.1:${replicaP2p} port ${httpPort}`]
+      ]
+    })
   ], 'deploy/replicas/haproxy.cfg')
   const dir = await tempDir('didcomm-mesh-haproxy-')
   const path = join(dir.path, 'haproxy.cfg')

@@ -33,7 +33,7 @@ describe('three replicas behind HAProxy with deploy/replicas/haproxy.cfg', { ski
     const port = await freePort()
     // The public URL given last wins over startReplicas' own.
     set = await startReplicas(await postgres.createDatabase(), 3, ['--public-url', `http://127.0.0.1:${port}`, '--trust-proxy', '127.0.0.1'])
-    haproxy = await startHaproxy(port, set.replicas.map(replica => replica.url))
+    haproxy = await startHaproxy(port, await freePort(), set.replicas)
     mediator = { url: haproxy.url, wsUrl: `ws://127.0.0.1:${port}/ws`, did: set.did }
   })
   after(async () => {

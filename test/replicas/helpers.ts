@@ -18,6 +18,8 @@ export interface Replica {
   url: string
   wsUrl: string
   did: string
+  /** Its own libp2p TCP port (behind the balancer). */
+  p2pPort: number
   node: ChildNode
 }
 
@@ -55,7 +57,7 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
   const start = async (i: number): Promise<Replica> => {
     const flags = ['--store', storeUrl, '--http-port', String(ports[i]), '--p2p-port', String(p2pPorts[i]), '--public-url', publicUrl, '--announce', `/ip4/127.0.0.1/tcp/${balancer.port}`]
     const node = await startChildNode([...flags, ...extra], { dataDir: dirs[i] as string })
-    return { url: `http://127.0.0.1:${ports[i]}`, wsUrl: `ws://127.0.0.1:${ports[i]}/ws`, did: node.did, node }
+    return { url: `http://127.0.0.1:${ports[i]}`, wsUrl: `ws://127.0.0.1:${ports[i]}/ws`, did: node.did, p2pPort: p2pPorts[i] as number, node }
   }
   const replicas: Replica[] = []
   try {

@@ -98,19 +98,20 @@ describe('deploy/replicas/docker-compose.yml', () => {
     assert.equal(environmentOf('node-key').DIDCOMM_MESH_PUBLIC_URL, configs[0]?.publicUrl, '`id` prints the DID the replicas publish')
   })
 
-  it('publishes each replica on its own libp2p port and announces that port', () => {
+  it('every replica announces HAProxy\'s libp2p port, which HAProxy publishes', () => {
     for (const name of REPLICAS) {
-      const [published] = service(name).ports ?? []
-      const port = /^(\d+):4001$/.exec(published ?? '')?.[1]
-      assert.ok(port, `${name} publishes its libp2p TCP port`)
-      assert.deepEqual(loadConfig({ env: environmentOf(name) }).announce, [`/dns4/mesh.example/tcp/${port}`])
+      assert.deepEqual(service(name).ports ?? [], [], `${name} is reached through HAProxy only`)
+      assert.deepEqual(loadConfig({ env: environmentOf(name) }).announce, ['/dns4/mesh.example/tcp/4001'])
     }
+    assert.ok(service('haproxy').ports?.includes('4001:4001'), 'HAProxy publishes the libp2p port')
   })
 })
 
 describe('deploy/replicas/haproxy.cfg', () => {
-  it('sends HTTP and WebSocket to every replica, checked with GET /ready', () => {
+  it('sends HTTP and WebSocket, and libp2p over TCP, to every replica, checked with GET /ready', () => {
     for (const name of REPLICAS) assert.match(haproxyCfg, new RegExp(`^\\s*server ${name} ${name}:8080$`, 'm'))
+    for (const name of REPLICAS) assert.match(haproxyCfg, new RegExp(`^\\s*server ${name} ${name}:4001$`, 'm'))
+    assert.match(haproxyCfg, /^frontend libp2p\n\s*mode tcp\n\s*bind :4001$/m)
     assert.match(haproxyCfg, /^\s*default-server check\b/m, 'every server is health-checked')
     assert.match(haproxyCfg, /^\s*option httpchk$/m)
     assert.match(haproxyCfg, /^\s*http-check send meth GET uri \/ready$/m)
