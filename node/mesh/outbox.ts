@@ -69,7 +69,7 @@ interface Hop {
   timer?: NodeJS.Timeout
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 60_000 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 30_000 }
 
 /**
  * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of

@@ -60,7 +60,7 @@ const MIGRATIONS: readonly string[] = [
     thid text,
     attempts integer NOT NULL DEFAULT 0,
     size integer NOT NULL,
-    claimed_by uuid,
+    claimed_by text,
     claimed_until bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (next_hash, id)
   );

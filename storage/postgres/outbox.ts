@@ -26,7 +26,7 @@ function entryOf (row: Row): OutboxEntry {
 }
 
 /**
- * The outbox of one process: `holder` names its claims (a fresh id per open store), and `release`
+ * The outbox of one process: `holder` names its claims (a fresh id unless given), and `release`
  * lets go of them when it closes, so another replica takes its relays over at once.
  */
 export function createPostgresOutbox (db: Database, commit: GroupCommit, holder: string = randomUUID()): OutboxStore & { release(): Promise<void> } {

@@ -12,7 +12,13 @@ import { openMailSignals } from './signals.ts'
 import { createPostgresNodeState } from './state.ts'
 
 export { StoreVersionError } from './migrations.ts'
-export type PostgresStoreOptions = DatabaseOptions
+export interface PostgresStoreOptions extends DatabaseOptions {
+  /**
+   * Names this process's outbox claims. Give the same one when the same replica starts again (its
+   * data dir's, say), and it takes its own claims back at once instead of waiting for them to lapse.
+   */
+  holder?: string
+}
 
 /**
  * The shared store: one PostgreSQL database that several node processes (replicas) may open at
@@ -26,7 +32,7 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
     await migrate(db)
     const commit = new GroupCommit(db)
     const signals = await openMailSignals(db)
-    const outbox = createPostgresOutbox(db, commit)
+    const outbox = createPostgresOutbox(db, commit, options.holder)
     let closed = false
     return {
       mailbox: createPostgresMailbox(db, commit, limits.mailbox),
