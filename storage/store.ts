@@ -198,6 +198,12 @@ export interface Store {
   shared: boolean
   /** Whether the store can take writes now (GET /ready). */
   isOpen(): boolean
+  /**
+   * Writes a consistent copy of the store, as it is at one instant, into a new directory while the
+   * node runs; how many records it holds. Only a store in one process's hands has it (LevelDB): a
+   * PostgreSQL database is backed up with its own tools (pg_dump).
+   */
+  backup?(directory: string): Promise<{ records: number }>
   /** Closes the store, letting go of this process's outbox claims. */
   close(): Promise<void>
 }

@@ -1,4 +1,5 @@
 import type { Store, StoreLimits } from '../store.ts'
+import { backupDatabase } from './backup.ts'
 import { GroupCommit, openDatabase, sublevel } from './database.ts'
 import { createLibp2pDatastore } from './datastore.ts'
 import { createLevelUsedInvitations } from './invitations.ts'
@@ -35,6 +36,7 @@ export async function openLevelStore (directory: string, limits: StoreLimits): P
     datastore: await createLibp2pDatastore(db),
     shared: false,
     isOpen: () => db.status === 'open',
+    backup: async directory => ({ records: await backupDatabase(db, directory) }),
     close: async () => { await db.close() }
   }
 }
