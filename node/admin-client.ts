@@ -11,12 +11,12 @@ import { KEY_PASSPHRASE_ENV, NODE_KEY_FILE } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import { ADMIN_PATH, adminToken } from './admin.ts'
 
-/** An admin command failed; `exitCode` 1 for the node (unreachable, not found), 2 for usage or configuration. */
+/** An admin command failed: the node's doing (unreachable, not found) exits 1, usage or configuration 2. */
 export class AdminCommandError extends Error {
   override name = 'AdminCommandError'
-  readonly exitCode: number
+  readonly exitCode: 1 | 2
 
-  constructor (message: string, exitCode: number) {
+  constructor (message: string, exitCode: 1 | 2) {
     super(message)
     this.exitCode = exitCode
   }

@@ -41,8 +41,8 @@ export interface AdminComponents {
   mailbox: Mailbox
   live: LiveDelivery
   logger: Logger
-  /** Writes a backup of the node into a directory on its host (node/backup.ts). */
-  backup: (directory: string) => Promise<{ directory: string, records: number }>
+  /** Writes a backup of the node into a directory on its host (node/backup.ts); undefined when its store is PostgreSQL's. */
+  backup: ((directory: string) => Promise<{ directory: string, records: number }>) | undefined
 }
 
 /** One field of a JSON request body; a string saying what is wrong when the body is not JSON. */
@@ -96,6 +96,7 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
     })
 
     admin.post('/backup', async (request, reply) => {
+      if (backup === undefined) return await reply.code(409).send({ error: 'this node keeps its store in PostgreSQL: back the database up with pg_dump (docs/operating.md)' })
       const field = bodyField(request.body, 'directory')
       if ('error' in field) return await reply.code(400).send({ error: field.error })
       if (typeof field.value !== 'string' || field.value === '') return await reply.code(400).send({ error: 'body.directory must be a path' })
@@ -104,7 +105,7 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
         logger.info(made, 'backup written')
         return made
       } catch (err) {
-        if (err instanceof BackupRefusedError) return await reply.code(err.status).send({ error: err.message })
+        if (err instanceof BackupRefusedError) return await reply.code(400).send({ error: err.message })
         throw err
       }
     })

@@ -14,7 +14,7 @@ import { loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import type { Store } from '../storage/store.ts'
 import { adminToken, registerAdmin } from './admin.ts'
-import { backupNode } from './backup.ts'
+import { nodeBackup } from './backup.ts'
 import { createClientAddress } from './client-address.ts'
 import { createNodeIdentity, endpointsFor } from './identity.ts'
 import type { Endpoints } from './identity.ts'
@@ -276,7 +276,7 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     mailbox: store.mailbox,
     live: components.live,
     logger: components.logger,
-    backup: async directory => await backupNode(store, config.dataDir, directory)
+    backup: nodeBackup(store, config.dataDir)
   })
   lifecycle.started('http', async () => { await http.close() })
   await http.listen({ host: config.host, port: config.httpPort })
