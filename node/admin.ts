@@ -7,6 +7,7 @@ import type { NodeKeys } from '../storage/node-key-file.ts'
 import type { Mailbox } from '../storage/store.ts'
 import { DID_LIMITS } from '../didcomm/resolver.ts'
 import type { Mediations } from '../storage/store.ts'
+import { BackupRefusedError } from './backup.ts'
 
 /** The admin API's path prefix. */
 export const ADMIN_PATH = '/admin'
@@ -40,14 +41,26 @@ export interface AdminComponents {
   mailbox: Mailbox
   live: LiveDelivery
   logger: Logger
+  /** Writes a backup of the node into a directory on its host (node/backup.ts); undefined when its store is PostgreSQL's. */
+  backup: ((directory: string) => Promise<{ directory: string, records: number }>) | undefined
+}
+
+/** One field of a JSON request body; a string saying what is wrong when the body is not JSON. */
+function bodyField (body: unknown, name: string): { value: unknown } | { error: string } {
+  try {
+    return { value: (JSON.parse(String(body)) as Record<string, unknown>)[name] }
+  } catch {
+    return { error: `the body must be JSON: {"${name}": …}` }
+  }
 }
 
 /**
- * Operator commands against the running node (which holds the store): list the mediated clients, and
- * revoke one, taking its recipients, its queued messages and its live sessions with it.
+ * Operator commands against the running node (which holds the store): list the mediated clients,
+ * revoke one, taking its recipients, its queued messages and its live sessions with it, and back the
+ * node up while it runs.
  */
 export async function registerAdmin (app: FastifyInstance, token: string, components: AdminComponents): Promise<void> {
-  const { mediations, mailbox, live, logger } = components
+  const { mediations, mailbox, live, logger, backup } = components
   await app.register(async admin => {
     admin.addHook('onRequest', async (request, reply) => {
       const [scheme, given] = (request.headers.authorization ?? '').split(' ')
@@ -68,12 +81,9 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
     })
 
     admin.post('/clients/revoke', async (request, reply) => {
-      let did: unknown
-      try {
-        did = (JSON.parse(String(request.body)) as { did?: unknown }).did
-      } catch {
-        return await reply.code(400).send({ error: 'the body must be JSON: {"did": "<client DID>"}' })
-      }
+      const field = bodyField(request.body, 'did')
+      if ('error' in field) return await reply.code(400).send({ error: field.error })
+      const did = field.value
       if (typeof did !== 'string' || !did.startsWith('did:') || did.length > DID_LIMITS.maxLength) return await reply.code(400).send({ error: 'body.did must be a DID' })
       // The mailboxes before the revoke: it takes the recipients that name them.
       const boxes = await mediations.mailboxDids(did)
@@ -83,6 +93,21 @@ export async function registerAdmin (app: FastifyInstance, token: string, compon
       live.drop(did)
       logger.info({ client: did, recipients: recipients.length, messages }, 'mediation revoked')
       return { did, recipients: recipients.length, messages }
+    })
+
+    admin.post('/backup', async (request, reply) => {
+      if (backup === undefined) return await reply.code(409).send({ error: 'this node keeps its store in PostgreSQL: back the database up with pg_dump (docs/operating.md)' })
+      const field = bodyField(request.body, 'directory')
+      if ('error' in field) return await reply.code(400).send({ error: field.error })
+      if (typeof field.value !== 'string' || field.value === '') return await reply.code(400).send({ error: 'body.directory must be a path' })
+      try {
+        const made = await backup(field.value)
+        logger.info(made, 'backup written')
+        return made
+      } catch (err) {
+        if (err instanceof BackupRefusedError) return await reply.code(400).send({ error: err.message })
+        throw err
+      }
     })
   }, { prefix: ADMIN_PATH })
 }

@@ -12,9 +12,15 @@ import { mintInvitationToken } from '../protocols/coordinate-mediation/invitatio
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
 import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
-import { AdminCommandError, addClientsCommands } from './clients-cli.ts'
+import { TargetNotEmptyError } from '../storage/copy.ts'
+import { NoStoreError } from '../storage/open.ts'
+import { StoreUnavailableError } from '../storage/store.ts'
+import { AdminCommandError } from './admin-client.ts'
+import { addBackupCommand } from './backup-cli.ts'
+import { addClientsCommands } from './clients-cli.ts'
 import { endpointsFor, mediatorDid } from './identity.ts'
 import { createNode } from './node.ts'
+import { addStoreCommands } from './store-cli.ts'
 import type { NodeInfo } from './node.ts'
 
 /** Exit codes: 1 runtime failure, 2 bad configuration or usage. */
@@ -116,13 +122,17 @@ program.command('peers')
   })
 
 addClientsCommands(program, configFrom, offlineKeys)
+addBackupCommand(program, configFrom, offlineKeys)
+addStoreCommands(program, configFrom)
 addAgentCommands(program)
 
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_CONFIG)
-  if (err instanceof ConfigError || err instanceof KeyFileError) {
+  // A store newer than this node, or locked by a running one, is a runtime failure (1): the
+  // configuration names the right store, the software or the moment is wrong.
+  if (err instanceof ConfigError || err instanceof KeyFileError || err instanceof NoStoreError || err instanceof TargetNotEmptyError) {
     console.error(`didcomm-mesh: ${err.message}`)
     process.exit(EXIT_CONFIG)
   }
@@ -130,6 +140,8 @@ try {
     console.error(`didcomm-mesh: ${err.message}`)
     process.exit(err.exitCode)
   }
-  console.error(`didcomm-mesh: ${err instanceof Error ? err.message : String(err)}`)
+  // The driver's reason too (a refused password, an unknown host), when the store could not be reached.
+  const cause = err instanceof StoreUnavailableError && err.cause instanceof Error ? `: ${err.cause.message}` : ''
+  console.error(`didcomm-mesh: ${err instanceof Error ? err.message : String(err)}${cause}`)
   process.exit(1)
 }

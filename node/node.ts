@@ -14,6 +14,7 @@ import { loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import type { Store } from '../storage/store.ts'
 import { adminToken, registerAdmin } from './admin.ts'
+import { nodeBackup } from './backup.ts'
 import { createClientAddress } from './client-address.ts'
 import { createNodeIdentity, endpointsFor } from './identity.ts'
 import type { Endpoints } from './identity.ts'
@@ -270,7 +271,13 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     clientAddress: createClientAddress({ trustProxy: config.trustProxy, header: config.forwardedHeader }),
     publicHttps: config.publicUrl?.startsWith('https:') ?? false
   }, components.logger)
-  await registerAdmin(http, adminToken(components.keys), { mediations: store.mediations, mailbox: store.mailbox, live: components.live, logger: components.logger })
+  await registerAdmin(http, adminToken(components.keys), {
+    mediations: store.mediations,
+    mailbox: store.mailbox,
+    live: components.live,
+    logger: components.logger,
+    backup: nodeBackup(store, config.dataDir)
+  })
   lifecycle.started('http', async () => { await http.close() })
   await http.listen({ host: config.host, port: config.httpPort })
   return http

@@ -55,6 +55,11 @@ export interface Mailbox {
   queued(): Promise<{ messages: number, bytes: number }>
   /** Deletes every message queued for the given recipients (a revoked client's); returns how many. */
   purge(recipients: readonly string[]): Promise<number>
+  /**
+   * Every message queued for one recipient, oldest first, read a page at a time (for copying a
+   * store: mailboxes are named by a hash of the DID, so the DID must come from elsewhere).
+   */
+  entries(recipient: string): AsyncIterable<QueuedMessage>
 }
 
 export interface MediationRecord {
@@ -64,6 +69,12 @@ export interface MediationRecord {
 }
 
 export type KeylistResult = 'success' | 'no_change' | 'client_error'
+
+/** A mediation grant with everything its client holds: what copying a store carries over. */
+export interface MediationEntry extends MediationRecord {
+  /** Each recipient with the aliases that route to it now. */
+  recipients: Array<{ recipient: string, aliases: string[] }>
+}
 
 export interface Mediations {
   get(client: string): Promise<MediationRecord | undefined>
@@ -87,6 +98,8 @@ export interface Mediations {
   clients(limit: number): Promise<MediationRecord[]>
   /** Withdraws a client's mediation and every recipient it holds; the recipients removed, or undefined when it held none. */
   revoke(client: string): Promise<string[] | undefined>
+  /** Every grant with its recipients and their aliases. */
+  entries(): AsyncIterable<MediationEntry>
 }
 
 /** A packed message waiting to be relayed to another mediator. */
@@ -125,6 +138,8 @@ export interface OutboxStore {
   claim(next: string, limit: number, leaseMs: number): Promise<OutboxEntry[]>
   /** How many entries wait, per next hop and per sender, and their bytes. */
   counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
+  /** Every entry, claimed or not, with its attempts; claims nothing. */
+  entries(): AsyncIterable<OutboxEntry>
 }
 
 /** Single-use invitation tokens already used, remembered until they expire (then they fail on expiry alone). */
@@ -133,6 +148,8 @@ export interface UsedInvitations {
   use(nonce: string, expiresAt: number): Promise<boolean>
   /** Forgets tokens that expired before `now`; returns how many. */
   sweep(now: number): Promise<number>
+  /** Every token remembered, with its expiry. */
+  entries(): AsyncIterable<{ nonce: string, expiresAt: number }>
 }
 
 /** What the node remembers about itself. */
@@ -143,6 +160,8 @@ export interface NodeState {
    * keeps answering to all of them.
    */
   rememberMediatorDid(did: string): Promise<string[]>
+  /** Every mediator DID remembered, oldest first, adding none. */
+  mediatorDids(): Promise<string[]>
 }
 
 /**
@@ -179,6 +198,12 @@ export interface Store {
   shared: boolean
   /** Whether the store can take writes now (GET /ready). */
   isOpen(): boolean
+  /**
+   * Writes a consistent copy of the store, as it is at one instant, into a new directory while the
+   * node runs; how many records it holds. Only a store in one process's hands has it (LevelDB): a
+   * PostgreSQL database is backed up with its own tools (pg_dump).
+   */
+  backup?(directory: string): Promise<{ records: number }>
   /** Closes the store, letting go of this process's outbox claims. */
   close(): Promise<void>
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { Level } from 'level'
 import type { AbstractBatchOperation, AbstractSublevel } from 'abstract-level'
 import { migrate } from './migrations.ts'
@@ -30,19 +32,41 @@ export class StorageVersionError extends Error {
   override name = 'StorageVersionError'
 }
 
+/** Another process (a running node) has the directory open: LevelDB lets one process at a time in. */
+export class StoreLockedError extends Error {
+  override name = 'StoreLockedError'
+}
+
+/** Whether `directory` holds a LevelDB database (its CURRENT file), without opening (or creating) it. */
+export function levelDatabaseExists (directory: string): boolean {
+  return existsSync(join(directory, 'CURRENT'))
+}
+
 /** Opens the node's single LevelDB directory and checks (or writes) its layout version, upgrading an older layout. */
 export async function openDatabase (directory: string): Promise<Database> {
+  return (await openAndUpgrade(directory)).db
+}
+
+/** openDatabase, also telling the layout version the store had before (undefined for a new store). */
+export async function openAndUpgrade (directory: string): Promise<{ db: Database, found: number | undefined }> {
   const db = new Level<string, unknown>(directory, { valueEncoding: 'json' })
-  await db.open()
+  try {
+    await db.open()
+  } catch (err) {
+    if ((err as { cause?: { code?: unknown } }).cause?.code === 'LEVEL_LOCKED') {
+      throw new StoreLockedError(`the LevelDB store at ${directory} is open in another process (a running node?): stop it first (or, for a copy while it runs, use \`didcomm-mesh backup\`)`, { cause: err })
+    }
+    throw err
+  }
   const meta = sublevel(db, 'meta')
   const version = await meta.get('version')
   if (version === undefined) {
     await db.batch([{ type: 'put', sublevel: meta, key: 'version', value: STORAGE_VERSION }], { sync: true })
   } else if (version !== STORAGE_VERSION && !(typeof version === 'number' && await migrate(db, version, STORAGE_VERSION))) {
     await db.close()
-    throw new StorageVersionError(`store at ${directory} has layout version ${String(version)}, this node expects ${STORAGE_VERSION}`)
+    throw new StorageVersionError(`the LevelDB store at ${directory} has layout version ${String(version)}, this node expects ${STORAGE_VERSION}${typeof version === 'number' && version > STORAGE_VERSION ? ': a newer node wrote it, upgrade this one' : ''}`)
   }
-  return db
+  return { db, found: version as number | undefined }
 }
 
 /**

@@ -21,6 +21,10 @@ export function createLevelUsedInvitations (db: Database, commit: GroupCommit): 
       }
     },
 
+    async * entries () {
+      for await (const [nonce, expiresAt] of used.iterator()) yield { nonce, expiresAt: expiresAt as number }
+    },
+
     async sweep (now) {
       const expired: string[] = []
       for await (const [nonce, expiresAt] of used.iterator()) {

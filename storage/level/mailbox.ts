@@ -222,6 +222,13 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       return { ...overall }
     },
 
+    async * entries (recipient) {
+      for await (const [key, message] of messages.iterator(boxRange(boxOf(recipient)))) {
+        const { id, receivedAt, size } = parseKey(key)
+        yield { id, receivedAt, size, message: message as string }
+      }
+    },
+
     async sweep (before) {
       const expired: string[] = []
       for await (const key of messages.keys()) {

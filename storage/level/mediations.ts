@@ -1,5 +1,5 @@
 import { serialized } from '../concurrency.ts'
-import type { KeylistResult, MediationRecord, Mediations } from '../store.ts'
+import type { KeylistResult, MediationEntry, MediationRecord, Mediations } from '../store.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
@@ -172,6 +172,23 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       }
       held.delete(client)
       return removed
+    },
+
+    async * entries () {
+      for await (const value of clients.values()) {
+        const { client, grantedAt } = value as MediationRecord
+        const entry: MediationEntry = { client, grantedAt, recipients: [] }
+        for (const recipient of await keylist(client)) {
+          const record = await readKey(recipients, recipient) as RecipientRecord | undefined
+          if (record === undefined) continue
+          // The record lists the aliases claimed; only those that still route here count (the v3
+          // upgrade dropped contested ones from the alias index alone).
+          const routing: string[] = []
+          for (const alias of record.aliases) if (await readKey(aliases, alias) === recipient) routing.push(alias)
+          entry.recipients.push({ recipient, aliases: routing })
+        }
+        yield entry
+      }
     }
   }
 }

@@ -66,6 +66,10 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       return await Promise.all(stored.map(withIndex))
     },
 
+    async * entries () {
+      for await (const stored of entries.values()) yield await withIndex(stored as Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>)
+    },
+
     async counts () {
       const hops = new Map<string, number>()
       const senders = new Map<string, number>()

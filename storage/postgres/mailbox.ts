@@ -3,6 +3,7 @@ import type { Mailbox, MailboxLimits, MailboxStatus, QueuedMessage } from '../st
 import { SCHEMA, hashOf } from './database.ts'
 import type { Database, Queryable } from './database.ts'
 import type { GroupCommit } from './group-commit.ts'
+import { paged } from './paged.ts'
 
 const BOXES = `${SCHEMA}.mailbox_boxes`
 const MESSAGES = `${SCHEMA}.mailbox_messages`
@@ -127,6 +128,15 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
     async queued () {
       const [row] = await db.query<{ messages: number, bytes: number }>(`SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(bytes), 0) AS bytes FROM ${BOXES}`)
       return { messages: row?.messages ?? 0, bytes: row?.bytes ?? 0 }
+    },
+
+    async * entries (recipient) {
+      const box = hashOf(recipient)
+      const rows = paged<Row>(async (last, limit) => await db.query<Row>(`
+        SELECT id, received_at, size, message FROM ${MESSAGES}
+        WHERE box = $1 AND (received_at, id) > ($2, $3) ORDER BY received_at, id LIMIT $4`,
+      [box, last?.received_at ?? -1, last?.id ?? '', limit]))
+      for await (const row of rows) yield { id: row.id, receivedAt: row.received_at, size: row.size, message: row.message }
     },
 
     async purge (recipients) {

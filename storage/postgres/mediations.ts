@@ -2,6 +2,7 @@ import type { KeylistResult, MediationRecord, Mediations } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
 import type { Database, Queryable } from './database.ts'
 import type { GroupCommit } from './group-commit.ts'
+import { paged } from './paged.ts'
 
 /**
  * Clients, recipients and aliases are rows of one table keyed by the DID's hash, so the primary key
@@ -117,6 +118,19 @@ export function createPostgresMediations (db: Database, commit: GroupCommit): Me
     async clients (limit) {
       const rows = await db.query<Grant>(`SELECT name AS client, granted_at FROM ${NAMES} WHERE kind = 'client' ORDER BY name LIMIT $1`, [limit])
       return rows.map(record)
+    },
+
+    async * entries () {
+      const grants = paged<Grant>(async (last, limit) =>
+        await db.query<Grant>(`SELECT name AS client, granted_at FROM ${NAMES} WHERE kind = 'client' AND name > $1 ORDER BY name LIMIT $2`, [last?.client ?? '', limit]))
+      for await (const grant of grants) {
+        const recipients = await db.query<{ recipient: string, aliases: string[] }>(`
+          SELECT r.name AS recipient, array_remove(array_agg(a.name ORDER BY a.name), NULL) AS aliases
+          FROM ${NAMES} r LEFT JOIN ${NAMES} a ON a.recipient_hash = r.name_hash AND a.kind = 'alias'
+          WHERE r.client_hash = $1 AND r.kind = 'recipient'
+          GROUP BY r.name ORDER BY r.name`, [hashOf(grant.client)])
+        yield { ...record(grant), recipients: recipients.map(({ recipient, aliases }) => ({ recipient, aliases })) }
+      }
     },
 
     async revoke (client) {

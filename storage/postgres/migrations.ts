@@ -102,10 +102,10 @@ const MIGRATION_LOCK = 7_236_284_613_509_417_324n
 /**
  * Brings the database's schema to SCHEMA_VERSION, all steps in one transaction, or refuses a schema
  * that is newer (written by a newer node). Under an advisory lock: replicas starting together take
- * turns, and the later ones find the work done.
+ * turns, and the later ones find the work done. Returns the version found and the version now.
  */
-export async function migrate (db: Database): Promise<void> {
-  await db.transaction(async tx => {
+export async function migrate (db: Database): Promise<{ from: number, to: number }> {
+  return await db.transaction(async tx => {
     await tx.query(`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`)
     const [found] = await tx.query<{ exists: boolean }>(`SELECT to_regclass('${SCHEMA}.schema_migrations') IS NOT NULL AS exists`)
     const [row] = found?.exists === true ? await tx.query<{ version: number }>(`SELECT max(version) AS version FROM ${SCHEMA}.schema_migrations`) : []
@@ -117,5 +117,6 @@ export async function migrate (db: Database): Promise<void> {
       await tx.query(MIGRATIONS[next - 1] as string)
       await tx.query(`INSERT INTO ${SCHEMA}.schema_migrations (version) VALUES ($1)`, [next])
     }
+    return { from: version, to: SCHEMA_VERSION }
   })
 }

@@ -4,6 +4,7 @@ import type { OutboxEntry, OutboxStore } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
 import type { Database } from './database.ts'
 import type { GroupCommit } from './group-commit.ts'
+import { paged } from './paged.ts'
 
 const OUTBOX = `${SCHEMA}.outbox`
 
@@ -71,6 +72,15 @@ export function createPostgresOutbox (db: Database, commit: GroupCommit, holder:
 
     async release () {
       await db.query(`UPDATE ${OUTBOX} SET claimed_by = NULL, claimed_until = 0 WHERE claimed_by = $1`, [holder])
+    },
+
+    async * entries () {
+      // Paged by the primary key; the hash is read only to say where the next page starts.
+      const rows = paged<Row & { next_hash: Buffer }>(async (last, limit) => await db.query(`
+        SELECT next_hash, id, next, message, enqueued_at, expires_at, sender, origin, thid, attempts, size FROM ${OUTBOX}
+        WHERE (next_hash, id) > ($1, $2) ORDER BY next_hash, id LIMIT $3`,
+      [last?.next_hash ?? Buffer.alloc(0), last?.id ?? '', limit]))
+      for await (const { next_hash: _page, ...row } of rows) yield entryOf(row)
     },
 
     async counts () {

@@ -1,10 +1,11 @@
 import type { NodeState } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
+import type { Database } from './database.ts'
 import type { GroupCommit } from './group-commit.ts'
 
 const DIDS = `${SCHEMA}.mediator_dids`
 
-export function createPostgresNodeState (commit: GroupCommit): NodeState {
+export function createPostgresNodeState (db: Database, commit: GroupCommit): NodeState {
   return {
     async rememberMediatorDid (did) {
       return await commit.run(async tx => {
@@ -12,6 +13,11 @@ export function createPostgresNodeState (commit: GroupCommit): NodeState {
         const rows = await tx.query<{ did: string }>(`SELECT did FROM ${DIDS} ORDER BY position`)
         return rows.map(row => row.did)
       })
+    },
+
+    async mediatorDids () {
+      const rows = await db.query<{ did: string }>(`SELECT did FROM ${DIDS} ORDER BY position`)
+      return rows.map(row => row.did)
     }
   }
 }

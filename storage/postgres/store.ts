@@ -38,8 +38,8 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
       mailbox: createPostgresMailbox(db, commit, limits.mailbox),
       mediations: createPostgresMediations(db, commit),
       outbox,
-      usedInvitations: createPostgresUsedInvitations(commit),
-      state: createPostgresNodeState(commit),
+      usedInvitations: createPostgresUsedInvitations(db, commit),
+      state: createPostgresNodeState(db, commit),
       signals,
       datastore: new PostgresDatastore(db, commit),
       // Other replicas may write at any time.

@@ -18,6 +18,12 @@ export interface StorePlace {
 
 const LIMITS: StoreLimits = { mailbox: { maxMessages: 100, maxBytes: 1_000_000 } }
 
+async function collect<T> (items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = []
+  for await (const item of items) all.push(item)
+  return all
+}
+
 export function storeContract (name: string, newPlace: () => Promise<StorePlace>): void {
   describe(`store contract: ${name}`, () => {
     const places: StorePlace[] = []
@@ -238,6 +244,50 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.deepEqual(await place.store.state.rememberMediatorDid('did:ex:first'), ['did:ex:first', 'did:ex:second'])
       const reopened = await place.reopen()
       assert.deepEqual(await reopened.state.rememberMediatorDid('did:ex:second'), ['did:ex:first', 'did:ex:second'])
+    })
+
+    it('enumerations (for copying a store): a recipient\'s messages page by page, grants with their recipients and routing aliases, outbox entries, used tokens, mediator DIDs', async () => {
+      const { mailbox, mediations, outbox, usedInvitations, state } = (await fresh({ mailbox: { maxMessages: 2000, maxBytes: 1_000_000 } })).store
+      // More than one page of the largest page size, some sharing a receipt time.
+      await Promise.all(Array.from({ length: 1100 }, async (_, i) => await mailbox.add('did:ex:many', `message ${i}`, 1000 + Math.floor(i / 3))))
+      await mailbox.add('did:ex:someone-else', 'not theirs', 1)
+      const messages = await collect(mailbox.entries('did:ex:many'))
+      assert.equal(messages.length, 1100)
+      assert.equal(new Set(messages.map(m => m.id)).size, 1100, 'each once')
+      assert.deepEqual(messages, [...messages].sort((a, b) => a.receivedAt - b.receivedAt), 'oldest first')
+      assert.deepEqual(messages.find(m => m.message === 'message 7'), { id: contentHash('message 7'), receivedAt: 1002, size: 9, message: 'message 7' })
+      assert.deepEqual(await collect(mailbox.entries('did:ex:nobody')), [])
+
+      await mediations.grant('did:ex:c1', 10)
+      await mediations.grant('did:ex:c2', 20)
+      await mediations.addRecipient('did:ex:c1', 'did:ex:r1', ['did:key:a1', 'did:key:a2'])
+      await mediations.addRecipient('did:ex:c1', 'did:ex:r2')
+      const grants = await collect(mediations.entries())
+      for (const grant of grants) for (const held of grant.recipients) held.aliases.sort()
+      assert.deepEqual(grants.sort((a, b) => a.client < b.client ? -1 : 1), [
+        { client: 'did:ex:c1', grantedAt: 10, recipients: [{ recipient: 'did:ex:r1', aliases: ['did:key:a1', 'did:key:a2'] }, { recipient: 'did:ex:r2', aliases: [] }] },
+        { client: 'did:ex:c2', grantedAt: 20, recipients: [] }
+      ])
+
+      const queued = { expiresAt: 99_000, sender: 'did:ex:c1', size: 2 }
+      await outbox.add({ next: 'did:ex:hop1', message: 'o1', enqueuedAt: 5, ...queued, origin: 'did:ex:c1', thid: 't1' })
+      await outbox.add({ next: 'did:ex:hop2', message: 'o2', enqueuedAt: 6, ...queued })
+      const [claimed] = await outbox.claim('did:ex:hop1', 1, 60_000)
+      await outbox.attempted({ ...claimed as OutboxEntry, attempts: 4 })
+      const waiting = await collect(outbox.entries())
+      assert.deepEqual(waiting.sort((a, b) => a.enqueuedAt - b.enqueuedAt), [
+        { id: contentHash('o1'), next: 'did:ex:hop1', message: 'o1', enqueuedAt: 5, ...queued, origin: 'did:ex:c1', thid: 't1', attempts: 4 },
+        { id: contentHash('o2'), next: 'did:ex:hop2', message: 'o2', enqueuedAt: 6, ...queued, attempts: 0 }
+      ])
+
+      await usedInvitations.use('nonce-b', 2000)
+      await usedInvitations.use('nonce-a', 1000)
+      assert.deepEqual((await collect(usedInvitations.entries())).sort((a, b) => a.expiresAt - b.expiresAt), [{ nonce: 'nonce-a', expiresAt: 1000 }, { nonce: 'nonce-b', expiresAt: 2000 }])
+
+      assert.deepEqual(await state.mediatorDids(), [])
+      await state.rememberMediatorDid('did:ex:old')
+      await state.rememberMediatorDid('did:ex:new')
+      assert.deepEqual(await state.mediatorDids(), ['did:ex:old', 'did:ex:new'])
     })
 
     it('libp2p datastore: records survive a restart; the store reports whether it is open', async () => {

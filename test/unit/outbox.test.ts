@@ -14,36 +14,37 @@ import type { OutboxEntry, OutboxStore } from '../../storage/store.ts'
 const logger = pino({ level: 'silent' })
 
 /** An in-memory OutboxStore with the interface's semantics: dedupe per (next, message), oldest first per hop. */
-function memoryStore (): OutboxStore & { entries: Map<string, OutboxEntry> } {
-  const entries = new Map<string, OutboxEntry>()
+function memoryStore (): OutboxStore & { held: Map<string, OutboxEntry> } {
+  const held = new Map<string, OutboxEntry>()
   const key = (e: Pick<OutboxEntry, 'next' | 'id'>): string => e.next + '\x00' + e.id
   return {
-    entries,
+    held,
     async add (fields) {
       const entry: OutboxEntry = { id: contentHash(fields.message), attempts: 0, ...fields }
-      if (entries.has(key(entry))) return { duplicate: true }
-      entries.set(key(entry), entry)
+      if (held.has(key(entry))) return { duplicate: true }
+      held.set(key(entry), entry)
       return { duplicate: false }
     },
-    async remove (entry) { entries.delete(key(entry)) },
+    async remove (entry) { held.delete(key(entry)) },
     async attempted (entry) {
-      const stored = entries.get(key(entry))
+      const stored = held.get(key(entry))
       if (stored !== undefined) stored.attempts = entry.attempts
     },
     async claim (next, limit) {
-      return [...entries.values()].filter(e => e.next === next).sort((a, b) => a.enqueuedAt - b.enqueuedAt).slice(0, limit).map(e => ({ ...e }))
+      return [...held.values()].filter(e => e.next === next).sort((a, b) => a.enqueuedAt - b.enqueuedAt).slice(0, limit).map(e => ({ ...e }))
     },
     async counts () {
       const hops = new Map<string, number>()
       const senders = new Map<string, number>()
       let bytes = 0
-      for (const e of entries.values()) {
+      for (const e of held.values()) {
         hops.set(e.next, (hops.get(e.next) ?? 0) + 1)
         senders.set(e.sender, (senders.get(e.sender) ?? 0) + 1)
         bytes += e.size
       }
       return { hops, senders, bytes }
-    }
+    },
+    async * entries () { yield * held.values() }
   }
 }
 
@@ -105,7 +106,7 @@ describe('outbox', () => {
     assert.equal(h.sends.length, 1)
     assert.equal(h.sends[0]?.message, 'hello')
     assert.equal(h.sends[0]?.route.kind, 'libp2p')
-    assert.equal(h.store.entries.size, 0)
+    assert.equal(h.store.held.size, 0)
     assert.deepEqual(h.outbox.stats(), { depth: 0, delivered: 1, expired: 0, rejected: 0, retries: 0, exhausted: 0 })
     assert.deepEqual(h.reports, [])
     h.outbox.stop()
@@ -117,7 +118,7 @@ describe('outbox', () => {
     await h.outbox.enqueue(fields('same'))
     await h.outbox.enqueue(fields('same'))
     assert.equal(h.outbox.stats().depth, 1)
-    assert.equal(h.store.entries.size, 1)
+    assert.equal(h.store.held.size, 1)
     h.outbox.stop()
   })
 
@@ -134,7 +135,7 @@ describe('outbox', () => {
     assert.equal(h.reports[0]?.entry.message, 'refused')
     assert.equal(h.reports[0]?.entry.thid, 'thread-1')
     assert.equal(h.outbox.stats().depth, 0)
-    assert.equal(h.store.entries.size, 0)
+    assert.equal(h.store.held.size, 0)
     h.outbox.stop()
   })
 
@@ -149,7 +150,7 @@ describe('outbox', () => {
     assert.deepEqual(h.forgotten, ['did:ex:next', 'did:ex:next', 'did:ex:next'])
     assert.equal(h.reports.length, 1)
     assert.equal(h.reports[0]?.code, 'e.p.xfer.undeliverable')
-    assert.equal(h.store.entries.size, 0)
+    assert.equal(h.store.held.size, 0)
     h.outbox.stop()
   })
 
@@ -160,7 +161,7 @@ describe('outbox', () => {
     const h = harness({
       store,
       send: async () => {
-        attempts.push([...store.entries.values()][0]?.attempts ?? -1)
+        attempts.push([...store.held.values()][0]?.attempts ?? -1)
         return failures-- > 0 ? { outcome: 'retry', reason: 'busy' } : { outcome: 'accepted' }
       }
     })
@@ -242,7 +243,7 @@ describe('outbox', () => {
     })
     await perSender.outbox.enqueue(fields('b1', { sender: 'B' }))
     assert.equal(perSender.outbox.stats().depth, 3)
-    assert.equal(perSender.store.entries.size, 3, 'the refused message was not written')
+    assert.equal(perSender.store.held.size, 3, 'the refused message was not written')
 
     const messages = harness({ init: { maxMessages: 2 } })
     await messages.outbox.enqueue(fields('x1', { sender: 'A' }))
@@ -303,7 +304,7 @@ describe('outbox', () => {
     await until(() => first.sends.length === 2, 'a failed attempt, then a hanging one')
     first.outbox.stop()
     await first.outbox.enqueue(fields('two', { enqueuedAt: Date.now() + 1 }))
-    assert.equal(store.entries.size, 2)
+    assert.equal(store.held.size, 2)
 
     let sent = 0
     const second = harness({ store, send: async () => (sent++ === 0 ? { outcome: 'retry', reason: 'still down' } : { outcome: 'accepted' }), init: { maxAttempts: 2, maxPerSender: 2, window: 1 } })
@@ -316,7 +317,7 @@ describe('outbox', () => {
     assert.equal(second.reports[0]?.entry.message, 'one')
     assert.equal(second.reports[0]?.code, 'e.p.xfer.undeliverable')
     assert.equal(second.outbox.stats().delivered, 1)
-    assert.equal(store.entries.size, 0)
+    assert.equal(store.held.size, 0)
     second.outbox.stop()
   })
   it('with replicas sharing the store, a rescan drains what another process queued and counts only what still waits', async () => {
