@@ -12,17 +12,23 @@ export interface Reachability {
 export function watchReachability (check: () => Promise<unknown>, intervalMs: number): Reachability {
   let reachable = true
   let checking = false
+  let round = 0
   const timer = setInterval(() => {
     if (checking) return
     checking = true
-    // A check that has not answered within the interval counts as a failure meanwhile.
-    const slow = setTimeout(() => { reachable = false }, intervalMs)
+    const mine = ++round
+    // A check that has not answered within the interval counts as a failure, and the next one goes
+    // out regardless: a query hung on a half-open connection must not keep the store unreachable.
+    const slow = setTimeout(() => {
+      reachable = false
+      if (round === mine) checking = false
+    }, intervalMs)
     slow.unref()
     check()
       .then(() => { reachable = true }, () => { reachable = false })
       .finally(() => {
         clearTimeout(slow)
-        checking = false
+        if (round === mine) checking = false
       })
   }, intervalMs)
   // The check alone must not keep a process alive.

@@ -60,7 +60,7 @@ it('while the database is unreachable: not ready, forwards refused with 503; bac
 
   await new Promise(resolve => setTimeout(resolve, 1000))
   proxy.restore()
-  await waitFor(async () => (await readiness(replica)).status === 200 ? true : undefined, 15_000, '/ready to recover')
+  await waitFor(async () => (await readiness(replica)).status === 200 ? true : undefined, 30_000, '/ready to recover')
   await sending
 
   assert.deepEqual([...new Set(answers)].sort(), [202, 503], `only acknowledged or refused: ${[...new Set(answers)].join(', ')}`)
