@@ -42,9 +42,16 @@ export async function pool (count: number, concurrency: number, task: (i: number
   }))
 }
 
-/** Closed loop: `senders` concurrent senders post every message to `url`. */
-export async function sendAll (url: string, messages: readonly string[], senders: number): Promise<void> {
-  await pool(messages.length, senders, async i => { await postAccepted(url, messages[i] as string) })
+/** Where message i goes: one URL, or several taken in turn (replicas of one mediator, no balancer). */
+export type Urls = string | readonly string[]
+
+export function urlFor (urls: Urls, i: number): string {
+  return typeof urls === 'string' ? urls : urls[i % urls.length] as string
+}
+
+/** Closed loop: `senders` concurrent senders post every message to `urls`. */
+export async function sendAll (urls: Urls, messages: readonly string[], senders: number): Promise<void> {
+  await pool(messages.length, senders, async i => { await postAccepted(urlFor(urls, i), messages[i] as string) })
 }
 
 /**
@@ -74,10 +81,10 @@ function chunks (count: number): number[] {
 }
 
 /**
- * Queues `count` messages for `spec.to` at the node (untimed), in chunks so memory stays bounded, the
+ * Queues `count` messages for `spec.to` at the node or replicas (untimed), in chunks so memory stays bounded, the
  * next chunk packing while the current one is sent.
  */
-export async function fillMailbox (url: string, spec: ForwardSpec, count: number, senders: number): Promise<void> {
+export async function fillMailbox (urls: Urls, spec: ForwardSpec, count: number, senders: number): Promise<void> {
   const business = new ThirdPartyAgent()
   const sizes = chunks(count)
   let packing = packForwards(business, spec, sizes[0] ?? 0)
@@ -87,6 +94,6 @@ export async function fillMailbox (url: string, spec: ForwardSpec, count: number
       packing = packForwards(business, spec, sizes[i + 1] as number)
       packing.catch(() => {}) // awaited next round; a failure to send this chunk must not leave it unhandled
     }
-    await sendAll(url, chunk, senders)
+    await sendAll(urls, chunk, senders)
   }
 }
