@@ -12,16 +12,28 @@ import { sleep } from './stats.ts'
  */
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 256 })
 
-/** POSTs one packed message; anything but 202 (accepted after a durable write) fails the run. */
-export async function postAccepted (url: string, packed: string): Promise<void> {
-  const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+/** A request lost on an idle keep-alive socket the server closed as the request went out: never read, safe to send again. */
+class StaleSocket extends Error {}
+
+async function post (url: string, packed: string): Promise<{ status: number, text: string }> {
+  return await new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/didcomm-encrypted+json', 'content-length': Buffer.byteLength(packed) }
     const req = request(url, { method: 'POST', agent: keepAlive, headers }, res => {
       let text = ''
       res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk }).on('end', () => { resolve({ status: res.statusCode ?? 0, text }) }).on('error', reject)
     })
-    req.on('error', reject)
+    // Node's documented keep-alive race: the server's idle timeout (5 s) closes a socket just as the agent reuses it.
+    req.on('error', (err: NodeJS.ErrnoException) => { reject(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocket(err.message, { cause: err }) : err) })
     req.end(packed)
+  })
+}
+
+/** POSTs one packed message (again, once, if it went out on a stale keep-alive socket); anything but 202 (accepted after a durable write) fails the run. */
+export async function postAccepted (url: string, packed: string): Promise<void> {
+  const { status, text } = await post(url, packed).catch(async (err: unknown) => {
+    if (!(err instanceof StaleSocket)) throw err
+    console.error(`${url}: ${err.message} on a reused keep-alive socket; sent again`)
+    return await post(url, packed)
   })
   if (status !== 202) throw new Error(`${url} answered ${status}: ${text.slice(0, 300)}`)
 }
