@@ -19,8 +19,14 @@ import { measureIngest, measureLatency } from './ingest.ts'
 import type { Mediator } from './ingest.ts'
 import { measurePickup } from './pickup.ts'
 
-/** One setup under test: the nodes the load drives, the CPU clocks read around its ingest. */
-interface Setup { mediator: Mediator, probes: CpuProbe[], stop: () => Promise<void> }
+/** One setup under test: the nodes the load drives (and their processes), the CPU clocks read around its ingest. */
+interface Setup { mediator: Mediator, processes: ChildNode[], probes: CpuProbe[], stop: () => Promise<void> }
+
+/** `err`, with the stderr of any node process of `setup` that has exited (a crash under load, say). */
+function explained (prefix: string, setup: Setup, err: unknown): Error {
+  const exits = setup.processes.map(node => node.exited()).filter(exit => exit !== undefined)
+  return new Error(`${prefix}: ${err instanceof Error ? err.message : String(err)}${exits.map(exit => `\nnode ${exit}`).join('')}`, { cause: err })
+}
 
 function nodeProbe (name: string, node: ChildNode): CpuProbe {
   return { name, cpuMs: () => processCpuMs(node.pid) }
@@ -34,6 +40,8 @@ async function measureSetup (prefix: string, setup: Setup, settings: Settings): 
     const pickup = await measurePickup(setup.mediator, settings)
     const cpu = Object.entries(ingest.cpuMs).map(([name, ms]) => [`${prefix}_${name}_cpu_ms_per_forward`, round(ms / settings.ingestMessages, 3)])
     return { [`${prefix}_ingest_per_s`]: ingest.perSecond, [`${prefix}_ingest_p50_ms`]: latency.p50, [`${prefix}_ingest_p99_ms`]: latency.p99, [`${prefix}_pickup_per_s`]: pickup, ...Object.fromEntries(cpu) }
+  } catch (err) {
+    throw explained(prefix, setup, err)
   } finally {
     await setup.stop()
   }
@@ -41,7 +49,7 @@ async function measureSetup (prefix: string, setup: Setup, settings: Settings): 
 
 async function levelSetup (): Promise<Setup> {
   const node = await startChildNode()
-  return { mediator: [node], probes: [nodeProbe('node', node)], stop: async () => { await node.stop() } }
+  return { mediator: [node], processes: [node], probes: [nodeProbe('node', node)], stop: async () => { await node.stop() } }
 }
 
 /** `count` replicas on a fresh database: probes named `node` (one replica) or `node1`, `node2`, ..., and `db`. */
@@ -51,7 +59,7 @@ async function postgresSetup (server: EmbeddedServer, count: number): Promise<Se
   const [first, ...rest] = set.replicas
   if (first === undefined) throw new Error('no replica started')
   const nodes = set.replicas.map((replica, i) => nodeProbe(count === 1 ? 'node' : `node${i + 1}`, replica.node))
-  return { mediator: [first, ...rest], probes: [...nodes, { name: 'db', cpuMs: () => treeCpuMs(postmaster) }], stop: async () => { await set.stop() } }
+  return { mediator: [first, ...rest], processes: set.replicas.map(replica => replica.node), probes: [...nodes, { name: 'db', cpuMs: () => treeCpuMs(postmaster) }], stop: async () => { await set.stop() } }
 }
 
 export async function storeScenario (settings: Settings): Promise<Figures> {
