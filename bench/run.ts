@@ -1,6 +1,9 @@
 /**
  * `npm run bench [-- --quick] [-- --out <file>]`: real nodes on 127.0.0.1 driven with real DIDComm v2
  * messages packed by didcomm-node. Prints a table and writes bench/results/latest.json (or --out).
+ * `-- --store postgres` runs the store scenarios instead (scenarios/store.ts: LevelDB for reference,
+ * one and two replicas on an embedded PostgreSQL, CPU per forward) and writes
+ * bench/results/postgres.json (or --out), so latest.json stays the default run's.
  * Numbers only: nothing here passes or fails on a speed; the run fails only if a figure is missing.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -9,8 +12,8 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cleanupOnExit } from './lib/cleanup.ts'
-import { FIGURE_NAMES, missingFigures } from './lib/figures.ts'
-import type { Figures } from './lib/figures.ts'
+import { FIGURES, STORE_FIGURES, missingFigures } from './lib/figures.ts'
+import type { FigureName, FigureSet, Figures } from './lib/figures.ts'
 import { closePackers } from './lib/pack.ts'
 import { settingsFor } from './lib/settings.ts'
 import type { Settings } from './lib/settings.ts'
@@ -20,56 +23,79 @@ import { diskScenario } from './scenarios/disk.ts'
 import { ingest16kScenario, ingestScenario } from './scenarios/ingest.ts'
 import { meshScenario } from './scenarios/mesh.ts'
 import { pickupScenario } from './scenarios/pickup.ts'
+import { storeScenario } from './scenarios/store.ts'
 import { unpackScenario } from './scenarios/unpack.ts'
 
-const SCENARIOS: Array<[string, (settings: Settings) => Promise<Figures>]> = [
-  ['unpack ceiling', unpackScenario],
-  ['ingest (1 KiB) + latency + RSS', ingestScenario],
-  ['ingest (16 KiB)', ingest16kScenario],
-  ['pickup over WebSocket', pickupScenario],
-  ['disk per message', diskScenario],
-  ['10-node mesh', meshScenario]
-]
+type Scenario = [string, (settings: Settings) => Promise<Figures>]
 
-function settingsFromArgs (): Settings {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } })
-  return settingsFor(values.quick, values.out ?? fileURLToPath(new URL('results/latest.json', import.meta.url)))
+/** What a run measures: its scenarios, the figures they must write, where they go by default, and figures derived at the end. */
+interface Mode { scenarios: Scenario[], figures: FigureSet, out: string, derive: (figures: Figures) => void }
+
+const DEFAULT_MODE: Mode = {
+    scenarios: [
+      ['unpack ceiling', unpackScenario],
+      ['ingest (1 KiB) + latency + RSS', ingestScenario],
+      ['ingest (16 KiB)', ingest16kScenario],
+      ['pickup over WebSocket', pickupScenario],
+      ['disk per message', diskScenario],
+      ['10-node mesh', meshScenario]
+    ],
+    figures: FIGURES,
+    out: 'results/latest.json',
+    derive: figures => { figures.ingest_ratio = round((figures.ingest_per_s ?? NaN) / (figures.unpack_ceiling_per_s ?? NaN), 3) }
+}
+
+/** `--store <name>`'s runs. */
+const STORE_MODES: Record<string, Mode> = {
+  postgres: {
+    scenarios: [['LevelDB, then PostgreSQL with one and two replicas', storeScenario]],
+    figures: STORE_FIGURES,
+    out: 'results/postgres.json',
+    derive: () => {}
+  }
+}
+
+function argsOf (): { settings: Settings, mode: Mode } {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, store: { type: 'string' } } })
+  const mode = values.store === undefined ? DEFAULT_MODE : STORE_MODES[values.store]
+  if (mode === undefined) throw new Error(`--store ${values.store}: the only store mode is --store postgres`)
+  return { mode, settings: settingsFor(values.quick, values.out ?? fileURLToPath(new URL(mode.out, import.meta.url))) }
 }
 
 function loadAverage (): string {
   return loadavg().map(load => load.toFixed(2)).join(' ')
 }
 
-async function runScenarios (settings: Settings): Promise<Figures> {
+async function runScenarios (mode: Mode, settings: Settings): Promise<Figures> {
   const figures: Figures = {}
-  for (const [name, scenario] of SCENARIOS) {
+  for (const [name, scenario] of mode.scenarios) {
     const start = performance.now()
     console.error(`${name}...`)
     Object.assign(figures, await scenario(settings))
     console.error(`${name}: ${((performance.now() - start) / 1000).toFixed(1)} s`)
   }
-  figures.ingest_ratio = round((figures.ingest_per_s ?? NaN) / (figures.unpack_ceiling_per_s ?? NaN), 3)
+  mode.derive(figures)
   return figures
 }
 
-async function writeResults (settings: Settings, figures: Figures): Promise<void> {
-  const ordered = Object.fromEntries(FIGURE_NAMES.map(name => [name, figures[name] ?? null]))
+async function writeResults (mode: Mode, settings: Settings, figures: Figures): Promise<void> {
+  const ordered = Object.fromEntries(Object.keys(mode.figures).map(name => [name, figures[name as FigureName] ?? null]))
   const results = { date: new Date().toISOString(), cores: availableParallelism(), node: process.version, quick: settings.quick, ...ordered }
   await mkdir(dirname(settings.out), { recursive: true })
   await writeFile(settings.out, JSON.stringify(results, null, 2) + '\n')
 }
 
 async function main (): Promise<number> {
-  const settings = settingsFromArgs()
+  const { mode, settings } = argsOf()
   cleanupOnExit()
   console.error(`${settings.quick ? 'quick' : 'full'} run on ${availableParallelism()} cores, Node ${process.version}, load average ${loadAverage()}`)
   const start = performance.now()
   try {
-    const figures = await runScenarios(settings)
-    await writeResults(settings, figures)
-    console.log(formatTable(figures))
+    const figures = await runScenarios(mode, settings)
+    await writeResults(mode, settings, figures)
+    console.log(formatTable(figures, mode.figures))
     console.error(`done in ${((performance.now() - start) / 1000).toFixed(1)} s, load average ${loadAverage()}; wrote ${settings.out}`)
-    const missing = missingFigures(figures)
+    const missing = missingFigures(figures, mode.figures)
     if (missing.length > 0) console.error(`missing figures: ${missing.join(', ')}`)
     return missing.length > 0 ? 1 : 0
   } finally {

@@ -28,6 +28,8 @@ export interface ChildNode extends ChildNodeAddresses {
   rssMb(): number
   /** Sum of the sizes of the files in the data dir. */
   diskBytes(): Promise<number>
+  /** Undefined while the process runs; else how it ended and what it wrote to stderr (to explain a failed run). */
+  exited(): string | undefined
   /** SIGKILL, as a crash or a lost machine would; the data dir stays. */
   kill(): Promise<void>
   /** SIGTERM (SIGKILL if it does not exit), then removes the data dir unless the caller gave it. */
@@ -101,6 +103,10 @@ export async function startChildNode (extra: string[] = [], options: ChildNodeOp
       dataDir,
       rssMb: () => rssMb(pid),
       diskBytes: async () => await directoryBytes(dataDir),
+      exited: () => {
+        const { exitCode, signalCode } = running.child
+        return exitCode === null && signalCode === null ? undefined : `exited (${exitCode ?? signalCode}): ${running.stderr().slice(-2000)}`
+      },
       kill: async () => {
         running.child.kill('SIGKILL')
         await exitOf(running.child, STOP_TIMEOUT_MS)

@@ -11,8 +11,8 @@ import { killAll } from './cli-process.ts'
 const dirs = new Set<string>()
 
 /** A fresh temp dir, removed by removeScratch (or at exit). */
-export async function scratchDir (): Promise<string> {
-  const path = await mkdtemp(join(tmpdir(), 'didcomm-mesh-bench-'))
+export async function scratchDir (prefix = 'didcomm-mesh-bench-'): Promise<string> {
+  const path = await mkdtemp(join(tmpdir(), prefix))
   dirs.add(path)
   return path
 }

@@ -19,12 +19,44 @@ export const FIGURES = {
   disk_bytes_per_message: "one node's data dir growth per queued message"
 } as const
 
-export type FigureName = keyof typeof FIGURES
+/**
+ * `--store postgres`'s figures: one LevelDB node (the reference), one replica on PostgreSQL, two
+ * replicas on one PostgreSQL database (forwards spread across both, no balancer), all in one run.
+ * CPU figures are milliseconds of CPU per forward during the timed ingest, from /proc.
+ */
+export const STORE_FIGURES = {
+  level_ingest_per_s: 'LevelDB, one node: ingest_per_s (the reference)',
+  level_ingest_p50_ms: 'LevelDB, one node: response time at half its ingest rate, open loop',
+  level_ingest_p99_ms: 'LevelDB, one node: response time at half its ingest rate, open loop',
+  level_pickup_per_s: 'LevelDB, one node: pickup_per_s',
+  level_node_cpu_ms_per_forward: 'LevelDB: the node process',
+  level_load_cpu_ms_per_forward: 'LevelDB: the load generator (bench process and its threads)',
+  pg_ingest_per_s: 'PostgreSQL, one replica: ingest_per_s',
+  pg_ingest_ratio: 'pg_ingest_per_s / level_ingest_per_s',
+  pg_ingest_p50_ms: 'PostgreSQL, one replica: response time at half its ingest rate, open loop',
+  pg_ingest_p99_ms: 'PostgreSQL, one replica: response time at half its ingest rate, open loop',
+  pg_pickup_per_s: 'PostgreSQL, one replica: pickup_per_s',
+  pg_node_cpu_ms_per_forward: 'PostgreSQL, one replica: the node process',
+  pg_db_cpu_ms_per_forward: 'PostgreSQL, one replica: PostgreSQL (postmaster and all its children)',
+  pg_load_cpu_ms_per_forward: 'PostgreSQL, one replica: the load generator',
+  pg2_ingest_per_s: 'PostgreSQL, two replicas on one machine, forwards to both in turn: ingest_per_s',
+  pg2_ingest_ratio: 'pg2_ingest_per_s / pg_ingest_per_s',
+  pg2_ingest_p50_ms: 'PostgreSQL, two replicas: response time at half their ingest rate, open loop',
+  pg2_ingest_p99_ms: 'PostgreSQL, two replicas: response time at half their ingest rate, open loop',
+  pg2_pickup_per_s: 'PostgreSQL, two replicas: filled through both, picked up from the second',
+  pg2_node1_cpu_ms_per_forward: 'PostgreSQL, two replicas: the first node process, per forward to either',
+  pg2_node2_cpu_ms_per_forward: 'PostgreSQL, two replicas: the second node process, per forward to either',
+  pg2_db_cpu_ms_per_forward: 'PostgreSQL, two replicas: PostgreSQL (postmaster and all its children)',
+  pg2_load_cpu_ms_per_forward: 'PostgreSQL, two replicas: the load generator'
+} as const
+
+/** A set of figures in table order, each with what it measures. */
+export type FigureSet = Readonly<Record<string, string>>
+
+export type FigureName = keyof typeof FIGURES | keyof typeof STORE_FIGURES
 export type Figures = Partial<Record<FigureName, number>>
 
-export const FIGURE_NAMES = Object.keys(FIGURES) as FigureName[]
-
-/** The figures missing or not a finite number. */
-export function missingFigures (figures: Figures): FigureName[] {
-  return FIGURE_NAMES.filter(name => !Number.isFinite(figures[name]))
+/** The figures of `set` missing or not a finite number. */
+export function missingFigures (figures: Figures, set: FigureSet = FIGURES): string[] {
+  return Object.keys(set).filter(name => !Number.isFinite(figures[name as FigureName]))
 }

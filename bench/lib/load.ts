@@ -12,16 +12,28 @@ import { sleep } from './stats.ts'
  */
 const keepAlive = new Agent({ keepAlive: true, maxSockets: 256 })
 
-/** POSTs one packed message; anything but 202 (accepted after a durable write) fails the run. */
-export async function postAccepted (url: string, packed: string): Promise<void> {
-  const { status, text } = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+/** A request lost on an idle keep-alive socket the server closed as the request went out: never read, safe to send again. */
+class StaleSocket extends Error {}
+
+async function post (url: string, packed: string): Promise<{ status: number, text: string }> {
+  return await new Promise((resolve, reject) => {
     const headers = { 'content-type': 'application/didcomm-encrypted+json', 'content-length': Buffer.byteLength(packed) }
     const req = request(url, { method: 'POST', agent: keepAlive, headers }, res => {
       let text = ''
       res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk }).on('end', () => { resolve({ status: res.statusCode ?? 0, text }) }).on('error', reject)
     })
-    req.on('error', reject)
+    // Node's documented keep-alive race: the server's idle timeout (5 s) closes a socket just as the agent reuses it.
+    req.on('error', (err: NodeJS.ErrnoException) => { reject(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleSocket(err.message, { cause: err }) : err) })
     req.end(packed)
+  })
+}
+
+/** POSTs one packed message (again, once, if it went out on a stale keep-alive socket); anything but 202 (accepted after a durable write) fails the run. */
+export async function postAccepted (url: string, packed: string): Promise<void> {
+  const { status, text } = await post(url, packed).catch(async (err: unknown) => {
+    if (!(err instanceof StaleSocket)) throw err
+    console.error(`${url}: ${err.message} on a reused keep-alive socket; sent again`)
+    return await post(url, packed)
   })
   if (status !== 202) throw new Error(`${url} answered ${status}: ${text.slice(0, 300)}`)
 }
@@ -42,9 +54,16 @@ export async function pool (count: number, concurrency: number, task: (i: number
   }))
 }
 
-/** Closed loop: `senders` concurrent senders post every message to `url`. */
-export async function sendAll (url: string, messages: readonly string[], senders: number): Promise<void> {
-  await pool(messages.length, senders, async i => { await postAccepted(url, messages[i] as string) })
+/** Where message i goes: one URL, or several taken in turn (replicas of one mediator, no balancer). */
+export type Urls = string | readonly string[]
+
+export function urlFor (urls: Urls, i: number): string {
+  return typeof urls === 'string' ? urls : urls[i % urls.length] as string
+}
+
+/** Closed loop: `senders` concurrent senders post every message to `urls`. */
+export async function sendAll (urls: Urls, messages: readonly string[], senders: number): Promise<void> {
+  await pool(messages.length, senders, async i => { await postAccepted(urlFor(urls, i), messages[i] as string) })
 }
 
 /**
@@ -74,10 +93,10 @@ function chunks (count: number): number[] {
 }
 
 /**
- * Queues `count` messages for `spec.to` at the node (untimed), in chunks so memory stays bounded, the
+ * Queues `count` messages for `spec.to` at the node or replicas (untimed), in chunks so memory stays bounded, the
  * next chunk packing while the current one is sent.
  */
-export async function fillMailbox (url: string, spec: ForwardSpec, count: number, senders: number): Promise<void> {
+export async function fillMailbox (urls: Urls, spec: ForwardSpec, count: number, senders: number): Promise<void> {
   const business = new ThirdPartyAgent()
   const sizes = chunks(count)
   let packing = packForwards(business, spec, sizes[0] ?? 0)
@@ -87,6 +106,6 @@ export async function fillMailbox (url: string, spec: ForwardSpec, count: number
       packing = packForwards(business, spec, sizes[i + 1] as number)
       packing.catch(() => {}) // awaited next round; a failure to send this chunk must not leave it unhandled
     }
-    await sendAll(url, chunk, senders)
+    await sendAll(urls, chunk, senders)
   }
 }

@@ -7,6 +7,7 @@ import { KIB, PICKUP_BATCH } from '../lib/settings.ts'
 import type { Settings } from '../lib/settings.ts'
 import { perSecond, timed } from '../lib/stats.ts'
 import { DELIVERY, STATUS, WalletSocket, attachmentIds } from '../lib/wallet-socket.ts'
+import type { Mediator } from './ingest.ts'
 
 /** Requests and acknowledges batches until the node reports nothing waiting; returns how many were picked up. */
 async function drain (socket: WalletSocket): Promise<number> {
@@ -22,18 +23,24 @@ async function drain (socket: WalletSocket): Promise<number> {
   }
 }
 
+/**
+ * Messages picked up per second: the mailbox is filled through every node of `mediator` in turn
+ * (untimed), then drained from the last one (with replicas, one that did not take every message).
+ */
+export async function measurePickup (mediator: Mediator, settings: Settings): Promise<number> {
+  const { wallet, pairwise } = await ThirdPartyAgent.mediatedWallet(mediator[0])
+  await fillMailbox(mediator.map(node => node.url), { to: pairwise, bodyBytes: KIB }, settings.pickupMessages, settings.senders)
+  const socket = await WalletSocket.open(wallet, mediator[mediator.length - 1] ?? mediator[0])
+  try {
+    let picked = 0
+    const ms = await timed(async () => { picked = await drain(socket) })
+    if (picked !== settings.pickupMessages) throw new Error(`picked up ${picked} of ${settings.pickupMessages}`)
+    return perSecond(picked, ms)
+  } finally {
+    await socket.close()
+  }
+}
+
 export async function pickupScenario (settings: Settings): Promise<Figures> {
-  return await withChildNode([], async node => {
-    const { wallet, pairwise } = await ThirdPartyAgent.mediatedWallet(node)
-    await fillMailbox(node.url, { to: pairwise, bodyBytes: KIB }, settings.pickupMessages, settings.senders)
-    const socket = await WalletSocket.open(wallet, node)
-    try {
-      let picked = 0
-      const ms = await timed(async () => { picked = await drain(socket) })
-      if (picked !== settings.pickupMessages) throw new Error(`picked up ${picked} of ${settings.pickupMessages}`)
-      return { pickup_per_s: perSecond(picked, ms) }
-    } finally {
-      await socket.close()
-    }
-  })
+  return await withChildNode([], async node => ({ pickup_per_s: await measurePickup([node], settings) }))
 }

@@ -18,33 +18,53 @@ const FIGURES = [
   'rss_idle_mb', 'rss_loaded_mb', 'disk_bytes_per_message'
 ]
 
-describe('npm run bench -- --quick', { timeout: TIMEOUT_MS }, () => {
-  let bench: ChildProcess | undefined
+/** `--store postgres`'s figures the README relies on. */
+const STORE_FIGURES = [
+  'level_ingest_per_s', 'level_node_cpu_ms_per_forward',
+  'pg_ingest_per_s', 'pg_ingest_ratio', 'pg_ingest_p99_ms', 'pg_pickup_per_s', 'pg_node_cpu_ms_per_forward', 'pg_db_cpu_ms_per_forward',
+  'pg2_ingest_per_s', 'pg2_ingest_ratio', 'pg2_ingest_p99_ms', 'pg2_pickup_per_s', 'pg2_node1_cpu_ms_per_forward',
+  'pg2_node2_cpu_ms_per_forward', 'pg2_db_cpu_ms_per_forward'
+]
+
+describe('npm run bench -- --quick', { timeout: 2 * TIMEOUT_MS }, () => {
+  const running = new Set<ChildProcess>()
   let dir: Awaited<ReturnType<typeof tempDir>> | undefined
 
   after(async () => {
     // SIGTERM lets the benchmark kill its own child nodes and remove its temp dirs.
-    if (bench !== undefined && bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM')
+    for (const bench of running) if (bench.exitCode === null && bench.signalCode === null) bench.kill('SIGTERM')
     await dir?.remove()
   })
 
-  // Proves every scenario runs against real nodes and every named figure is written as a finite number.
-  it('exits 0 and writes every figure', { timeout: TIMEOUT_MS }, async () => {
-    dir = await tempDir('didcomm-mesh-bench-test-')
-    const out = join(dir.path, 'latest.json')
-    // Written elsewhere than bench/results/latest.json, so a test run never replaces a full run's figures.
-    bench = spawn(process.execPath, ['bench/run.ts', '--quick', '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** Runs the quick bench with `args`, expects exit 0 and every one of `figures` written as a finite number. */
+  async function quickRun (args: string[], figures: string[]): Promise<void> {
+    dir ??= await tempDir('didcomm-mesh-bench-test-')
+    const out = join(dir.path, `${args.join('-') || 'default'}.json`)
+    // Written elsewhere than bench/results/, so a test run never replaces a full run's figures.
+    const bench = spawn(process.execPath, ['bench/run.ts', '--quick', ...args, '--out', out], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    running.add(bench)
     let output = ''
     bench.stdout?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     bench.stderr?.setEncoding('utf8').on('data', (chunk: string) => { output += chunk })
     const [code] = await once(bench, 'exit') as [number | null]
+    running.delete(bench)
     assert.equal(code, 0, output)
 
     const results = JSON.parse(await readFile(out, 'utf8')) as Record<string, unknown>
-    for (const figure of FIGURES) assert.ok(Number.isFinite(results[figure]), `${figure} is ${String(results[figure])}\n${output}`)
+    for (const figure of figures) assert.ok(Number.isFinite(results[figure]), `${figure} is ${String(results[figure])}\n${output}`)
     assert.equal(results.quick, true)
     assert.equal(typeof results.cores, 'number')
     assert.equal(typeof results.node, 'string')
     assert.equal(typeof results.date, 'string')
+  }
+
+  // Proves every scenario runs against real nodes and every named figure is written as a finite number.
+  it('exits 0 and writes every figure', { timeout: TIMEOUT_MS }, async () => {
+    await quickRun([], FIGURES)
+  })
+
+  // LevelDB, then one and two replicas on an embedded PostgreSQL (~35 s on 2 cores).
+  it('with --store postgres, exits 0 and writes every store figure', { timeout: TIMEOUT_MS }, async () => {
+    await quickRun(['--store', 'postgres'], STORE_FIGURES)
   })
 })

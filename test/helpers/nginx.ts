@@ -7,7 +7,6 @@ import type { ChildProcess } from 'node:child_process'
 import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, Agent as HttpAgent } from 'node:http'
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { applyChanges, toolMissing } from './deploy-files.ts'
 import { tempDir, waitFor } from './node.ts'
@@ -19,14 +18,8 @@ export function nginxMissing (): string | undefined {
   return toolMissing('nginx', ['-v'], 'apt-get install nginx; .ci/run installs it')
 }
 
-export async function freePort (host = '127.0.0.1'): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, host, resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (typeof address !== 'object' || address === null) throw new Error('no port')
-  return address.port
-}
+// One free-port helper: the benchmark's.
+export { freePort } from '../../bench/lib/ports.ts'
 
 /** A self-signed certificate for 127.0.0.1 and localhost (EC P-256, valid one day). */
 export async function testCertificate (dir: string): Promise<{ cert: string, certPath: string, keyPath: string }> {

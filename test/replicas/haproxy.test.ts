@@ -16,8 +16,8 @@ import { freePort } from '../helpers/nginx.ts'
 import { waitFor } from '../helpers/node.ts'
 import { startTestPostgres } from '../helpers/postgres.ts'
 import type { TestPostgres } from '../helpers/postgres.ts'
-import { startReplicas } from './helpers.ts'
-import type { ReplicaSet } from './helpers.ts'
+import { startReplicas } from '../../bench/lib/replicas.ts'
+import type { ReplicaSet } from '../../bench/lib/replicas.ts'
 
 const skip = haproxyMissing()
 

@@ -8,8 +8,8 @@ import { BASIC, TestAgent } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import { startTestPostgres } from '../helpers/postgres.ts'
 import type { TestPostgres } from '../helpers/postgres.ts'
-import { startReplicas } from './helpers.ts'
-import type { Replica, ReplicaSet } from './helpers.ts'
+import { startReplicas } from '../../bench/lib/replicas.ts'
+import type { Replica, ReplicaSet } from '../../bench/lib/replicas.ts'
 
 const nodes = testNodes()
 let postgres: TestPostgres

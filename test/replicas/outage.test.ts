@@ -10,8 +10,8 @@ import { waitFor } from '../../bench/lib/wait.ts'
 import { TestAgent, post } from '../helpers/client.ts'
 import { startCuttableProxy, startTestPostgres } from '../helpers/postgres.ts'
 import type { CuttableProxy, TestPostgres } from '../helpers/postgres.ts'
-import { startReplicas } from './helpers.ts'
-import type { Replica, ReplicaSet } from './helpers.ts'
+import { startReplicas } from '../../bench/lib/replicas.ts'
+import type { Replica, ReplicaSet } from '../../bench/lib/replicas.ts'
 
 let postgres: TestPostgres
 let proxy: CuttableProxy

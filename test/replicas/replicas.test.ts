@@ -11,8 +11,8 @@ import { DELIVERY, WalletSocket, attachmentIds } from '../../bench/lib/wallet-so
 import { PICKUP3, TestAgent, sendTo } from '../helpers/client.ts'
 import { startTestPostgres } from '../helpers/postgres.ts'
 import type { TestPostgres } from '../helpers/postgres.ts'
-import { startReplicas } from './helpers.ts'
-import type { Replica, ReplicaSet } from './helpers.ts'
+import { startReplicas } from '../../bench/lib/replicas.ts'
+import type { Replica, ReplicaSet } from '../../bench/lib/replicas.ts'
 
 /** Picks up and acknowledges `wallet`'s messages, taking turns among `replicas`, until `count` arrived or nothing more comes. */
 async function pickUpAll (wallet: TestAgent, replicas: Replica[], did: string, count: number): Promise<string[]> {

