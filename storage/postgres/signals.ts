@@ -57,10 +57,23 @@ export async function openMailSignals (db: Database): Promise<OpenSignals> {
     })
   }
 
+  // Announcements made in one turn of the event loop go out in one statement, each client once.
+  let batch: Set<string> | undefined
+  const send = (keys: Set<string>): void => {
+    db.query(`SELECT pg_notify($1, $2 || ' ' || key) FROM unnest($3::text[]) AS key`, [CHANNEL, self, [...keys]]).catch(() => {})
+  }
+
   await listen()
   return {
     announce (client) {
-      db.query('SELECT pg_notify($1, $2)', [CHANNEL, `${self} ${clientKey(client)}`]).catch(() => {})
+      if (batch === undefined) {
+        const keys = batch = new Set()
+        setImmediate(() => {
+          batch = undefined
+          send(keys)
+        })
+      }
+      batch.add(clientKey(client))
     },
     listen (listener) {
       listeners.add(listener)
