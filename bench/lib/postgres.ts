@@ -15,6 +15,8 @@ export interface EmbeddedServer {
   createDatabase(): Promise<string>
   /** The postmaster's process id (its backends, checkpointer, WAL writer... are its children). */
   postmasterPid(): Promise<number>
+  /** Stops the server (a fast shutdown: open transactions are rolled back), waits `downMs`, and starts it again on the same data. */
+  restart(downMs: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -31,7 +33,8 @@ export async function startPostgres (): Promise<EmbeddedServer> {
     user: 'postgres',
     password,
     port,
-    persistent: false,
+    // The data dir outlives a stop, for restart(); stop() removes it with its parent.
+    persistent: true,
     createPostgresUser: true,
     onLog: () => {},
     onError: () => {}
@@ -53,6 +56,11 @@ export async function startPostgres (): Promise<EmbeddedServer> {
     // postmaster.pid's first line is the postmaster's pid (PostgreSQL's own lock file).
     async postmasterPid () {
       return Number((await readFile(join(dataDir, 'postmaster.pid'), 'utf8')).split('\n')[0])
+    },
+    async restart (downMs) {
+      await server.stop()
+      await new Promise(resolve => setTimeout(resolve, downMs))
+      await server.start()
     },
     async stop () {
       await server.stop()
