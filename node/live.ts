@@ -11,6 +11,11 @@ import type { LiveDelivery, PickupVersion } from '../protocols/pickup/live.ts'
 const IN_FLIGHT_MAX = 100
 /** Messages per pushed `delivery`. */
 const PUSH_BATCH = 10
+/**
+ * How long a pushed message stays this process's (another replica serving the same client pushes
+ * it only after): a wallet acknowledges within seconds; one that does not gets it again later.
+ */
+const PUSH_LEASE_MS = 60_000
 
 interface LiveBinding {
   session: Session
@@ -63,7 +68,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
     const exclude = inFlight(client)
     const room = IN_FLIGHT_MAX - exclude.size
     if (room <= 0) return undefined
-    const batch = await mailbox.list(await mediations.mailboxDids(client), room, exclude)
+    const batch = await mailbox.claim(await mediations.mailboxDids(client), room, exclude, PUSH_LEASE_MS)
     for (const m of batch) binding.inFlight.add(m.id)
     return { binding, messages: batch }
   }

@@ -47,6 +47,12 @@ export interface Mailbox {
   status(recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus>
   /** The `limit` oldest messages among all the given recipients', oldest first. */
   list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
+  /**
+   * Like list, for pushing to a live client: only messages no other process serving this store has
+   * claimed in the last `leaseMs`, claimed now for this one (its own earlier claims it gets again),
+   * so replicas never push one message at once, and a replica that dies lets go of its claims.
+   */
+  claim(recipients: readonly string[], limit: number, exclude: ReadonlySet<string>, leaseMs: number): Promise<QueuedMessage[]>
   /** Deletes the given ids among the given recipients' messages; returns how many were deleted (each once, however often it is named or raced). */
   remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
   /** Deletes messages received before `before` (epoch ms); returns how many. */

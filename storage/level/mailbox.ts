@@ -181,6 +181,11 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       return result
     },
 
+    // Only one process opens a LevelDB, so no claim ever contends: the lease is not recorded.
+    async claim (recipients, limit, exclude) {
+      return await this.list(recipients, limit, exclude)
+    },
+
     async list (recipients, limit, exclude) {
       // Keys first (they hold time and size), values for the chosen ones only: a client holding many
       // recipients must not make the node read `limit` whole messages from each of them.

@@ -57,6 +57,21 @@ const LIST = `
   ) m
   ORDER BY m.received_at, m.id LIMIT $3`
 
+/**
+ * The oldest unclaimed (or own, or lapsed) messages of the boxes, claimed: rows another replica is
+ * claiming right now are skipped, not waited for.
+ */
+const CLAIM = `
+  UPDATE ${MESSAGES} m SET claimed_by = $4, claimed_until = $5
+  FROM (
+    SELECT box, id FROM ${MESSAGES}
+    WHERE box = ANY($1::bytea[]) AND id <> ALL($2::text[]) AND (claimed_by = $4 OR claimed_until < $6)
+    ORDER BY received_at, id LIMIT $3
+    FOR UPDATE SKIP LOCKED
+  ) chosen
+  WHERE m.box = chosen.box AND m.id = chosen.id
+  RETURNING m.id, m.received_at, m.size, m.message`
+
 /** Deletes the messages `where` selects and takes them off their boxes' totals; returns how many went. */
 function deletion (where: string): string {
   return `
@@ -77,7 +92,12 @@ interface Row { id: string, received_at: number, size: number, message: string }
 
 type AddOutcome = { stored: boolean } | { full: { messages: number, bytes: number } }
 
-export function createPostgresMailbox (db: Database, commit: GroupCommit, limits: MailboxLimits): Mailbox {
+function queuedOf (row: Row): QueuedMessage {
+  return { id: row.id, receivedAt: row.received_at, size: row.size, message: row.message }
+}
+
+/** The mailbox of one process: `holder` names its claims on messages it pushes live. */
+export function createPostgresMailbox (db: Database, commit: GroupCommit, limits: MailboxLimits, holder: string): Mailbox {
   const boxesOf = (recipients: readonly string[]): Buffer[] => [...new Set(recipients)].map(hashOf)
   // Sorted in a group by the first box they lock, as adds are by theirs.
   const firstOf = (boxes: Buffer[]): string => boxes.map(box => box.toString('hex')).sort()[0] ?? ''
@@ -110,10 +130,17 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
       return status
     },
 
+    async claim (recipients, limit, exclude, leaseMs) {
+      if (limit <= 0) return []
+      const now = Date.now()
+      const rows = await db.query<Row>(CLAIM, [boxesOf(recipients), [...exclude], limit, holder, now + leaseMs, now])
+      return rows.map(queuedOf).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
+    },
+
     async list (recipients, limit, exclude = new Set()) {
       if (limit <= 0) return []
       const rows = await db.query<Row>(LIST, [boxesOf(recipients), [...exclude], limit])
-      return rows.map((row): QueuedMessage => ({ id: row.id, receivedAt: row.received_at, size: row.size, message: row.message }))
+      return rows.map(queuedOf)
     },
 
     async remove (recipients, ids) {

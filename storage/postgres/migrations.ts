@@ -29,11 +29,13 @@ const MIGRATIONS: readonly string[] = [
     received_at bigint NOT NULL,
     size integer NOT NULL,
     message text NOT NULL,
+    claimed_by text,
+    claimed_until bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (box, id)
   );
   CREATE INDEX mailbox_messages_oldest_first ON ${SCHEMA}.mailbox_messages (box, received_at, id);
   CREATE INDEX mailbox_messages_expiry ON ${SCHEMA}.mailbox_messages (received_at);
-  COMMENT ON TABLE ${SCHEMA}.mailbox_messages IS 'Queued packed messages per mailbox; id = sha-256 of the packed message, kept once per mailbox';
+  COMMENT ON TABLE ${SCHEMA}.mailbox_messages IS 'Queued packed messages per mailbox; id = sha-256 of the packed message, kept once per mailbox; claimed_by/claimed_until: the replica pushing it to a live client now';
 
   CREATE TABLE ${SCHEMA}.mediation_names (
     name_hash bytea PRIMARY KEY,

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { contentHash } from '../store.ts'
 import type { OutboxEntry, OutboxStore } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
@@ -27,10 +26,10 @@ function entryOf (row: Row): OutboxEntry {
 }
 
 /**
- * The outbox of one process: `holder` names its claims (a fresh id unless given), and `release`
+ * The outbox of one process: `holder` names its claims, and `release`
  * lets go of them when it closes, so another replica takes its relays over at once.
  */
-export function createPostgresOutbox (db: Database, commit: GroupCommit, holder: string = randomUUID()): OutboxStore & { release(): Promise<void> } {
+export function createPostgresOutbox (db: Database, commit: GroupCommit, holder: string): OutboxStore & { release(): Promise<void> } {
   return {
     async add (fields) {
       const nextHash = hashOf(fields.next)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Store, StoreLimits } from '../store.ts'
 import { openDatabase } from './database.ts'
 import type { DatabaseOptions } from './database.ts'
@@ -14,8 +15,9 @@ import { createPostgresNodeState } from './state.ts'
 export { StoreVersionError } from './migrations.ts'
 export interface PostgresStoreOptions extends DatabaseOptions {
   /**
-   * Names this process's outbox claims. Give the same one when the same replica starts again (its
-   * data dir's, say), and it takes its own claims back at once instead of waiting for them to lapse.
+   * Names this process's claims (outbox relays, live pushes). Give the same one when the same replica
+   * starts again (its data dir's, say), and it takes its own claims back at once instead of waiting
+   * for them to lapse.
    */
   holder?: string
 }
@@ -32,10 +34,12 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
     await migrate(db)
     const commit = new GroupCommit(db)
     const signals = await openMailSignals(db)
-    const outbox = createPostgresOutbox(db, commit, options.holder)
+    // Names this process's claims (outbox relays, live pushes).
+    const holder = options.holder ?? randomUUID()
+    const outbox = createPostgresOutbox(db, commit, holder)
     let closed = false
     return {
-      mailbox: createPostgresMailbox(db, commit, limits.mailbox),
+      mailbox: createPostgresMailbox(db, commit, limits.mailbox, holder),
       mediations: createPostgresMediations(db, commit),
       outbox,
       usedInvitations: createPostgresUsedInvitations(db, commit),

@@ -114,6 +114,15 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.deepEqual((await mailbox.list(all, 10)).map(m => m.message), ['m2-a', 'm1-b'])
     })
 
+    it('mailbox: a claim for a live push takes the oldest not excluded, and the same store gets its claims again', async () => {
+      const { mailbox } = (await fresh()).store
+      for (const [message, at] of [['c1', 1], ['c2', 2], ['c3', 3]] as const) await mailbox.add('did:ex:live', message, at)
+      assert.deepEqual((await mailbox.claim(['did:ex:live', 'did:ex:none'], 2, new Set([contentHash('c1')]), 60_000)).map(m => m.message), ['c2', 'c3'])
+      assert.deepEqual((await mailbox.claim(['did:ex:live'], 5, new Set(), 60_000)).map(m => [m.message, m.receivedAt, m.size]), [['c1', 1, 2], ['c2', 2, 2], ['c3', 3, 2]])
+      assert.deepEqual((await mailbox.list(['did:ex:live'], 5)).map(m => m.message), ['c1', 'c2', 'c3'], 'claimed messages still wait for pickup')
+      assert.deepEqual(await mailbox.claim(['did:ex:live'], 0, new Set(), 60_000), [])
+    })
+
     it('mailbox: an acknowledgement raced by another counts once; purge empties the named boxes only', async () => {
       const { mailbox } = (await fresh()).store
       await mailbox.add('did:ex:p1', 'a')

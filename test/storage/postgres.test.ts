@@ -132,6 +132,17 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.equal((await theirs.outbox.claim('did:ex:hop', 5, 60_000)).length, 3, 'closed: its claims are released at once')
   })
 
+  it('a message is claimed for a live push by one store at a time; a claim lapses', async () => {
+    const [a, b] = await replicas()
+    for (const message of ['p1', 'p2', 'p3', 'p4']) await a.mailbox.add('did:ex:live', message)
+    const [first, second] = await Promise.all([a, b].map(async store => (await store.mailbox.claim(['did:ex:live'], 2, new Set(), 60_000)).map(m => m.message)))
+    assert.deepEqual([...first ?? [], ...second ?? []].sort(), ['p1', 'p2', 'p3', 'p4'], 'racing claims split the messages, none twice')
+    assert.deepEqual((await a.mailbox.claim(['did:ex:live'], 5, new Set(), 60_000)).map(m => m.message), first, 'a store gets its own claims again, not the other\'s')
+    assert.deepEqual((await b.mailbox.claim(['did:ex:live'], 5, new Set(), 1)).map(m => m.message), second)
+    await new Promise(resolve => setTimeout(resolve, 5))
+    assert.equal((await a.mailbox.claim(['did:ex:live'], 5, new Set(), 60_000)).length, 4, 'a lapsed claim is anyone\'s')
+  })
+
   it('a signal from one store reaches the other\'s listeners, not its own', async () => {
     const [a, b] = await replicas()
     const heardByA: string[] = []

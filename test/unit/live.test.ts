@@ -31,8 +31,9 @@ function stubs (opts: { failPack?: () => boolean, signals?: MailSignals } = {}) 
   const boxes = new Map<string, QueuedMessage[]>()
   let clock = 0
   const lists: Array<{ recipients: readonly string[], limit: number, exclude: string[] }> = []
+  // Live delivery claims what it pushes; with one process, a claim is a listing.
   const mailbox = {
-    async list (recipients: readonly string[], limit: number, exclude: ReadonlySet<string> = new Set()) {
+    async claim (recipients: readonly string[], limit: number, exclude: ReadonlySet<string>) {
       lists.push({ recipients, limit, exclude: [...exclude] })
       return recipients.flatMap(r => boxes.get(r) ?? []).filter(m => !exclude.has(m.id)).sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
     }
