@@ -11,11 +11,17 @@ export class FrameSocket {
   readonly frames: Frame[] = []
   private readonly ws: WebSocket
   private waiters: Array<() => void> = []
+  private closed = false
 
   private constructor (ws: WebSocket) {
     this.ws = ws
     ws.on('message', (data: Buffer, binary: boolean) => {
       this.frames.push({ text: data.toString('utf8'), binary })
+      for (const wake of this.waiters.splice(0)) wake()
+    })
+    // A reader waiting for a frame that can no longer come is told at once, not at its timeout.
+    ws.on('close', () => {
+      this.closed = true
       for (const wake of this.waiters.splice(0)) wake()
     })
   }
@@ -34,6 +40,7 @@ export class FrameSocket {
   async frame (index: number, timeout = 10_000): Promise<Frame> {
     const deadline = Date.now() + timeout
     while (this.frames.length <= index) {
+      if (this.closed) throw new Error(`the WebSocket closed before frame #${index} (got ${this.frames.length})`)
       if (Date.now() > deadline) throw new Error(`no WebSocket frame #${index} within ${timeout} ms (got ${this.frames.length})`)
       await new Promise<void>(resolve => {
         const timer = setTimeout(resolve, Math.max(1, deadline - Date.now()))

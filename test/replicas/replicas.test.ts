@@ -9,6 +9,7 @@ import { postAccepted, sendAll } from '../../bench/lib/load.ts'
 import { closePackers, packForwards } from '../../bench/lib/pack.ts'
 import { DELIVERY, WalletSocket, attachmentIds } from '../../bench/lib/wallet-socket.ts'
 import { PICKUP3, TestAgent, sendTo } from '../helpers/client.ts'
+import { waitFor } from '../../bench/lib/wait.ts'
 import { startTestPostgres } from '../helpers/postgres.ts'
 import type { TestPostgres } from '../helpers/postgres.ts'
 import { startReplicas } from '../../bench/lib/replicas.ts'
@@ -56,6 +57,28 @@ describe('replicas of one mediator over PostgreSQL', () => {
       assert.deepEqual(await wallet.pickup(r1.url, set.did), [], 'acknowledged on replica 3: gone on replica 1 too')
     } finally {
       await socket.close()
+    }
+  })
+
+  it('a wallet live on two replicas at once gets each message pushed once, on one of them', async () => {
+    const [r1, r2, r3] = set.replicas as [Replica, Replica, Replica]
+    const { wallet, pairwise } = await TestAgent.mediatedWallet({ url: r1.url, did: set.did })
+    const sockets = await Promise.all([r1, r2].map(async replica => await WalletSocket.open(wallet, { url: replica.url, wsUrl: replica.wsUrl, did: set.did })))
+    try {
+      for (const socket of sockets) await socket.goLive()
+      const pushed = sockets.map(() => [] as string[])
+      const reading = sockets.map(async (socket, i) => {
+        for (;;) pushed[i]?.push(...attachmentIds(await socket.next(DELIVERY)))
+      })
+      for (const [i] of Array.from({ length: 20 }).entries()) await sendTo(r3, pairwise, `twice live ${i}`)
+      await waitFor(() => pushed.flat().length >= 20 ? true : undefined, 20_000, 'every message pushed')
+      // Long enough for a second push of any of them to arrive.
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      assert.equal(pushed.flat().length, 20, `pushed: ${pushed.map(ids => ids.length).join(' + ')}`)
+      assert.equal(new Set(pushed.flat()).size, 20, 'none on both sockets')
+      void Promise.allSettled(reading)
+    } finally {
+      for (const socket of sockets) await socket.close()
     }
   })
 
