@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { KEY_PASSPHRASE_ENV } from '../storage/node-key-file.ts'
+import { KEY_PASSPHRASE_ENV, NODE_KEY_ENV } from '../storage/node-key-file.ts'
 import { CONFIG_ENV, describeOptions } from './load.ts'
 
 export const REFERENCE_PATH = fileURLToPath(new URL('../docs/configuration.md', import.meta.url))
@@ -32,6 +32,8 @@ export function configurationReference (): string {
     ...rows,
     '',
     `\`${KEY_PASSPHRASE_ENV}\` is not an option: it is read from the environment only (a flag would show on the command line), and when set keeps \`node-key.json\` encrypted.`,
+    '',
+    `\`${NODE_KEY_ENV}\`, also from the environment only, may hold \`node-key.json\`'s content (sealed or not) instead of the file: a secret that replicas of one mediator share. The node then reads no key file and writes none.`,
     ''
   ].join('\n')
 }

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import { mintInvitationToken } from '../protocols/coordinate-mediation/invitation-token.ts'
 import { mediationInvitation } from '../protocols/out-of-band/messages.ts'
-import { KEY_PASSPHRASE_ENV, KeyFileError, loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
+import { KEY_PASSPHRASE_ENV, KeyFileError, NODE_KEY_ENV, loadOrCreateNodeKeys, nodeSecret } from '../storage/node-key-file.ts'
 import type { NodeKeys } from '../storage/node-key-file.ts'
 import { TargetNotEmptyError } from '../storage/copy.ts'
 import { NoStoreError } from '../storage/open.ts'
@@ -32,7 +32,7 @@ function configFrom (command: Command): Config {
 }
 
 async function offlineKeys (config: Config): Promise<NodeKeys> {
-  return await loadOrCreateNodeKeys(config.dataDir, process.env[KEY_PASSPHRASE_ENV])
+  return await loadOrCreateNodeKeys(config.dataDir, process.env[KEY_PASSPHRASE_ENV], process.env[NODE_KEY_ENV])
 }
 
 /** The node's identity as `start` would publish it, without starting anything. */
@@ -50,7 +50,7 @@ const program = new Command('didcomm-mesh')
 addConfigOptions(program.command('start').description('run a mediator node (what `npm start` runs)'))
   .action(async (_opts, command: Command) => {
     const config = configFrom(command)
-    const node = createNode(config, { keyPassphrase: process.env[KEY_PASSPHRASE_ENV] })
+    const node = createNode(config, { keyPassphrase: process.env[KEY_PASSPHRASE_ENV], nodeKey: process.env[NODE_KEY_ENV] })
     await node.start()
     const info = node.info()
     console.log(`peer ID       ${info.peerId}`)

@@ -60,6 +60,8 @@ export interface NodeOptions {
   logger?: Logger
   /** Encrypts node-key.json (from DIDCOMM_MESH_KEY_PASSPHRASE; never a config option, so it is not on a command line). */
   keyPassphrase?: string
+  /** node-key.json's content given instead of the file (from DIDCOMM_MESH_NODE_KEY: a secret replicas share). */
+  nodeKey?: string
 }
 
 /** What a started node answers; stopping it stops every stage. */
@@ -113,7 +115,7 @@ async function startStages (config: Config, options: NodeOptions, lifecycle: Lif
   metrics.observe({ queued: async () => await store.mailbox.queued() })
 
   // Keys; the DID they make waits for the bound port.
-  const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase)
+  const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase, options.nodeKey)
   const logger = redactingLogger(options.logger ?? createLogger(config.logLevel), nodeSecret(keys, 'log-hash'))
   const identity = createNodeIdentity(keys, store.state)
 

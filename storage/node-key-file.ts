@@ -16,6 +16,11 @@ export interface NodeKeys extends DidKeys {
 export const NODE_KEY_FILE = 'node-key.json'
 /** The environment variable holding the passphrase that encrypts node-key.json (never a flag: flags show in `ps`). */
 export const KEY_PASSPHRASE_ENV = 'DIDCOMM_MESH_KEY_PASSPHRASE'
+/**
+ * The environment variable that may hold node-key.json's content instead of the file (a container
+ * secret shared by replicas), sealed or not; the node then reads no key file and writes none.
+ */
+export const NODE_KEY_ENV = 'DIDCOMM_MESH_NODE_KEY'
 
 /** The key file cannot be used: encrypted without a passphrase given, a wrong passphrase, or damaged. */
 export class KeyFileError extends Error {
@@ -68,13 +73,31 @@ export function nodeSecret (keys: Pick<NodeKeys, 'keyAgreement'>, purpose: strin
   return createHmac('sha256', Buffer.from(keys.keyAgreement.d, 'base64url')).update(`didcomm-mesh/${purpose}`).digest()
 }
 
+/** The keys in `content`, a key file's text given some other way (NODE_KEY_ENV), opened with `passphrase` when sealed. */
+function keysGiven (content: string, passphrase: string | undefined): NodeKeys {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(content)
+  } catch {
+    throw new KeyFileError(`${NODE_KEY_ENV} is not the content of a ${NODE_KEY_FILE}`)
+  }
+  if (typeof parsed !== 'object' || parsed === null) throw new KeyFileError(`${NODE_KEY_ENV} is not the content of a ${NODE_KEY_FILE}`)
+  const keys = keysFrom(parsed as NodeKeys | SealedKeys, passphrase)
+  if (typeof keys?.keyAgreement?.d !== 'string' || typeof keys.authentication?.d !== 'string' || typeof keys.libp2p !== 'string') {
+    throw new KeyFileError(`${NODE_KEY_ENV} is not the content of a ${NODE_KEY_FILE}`)
+  }
+  return keys
+}
+
 /**
  * Loads the node's keys from the data dir, generating and saving them on first start. With a
  * passphrase the file is kept encrypted (a plaintext file is encrypted in place on first use).
+ * `given` (NODE_KEY_ENV's value) replaces the file: nothing is read from the data dir or written there.
  */
-export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string): Promise<NodeKeys> {
+export async function loadOrCreateNodeKeys (dataDir: string, passphrase?: string, given?: string): Promise<NodeKeys> {
   const path = join(dataDir, NODE_KEY_FILE)
   const sealWith = passphrase === '' ? undefined : passphrase
+  if (given !== undefined && given !== '') return keysGiven(given, sealWith)
   let existing: NodeKeys | SealedKeys | undefined
   try {
     existing = JSON.parse(await readFile(path, 'utf8')) as NodeKeys | SealedKeys

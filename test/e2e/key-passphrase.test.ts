@@ -2,6 +2,7 @@
  * DIDCOMM_MESH_KEY_PASSPHRASE: node-key.json is kept encrypted (no private key in it), 0600; the node
  * refuses to start without the passphrase or with a wrong one (exit 2, saying which variable), keeps
  * its identity with the right one, and encrypts an existing plaintext key file in place.
+ * DIDCOMM_MESH_NODE_KEY gives the file's content instead of the file.
  */
 import assert from 'node:assert/strict'
 import { readFile, stat } from 'node:fs/promises'
@@ -51,5 +52,29 @@ describe('node key passphrase', () => {
     assert.equal(sealed.did, plain.did)
     assert.doesNotMatch(await readFile(join(dataDir, 'node-key.json'), 'utf8'), /"d"/)
     assert.equal((await id(dataDir)).code, 2, 'from now on the passphrase is needed')
+  })
+  it('DIDCOMM_MESH_NODE_KEY gives the key file\'s content instead (sealed or not): same identity, no file read or written', async () => {
+    const source = join(dir.path, 'source')
+    const original = await id(source)
+    const content = await readFile(join(source, 'node-key.json'), 'utf8')
+    const elsewhere = join(dir.path, 'replica')
+    const given = await id(elsewhere, { DIDCOMM_MESH_NODE_KEY: content })
+    assert.equal(given.code, 0, given.stderr)
+    assert.equal(given.did, original.did, 'the same keys make the same DID')
+    await assert.rejects(stat(join(elsewhere, 'node-key.json')), 'no key file written')
+
+    const sealedDir = join(dir.path, 'sealed-source')
+    await id(sealedDir, { DIDCOMM_MESH_KEY_PASSPHRASE: PASSPHRASE })
+    const sealed = await readFile(join(sealedDir, 'node-key.json'), 'utf8')
+    const opened = await id(join(dir.path, 'sealed-replica'), { DIDCOMM_MESH_NODE_KEY: sealed, DIDCOMM_MESH_KEY_PASSPHRASE: PASSPHRASE })
+    assert.equal(opened.code, 0, opened.stderr)
+    assert.equal(opened.did, (await id(sealedDir, { DIDCOMM_MESH_KEY_PASSPHRASE: PASSPHRASE })).did)
+    assert.equal((await id(join(dir.path, 'x'), { DIDCOMM_MESH_NODE_KEY: sealed })).code, 2, 'sealed without the passphrase')
+
+    for (const junk of ['{"not":"keys"}', '123', 'not json']) {
+      const garbage = await id(join(dir.path, 'garbage'), { DIDCOMM_MESH_NODE_KEY: junk })
+      assert.equal(garbage.code, 2, junk)
+      assert.match(garbage.stderr, /DIDCOMM_MESH_NODE_KEY is not the content of a node-key.json/)
+    }
   })
 })
