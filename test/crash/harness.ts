@@ -87,14 +87,25 @@ class NodeProcess {
     return `/ip4/127.0.0.1/tcp/${this.ports.p2p}/p2p/${this.peerId}`
   }
 
-  async start (extra: string[] = []): Promise<void> {
+  /**
+   * Starts the node on its ports. Another test's free-port probe may hold one of them for a moment
+   * just after a kill: a start that fails on a port in use is tried again.
+   */
+  async start (extra: string[] = [], tries = 5): Promise<void> {
     const running = launch(['start', '--data-dir', this.dataDir, '--http-port', String(this.ports.http), '--p2p-port', String(this.ports.p2p),
       '--p2p-ws-port', String(this.ports.ws), '--log-level', 'warn', '--rate-limit', '0', ...extra], this.env)
     this.running = running
-    await waitFor(() => {
-      if (running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`node exited at start: ${running.stderr()}`)
-      return field(running.stdout(), 'invitation')
-    }, 30_000, 'the node banner')
+    try {
+      await waitFor(() => {
+        if (running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`node exited at start: ${running.stderr()}`)
+        return field(running.stdout(), 'invitation')
+      }, 30_000, 'the node banner')
+    } catch (err) {
+      if (tries <= 1 || !/EADDRINUSE/.test(running.stderr())) throw err
+      await sleep(200)
+      await this.start(extra, tries - 1)
+      return
+    }
     this.did = field(running.stdout(), 'mediator DID') ?? ''
     this.peerId = field(running.stdout(), 'peer ID') ?? ''
   }
@@ -181,6 +192,8 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
   const home = new NodeProcess(dirs[0]?.path as string, await ports(), await storeEnv())
   const relay = new NodeProcess(dirs[1]?.path as string, await ports(), await storeEnv())
   const nodes = [relay, home]
+  // Set when the run ends, failed or not: the senders and the picker stop, so nothing keeps the process alive.
+  let ended = false
   try {
     await home.start()
     await relay.start(['--bootstrap', home.multiaddr])
@@ -215,9 +228,9 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
     }
     // Paced so that sending lasts about as long as the kill schedule: kills land during ingest and relay.
     const paceMs = options.cycles * (options.killEveryMs[0] + options.killEveryMs[1]) / 2 * options.senders / options.messages
-    /** Senders retry a forward until a node acknowledges it, as a real sender would. */
+    /** Senders retry a forward until a node acknowledges it, as a real sender would (until the run ends, should it fail). */
     const sender = async (): Promise<void> => {
-      for (let forward = queue.shift(); forward !== undefined; forward = queue.shift()) {
+      for (let forward = queue.shift(); forward !== undefined && !ended; forward = queue.shift()) {
         await sleep(paceMs)
         if (await send(forward)) continue
         resent++
@@ -235,7 +248,7 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
     const picker = new Picker(wallet, home, sentAgainAfter)
     let picking = true
     const pickerLoop = (async () => {
-      while (picking) if (await picker.round() === 0) await sleep(100)
+      while (picking && !ended) if (await picker.round() === 0) await sleep(100)
     })()
 
     const kills = { relayNode: 0, homeNode: 0 }
@@ -292,6 +305,7 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
       seconds: Math.round((performance.now() - started) / 1000)
     }
   } finally {
+    ended = true
     for (const node of nodes) await node.kill('SIGKILL').catch(() => undefined)
     for (const dir of dirs) await dir?.remove()
     await postgres?.stop()
