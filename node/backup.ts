@@ -31,7 +31,10 @@ export function nodeBackup (store: Store, dataDir: string): ((directory: string)
     if (!isAbsolute(directory)) throw new BackupRefusedError('the directory must be an absolute path on the node\'s host')
     if ((await entriesOf(directory)).length > 0) throw new BackupRefusedError(`${directory} is not empty: back up into a new directory`)
     const { records } = await backup(directory)
-    await copyFile(join(dataDir, NODE_KEY_FILE), join(directory, NODE_KEY_FILE), constants.COPYFILE_EXCL)
+    // A node given its key by DIDCOMM_MESH_NODE_KEY has no key file: its key is the operator's secret already.
+    await copyFile(join(dataDir, NODE_KEY_FILE), join(directory, NODE_KEY_FILE), constants.COPYFILE_EXCL).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })
     return { directory, records }
   }
 }
