@@ -97,16 +97,17 @@ export function createNode (config: Config, options: NodeOptions = {}): MeshNode
  * the bound HTTP port; only once the node is named does it decrypt and accept relays.
  */
 async function startNode (config: Config, options: NodeOptions): Promise<RunningNode> {
-  const lifecycle = new Lifecycle(options.logger ?? createLogger(config.logLevel))
+  const logger = options.logger ?? createLogger(config.logLevel)
+  const lifecycle = new Lifecycle(logger)
   try {
-    return await startStages(config, options, lifecycle)
+    return await startStages(config, { ...options, logger }, lifecycle)
   } catch (err) {
     await lifecycle.stop()
     throw err
   }
 }
 
-async function startStages (config: Config, options: NodeOptions, lifecycle: Lifecycle): Promise<RunningNode> {
+async function startStages (config: Config, options: NodeOptions & { logger: Logger }, lifecycle: Lifecycle): Promise<RunningNode> {
   const metrics = createNodeMetrics()
 
   // Storage.
@@ -116,7 +117,7 @@ async function startStages (config: Config, options: NodeOptions, lifecycle: Lif
 
   // Keys; the DID they make waits for the bound port.
   const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase, options.nodeKey)
-  const logger = redactingLogger(options.logger ?? createLogger(config.logLevel), nodeSecret(keys, 'log-hash'))
+  const logger = redactingLogger(options.logger, nodeSecret(keys, 'log-hash'))
   const identity = createNodeIdentity(keys, store.state)
 
   const libp2p = await startLibp2p(config, keys, store, metrics, lifecycle)
