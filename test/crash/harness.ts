@@ -8,13 +8,12 @@
  * The nodes keep their data in LevelDB in their data dirs, or each in its own database on a
  * throwaway PostgreSQL server (`store: 'postgres'`).
  */
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { BASIC, PICKUP3, TestAgent, wrapForward } from '../helpers/client.ts'
 import { exitOf, field, launch } from '../helpers/cli.ts'
 import type { Running } from '../helpers/cli.ts'
 import { tempDir, waitFor } from '../helpers/node.ts'
 import { startTestPostgres } from '../helpers/postgres.ts'
+import { freePort } from '../../bench/lib/ports.ts'
 
 export const CRASH_STORES = ['level', 'postgres'] as const
 export type CrashStore = typeof CRASH_STORES[number]
@@ -52,14 +51,6 @@ export interface CrashReport {
   resent: number
   sigterm: { exitCode: number | null, stopMs: number, acknowledgedDuringStop: number }
   seconds: number
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { after, it } from 'node:test'
+import { freePort } from '../../bench/lib/ports.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 
 const nodes = testNodes()
@@ -15,14 +14,6 @@ it('a node started with --bootstrap connects to that peer', async () => {
   const info = await (await fetch(`${first.url}/info`)).json() as { peers: string[] }
   assert.ok(info.peers.includes(second.info.peerId))
 })
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 // A node whose bootstrap peer is down when it starts keeps dialling it, and joins once it is up.
 it('a node whose bootstrap peer was down joins it when it comes up', async () => {
