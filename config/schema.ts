@@ -31,6 +31,12 @@ export const configSchema = z.object({
     .describe('libp2p WebSocket port; 0 picks any free port'),
   publicUrl: z.url({ protocol: /^https?$/ }).optional()
     .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
+  nodeName: z.string().min(1).max(64).default('didcomm-mesh node')
+    .describe("A name for this node, shown on its home page and as the label of its out-of-band invitation"),
+  homePage: z.boolean().default(true)
+    .describe('Serve a home page at GET / to browsers (Accept: text/html): the node\'s name, DID, invitation as a QR code, endpoints and live status. DIDComm POSTs to / are served either way'),
+  statusToken: z.string().min(16).optional()
+    .describe('Operator token for the mesh view at GET /status (peers, routes, outbox per next hop, relay latency): sent as the password of HTTP Basic auth or as a Bearer token. Unset: no /status. Give it by environment, not flag: flags show in ps'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('Log level'),
   maxMessageBytes: z.int().min(1024).default(1_048_576)

@@ -31,7 +31,7 @@ export function adminToken (keys: Pick<NodeKeys, 'keyAgreement'>): string {
 }
 
 /** Constant-time, whatever the lengths: compares digests. */
-function sameToken (given: string, expected: string): boolean {
+export function sameToken (given: string, expected: string): boolean {
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest()
   return timingSafeEqual(digest(given), digest(expected))
 }

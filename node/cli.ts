@@ -94,7 +94,7 @@ addConfigOptions(program.command('invite').description('print a single-use out-o
     const keys = await offlineKeys(config)
     const id = offlineIdentity(config, keys)
     const expiresAt = Date.now() + opts.expiresIn * 1000
-    const invitation = mediationInvitation(id.did, id.endpoints.http, { id: mintInvitationToken(nodeSecret(keys, 'invite'), expiresAt), expiresAt })
+    const invitation = mediationInvitation(id.did, id.endpoints.http, { id: mintInvitationToken(nodeSecret(keys, 'invite'), expiresAt), expiresAt, label: config.nodeName })
     console.log(opts.json === true ? JSON.stringify(invitation, null, 2) : invitation.url)
   })
 

@@ -9,6 +9,10 @@ import type { RouteStats } from './mesh/routes.ts'
 
 export interface MetricSources {
   queued: () => Promise<{ messages: number, bytes: number }>
+  /** Whether GET /ready would answer 200. */
+  ready: () => boolean
+  /** The filesystem holding the data dir: bytes available to the node, and its size. */
+  disk: () => Promise<{ available: number, size: number }>
   outboxDepth: () => number
   routes: () => RouteStats
   liveSessions: () => number
@@ -27,13 +31,25 @@ export interface NodeMetrics {
   relayed(outcome: string, seconds: number): void
   /** A module plugs in what it alone can read at scrape time; until it does, those gauges read 0. */
   observe(sources: Partial<MetricSources>): void
+  /** The latest relay attempts, oldest first (at most RECENT_RELAYS), for the operator's latency sparkline. */
+  recentRelays(): readonly RelaySample[]
 }
+
+export interface RelaySample {
+  /** epoch milliseconds */
+  at: number
+  outcome: string
+  seconds: number
+}
+
+export const RECENT_RELAYS = 120
 
 const PREFIX = 'didcomm_mesh_'
 
 export function createNodeMetrics (registry: Registry = new Registry()): NodeMetrics {
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
   const sources: Partial<MetricSources> = {}
+  const recent: RelaySample[] = []
 
   const messages = new Counter({ name: `${PREFIX}messages_total`, help: 'DIDComm messages received, by transport and outcome (refused: by problem code)', labelNames: ['transport', 'outcome', 'code'], registers: [registry] })
   const rateLimited = new Counter({ name: `${PREFIX}rate_limited_total`, help: 'Requests refused by the rate limit of their source (an IP address, the real client behind trusted proxies, or a libp2p peer)', registers: [registry] })
@@ -46,6 +62,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   new Gauge({ name: `${PREFIX}outbox_depth`, help: 'Messages waiting in the relay outbox', registers: [registry], collect () { this.set(sources.outboxDepth?.() ?? 0) } })
   new Gauge({ name: `${PREFIX}live_sessions`, help: 'WebSocket sessions in live delivery mode', registers: [registry], collect () { this.set(sources.liveSessions?.() ?? 0) } })
   new Gauge({ name: `${PREFIX}peers`, help: 'Connected libp2p peers', registers: [registry], collect () { this.set(sources.peers?.() ?? 0) } })
+  new Gauge({ name: `${PREFIX}ready`, help: 'Whether the node is ready (1) or not (0), as GET /ready answers', registers: [registry], collect () { this.set(sources.ready?.() === true ? 1 : 0) } })
+  new Gauge({ name: `${PREFIX}data_dir_available_bytes`, help: 'Bytes available to the node on the filesystem of its data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.available ?? 0) } })
+  new Gauge({ name: `${PREFIX}data_dir_size_bytes`, help: 'Size in bytes of the filesystem of the data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.size ?? 0) } })
   new Counter({
     name: `${PREFIX}route_lookups_total`,
     help: 'Mediator route lookups, by where the answer came from',
@@ -73,9 +92,12 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     relayed (outcome, seconds) {
       relays.inc({ outcome })
       relaySeconds.observe({ outcome }, seconds)
+      recent.push({ at: Date.now(), outcome, seconds })
+      if (recent.length > RECENT_RELAYS) recent.shift()
     },
     observe (more) {
       Object.assign(sources, more)
-    }
+    },
+    recentRelays: () => recent
   }
 }

@@ -1,3 +1,4 @@
+import { statfs } from 'node:fs/promises'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
@@ -24,7 +25,7 @@ import { createMeshLibp2p, dialBootstrapAddresses } from './libp2p.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createLiveDelivery } from './live.ts'
-import { createLogger, redactingLogger } from './log.ts'
+import { createLogger, didHasher, redactingLogger } from './log.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
@@ -33,6 +34,8 @@ import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
+import { readableDuration } from './web/home-page.ts'
+import { registerWebPages } from './web/index.ts'
 
 export interface NodeInfo {
   did: string
@@ -108,12 +111,19 @@ async function startNode (config: Config, options: NodeOptions): Promise<Running
 }
 
 async function startStages (config: Config, options: NodeOptions & { logger: Logger }, lifecycle: Lifecycle): Promise<RunningNode> {
+  const startedAt = Date.now()
   const metrics = createNodeMetrics()
 
   // Storage.
   const store = await openStore(config, { mailbox: { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient } })
   lifecycle.started('storage', async () => { await store.close() })
-  metrics.observe({ queued: async () => await store.mailbox.queued() })
+  metrics.observe({
+    queued: async () => await store.mailbox.queued(),
+    disk: async () => {
+      const fs = await statfs(config.dataDir)
+      return { available: fs.bavail * fs.bsize, size: fs.blocks * fs.bsize }
+    }
+  })
 
   // Keys; the DID they make waits for the bound port.
   const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase, options.nodeKey)
@@ -164,6 +174,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
 
   // Transports, phase one: listening, but DIDComm waits (503) until the node is named.
   let accepting = false
+  // One invitation per DID, so the banner, /oob and the home page's QR code show the same one.
+  let invitation: Invitation | undefined
   const node: RunningNode = {
     info: () => ({
       did: identity.did(),
@@ -175,11 +187,15 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       endpoints: identity.endpoints(),
       version: packageJson.version
     }),
-    invitation: () => mediationInvitation(identity.did(), identity.endpoints().http),
+    invitation: () => {
+      const did = identity.did()
+      if (invitation?.invitation.from !== did) invitation = mediationInvitation(did, identity.endpoints().http, { label: config.nodeName })
+      return invitation
+    },
     listenUrl: () => listenUrlOf(http),
     stop: async () => { await lifecycle.stop() }
   }
-  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, accepting: () => accepting }, lifecycle)
+  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, mesh, metrics, logger, node, startedAt, accepting: () => accepting }, lifecycle)
 
   // The DID names the bound port; with it the node can decrypt.
   await identity.name(endpointsFor(config, boundPort(http), libp2p.peerId.toString()))
@@ -237,9 +253,12 @@ interface HttpComponents {
   store: Store
   keys: NodeKeys
   libp2p: MeshLibp2p
+  mesh: Mesh
   metrics: NodeMetrics
   logger: Logger
   node: RunningNode
+  /** epoch milliseconds */
+  startedAt: number
   /** Whether DIDComm is served yet. */
   accepting: () => boolean
 }
@@ -257,6 +276,7 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     }
     return { ready: Object.values(checks).every(Boolean), checks }
   }
+  metrics.observe({ ready: () => readiness().ready })
   const http = await createHttpTransport(components.inbound, components.live, {
     info: () => node.info(),
     invitation: () => node.invitation(),
@@ -281,9 +301,52 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     logger: components.logger,
     backup: nodeBackup(store, config.dataDir)
   })
+  registerWebPages(http, webPages(config, components))
   lifecycle.started('http', async () => { await http.close() })
   await http.listen({ host: config.host, port: config.httpPort })
   return http
+}
+
+/** The home page (unless turned off) and, with a status token, the operator's mesh view. */
+function webPages (config: Config, components: HttpComponents): Parameters<typeof registerWebPages>[1] {
+  const { store, libp2p, mesh, metrics, node, accepting, startedAt } = components
+  const hashDid = didHasher(nodeSecret(components.keys, 'log-hash'))
+  return {
+    ...(config.homePage
+      ? {
+          home: {
+            name: config.nodeName,
+            identity: () => {
+              if (!accepting()) return undefined
+              const { did, endpoints } = node.info()
+              return { did, endpoints, invitationUrl: node.invitation().url }
+            },
+            live: async () => ({
+              peers: libp2p.getPeers().length,
+              clients: await store.mediations.count(),
+              messagesWaiting: (await store.mailbox.queued()).messages,
+              relaysWaiting: mesh.stats().outbox.depth,
+              version: packageJson.version,
+              uptime: readableDuration((Date.now() - startedAt) / 1000)
+            })
+          }
+        }
+      : {}),
+    ...(config.statusToken === undefined
+      ? {}
+      : {
+          status: {
+            token: config.statusToken,
+            view: () => ({
+              peerId: libp2p.peerId.toString(),
+              peers: libp2p.getPeers().map(peer => peer.toString()),
+              ...mesh.stats(),
+              hops: mesh.hops().map(hop => ({ ...(hop.peer === undefined ? {} : { peer: hop.peer }), mediator: hashDid(hop.next), waiting: hop.waiting, failures: hop.failures })),
+              relays: metrics.recentRelays()
+            })
+          }
+        })
+  }
 }
 
 function boundPort (http: FastifyInstance): number {

@@ -7,7 +7,7 @@ import type { MeshLibp2p } from '../libp2p.ts'
 import type { NodeMetrics } from '../metrics.ts'
 import { urlAllowed } from './destination.ts'
 import { createOutbox } from './outbox.ts'
-import type { OutboxInit, OutboxStats } from './outbox.ts'
+import type { OutboxHop, OutboxInit, OutboxStats } from './outbox.ts'
 import { createRelay } from './relay.ts'
 import { createRoutes } from './routes.ts'
 import type { RouteStats, RoutesInit } from './routes.ts'
@@ -39,6 +39,8 @@ export interface Mesh {
   start(ownDids: readonly string[]): Promise<void>
   stop(): void
   stats(): { routes: RouteStats, outbox: OutboxStats }
+  /** The outbox per next hop. */
+  hops(): OutboxHop[]
 }
 
 /** Node-to-node relay: routes (DHT + DID documents), the acknowledged relay protocol, and the durable outbox. */
@@ -98,6 +100,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
       routes.stop()
     },
 
-    stats: () => ({ routes: routes.stats(), outbox: outbox.stats() })
+    stats: () => ({ routes: routes.stats(), outbox: outbox.stats() }),
+    hops: () => outbox.hops()
   }
 }

@@ -43,6 +43,17 @@ export interface OutboxComponents {
 
 export interface OutboxStats { depth: number, delivered: number, expired: number, rejected: number, retries: number, exhausted: number }
 
+/** One next hop with messages waiting for it. */
+export interface OutboxHop {
+  /** The next mediator DID. */
+  next: string
+  /** The libp2p peer of its last route, when it had one. */
+  peer?: string
+  waiting: number
+  /** Failed rounds in a row: above 0, the hop is backing off. */
+  failures: number
+}
+
 export interface Outbox {
   start(): Promise<void>
   stop(): void
@@ -51,6 +62,8 @@ export interface Outbox {
   /** The libp2p peer `peer` connected: hops waiting for it are tried now, not when their timer fires. */
   retryNow(peer: string): void
   stats(): OutboxStats
+  /** Every next hop with messages waiting, most waiting first. */
+  hops(): OutboxHop[]
 }
 
 interface Hop {
@@ -285,6 +298,11 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       for (const hop of hops.values()) if (hop.peer === peer && !hop.draining && hop.failures > 0) void drain(hop)
     },
 
-    stats: () => ({ depth: total, ...stats })
+    stats: () => ({ depth: total, ...stats }),
+
+    hops: () => [...hops.values()]
+      .filter(hop => hop.count > 0)
+      .map(hop => ({ next: hop.next, waiting: hop.count, failures: hop.failures, ...(hop.peer === undefined ? {} : { peer: hop.peer }) }))
+      .sort((a, b) => b.waiting - a.waiting)
   }
 }

@@ -22,11 +22,11 @@ export function invitation (from: string, baseUrl: string, body: { goal_code: st
 }
 
 /**
- * A node's invitation to request mediation from it. `id` may be an invitation token (a wallet names it
- * as the pthid of its mediate-request), valid until `expiresAt` (epoch ms).
+ * A node's invitation to request mediation from it, labelled with the node's name. `id` may be an
+ * invitation token (a wallet names it as the pthid of its mediate-request), valid until `expiresAt` (epoch ms).
  */
-export function mediationInvitation (did: string, baseUrl: string, options: { id?: string, expiresAt?: number } = {}): Invitation {
-  return invitation(did, baseUrl, { goal_code: 'request-mediate', goal: 'Request mediation', label: 'didcomm-mesh node' }, {
+export function mediationInvitation (did: string, baseUrl: string, options: { id?: string, expiresAt?: number, label?: string } = {}): Invitation {
+  return invitation(did, baseUrl, { goal_code: 'request-mediate', goal: 'Request mediation', label: options.label ?? 'didcomm-mesh node' }, {
     ...(options.id === undefined ? {} : { id: options.id }),
     ...(options.expiresAt === undefined ? {} : { expires_time: Math.floor(options.expiresAt / 1000) })
   })
