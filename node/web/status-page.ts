@@ -46,7 +46,7 @@ function relaySummary (relays: readonly RelaySample[]): string {
   const sorted = relays.map(r => r.seconds).sort((a, b) => a - b)
   const median = sorted[Math.floor(sorted.length / 2)] as number
   const failed = relays.filter(r => r.outcome !== 'accepted').length
-  return `Last ${relays.length} relay attempts: median ${ms(median)}, slowest ${ms(sorted[sorted.length - 1] as number)}, ${failed} not accepted.`
+  return `Last ${relays.length} relay attempt${relays.length === 1 ? '' : 's'}: median ${ms(median)}, slowest ${ms(sorted[sorted.length - 1] as number)}, ${failed} not accepted.`
 }
 
 function statusHtml (view: MeshView): string {
