@@ -5,6 +5,7 @@
  * module is handed it and counts its own events, or plugs in what its gauges read.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Mailbox, MailboxLimits } from '../storage/store.ts'
 import type { RouteStats } from './mesh/routes.ts'
 
 export interface MetricSources {
@@ -27,6 +28,8 @@ export interface NodeMetrics {
   rateLimited(): void
   /** Messages a client acknowledged having received. */
   delivered(count: number): void
+  /** A message was queued for a recipient whose mailbox is now this full (0 to 1, of the fuller of its two quotas). */
+  mailboxFill(ratio: number): void
   /** One relay attempt to the next hop, its outcome and how long it took. */
   relayed(outcome: string, seconds: number): void
   /** A module plugs in what it alone can read at scrape time; until it does, those gauges read 0. */
@@ -55,6 +58,7 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   const rateLimited = new Counter({ name: `${PREFIX}rate_limited_total`, help: 'Requests refused by the rate limit of their source (an IP address, the real client behind trusted proxies, or a libp2p peer)', registers: [registry] })
   const deliveries = new Counter({ name: `${PREFIX}deliveries_total`, help: 'Queued messages delivered and acknowledged by their client', registers: [registry] })
   const relays = new Counter({ name: `${PREFIX}relays_total`, help: 'Relay attempts to the next hop, by outcome (accepted, rejected, retry)', labelNames: ['outcome'], registers: [registry] })
+  const fill = new Histogram({ name: `${PREFIX}mailbox_fill_ratio`, help: "How full the recipient's mailbox is after each message queued, of the fuller of its quotas (messages or bytes per recipient)", buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1], registers: [registry] })
   const relaySeconds = new Histogram({ name: `${PREFIX}relay_duration_seconds`, help: 'Time of one relay attempt, until the next hop acknowledged or failed', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] })
   // Read at scrape time; each registers itself.
   new Gauge({ name: `${PREFIX}mailbox_messages`, help: 'Messages queued for all recipients', registers: [registry], async collect () { this.set((await sources.queued?.())?.messages ?? 0) } })
@@ -89,6 +93,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     delivered (count) {
       if (count > 0) deliveries.inc(count)
     },
+    mailboxFill (ratio) {
+      fill.observe(ratio)
+    },
     relayed (outcome, seconds) {
       relays.inc({ outcome })
       relaySeconds.observe({ outcome }, seconds)
@@ -99,5 +106,17 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
       Object.assign(sources, more)
     },
     recentRelays: () => recent
+  }
+}
+
+/** `mailbox` with every stored message's fill of its recipient's quotas reported to `metrics`. */
+export function meteredMailbox (mailbox: Mailbox, limits: MailboxLimits, metrics: Pick<NodeMetrics, 'mailboxFill'>): Mailbox {
+  return {
+    ...mailbox,
+    async add (recipient, message, now) {
+      const result = await mailbox.add(recipient, message, now)
+      if (result.queued !== undefined) metrics.mailboxFill(Math.max(result.queued.messages / limits.maxMessages, result.queued.bytes / limits.maxBytes))
+      return result
+    }
   }
 }

@@ -29,7 +29,7 @@ import { createLogger, didHasher, redactingLogger } from './log.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
-import { createNodeMetrics } from './metrics.ts'
+import { createNodeMetrics, meteredMailbox } from './metrics.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createHttpTransport } from './transports/http.ts'
@@ -115,7 +115,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const metrics = createNodeMetrics()
 
   // Storage.
-  const store = await openStore(config, { mailbox: { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient } })
+  const limits = { maxMessages: config.maxMessagesPerRecipient, maxBytes: config.maxBytesPerRecipient }
+  const store = await openStore(config, { mailbox: limits })
   lifecycle.started('storage', async () => { await store.close() })
   metrics.observe({
     queued: async () => await store.mailbox.queued(),
@@ -135,7 +136,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   // The mesh, the protocols and the pipeline in front of them.
   const resolver = createResolver()
   const envelope = createEnvelope(resolver, identity.secret)
-  const { mailbox, mediations } = store
+  const { mediations } = store
+  const mailbox = meteredMailbox(store.mailbox, limits, metrics)
   const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
   lifecycle.started('live delivery', () => { live.stop() })
   const mesh = createMesh({

@@ -38,7 +38,12 @@ export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError'
 }
 
-export interface AddResult { id: string, duplicate: boolean }
+export interface AddResult {
+  id: string
+  duplicate: boolean
+  /** The recipient's queue right after this message was stored (absent for a duplicate), against its quotas. */
+  queued?: { messages: number, bytes: number }
+}
 
 export interface Mailbox {
   /** Stores a message durably (synced) and resolves only then. The same packed message is kept once per recipient. Throws MailboxFullError past the limits. */

@@ -127,7 +127,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     }
     overall.messages++
     overall.bytes += size
-    return { id, duplicate: false }
+    return { id, duplicate: false, queued: { messages: total.count, bytes: total.bytes } }
   }
 
   return {

@@ -24,9 +24,10 @@ const STORE = `
     SELECT $1, 1, size FROM stored WHERE $6::integer >= 1 AND size <= $7::bigint
     ON CONFLICT (box) DO UPDATE SET messages = b.messages + 1, bytes = b.bytes + excluded.bytes
     WHERE b.messages + 1 <= $6::integer AND b.bytes + excluded.bytes <= $7::bigint
-    RETURNING 1
+    RETURNING messages, bytes
   )
-  SELECT EXISTS (SELECT FROM stored) AS stored, EXISTS (SELECT FROM counted) AS counted`
+  SELECT EXISTS (SELECT FROM stored) AS stored, EXISTS (SELECT FROM counted) AS counted,
+    (SELECT messages FROM counted) AS messages, (SELECT bytes FROM counted) AS bytes`
 
 /** Takes back a message stored but not counted (its box is full), and reads the totals that refused it. */
 const UNSTORE = `
@@ -90,7 +91,7 @@ const SWEEP = deletion('received_at < $1')
 
 interface Row { id: string, received_at: number, size: number, message: string }
 
-type AddOutcome = { stored: boolean } | { full: { messages: number, bytes: number } }
+type AddOutcome = { stored: boolean, queued?: { messages: number, bytes: number } } | { full: { messages: number, bytes: number } }
 
 function queuedOf (row: Row): QueuedMessage {
   return { id: row.id, receivedAt: row.received_at, size: row.size, message: row.message }
@@ -112,13 +113,14 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
       const box = hashOf(recipient)
       const id = contentHash(message)
       const outcome = await commit.run(async (tx): Promise<AddOutcome> => {
-        const [row] = await tx.query<{ stored: boolean, counted: boolean }>(STORE, [box, id, now, Buffer.byteLength(message), message, limits.maxMessages, limits.maxBytes])
-        if (row?.stored !== true || row.counted) return { stored: row?.stored === true }
+        const [row] = await tx.query<{ stored: boolean, counted: boolean, messages: number, bytes: number }>(STORE, [box, id, now, Buffer.byteLength(message), message, limits.maxMessages, limits.maxBytes])
+        if (row?.stored !== true) return { stored: false }
+        if (row.counted) return { stored: true, queued: { messages: row.messages, bytes: row.bytes } }
         const [totals] = await tx.query<{ messages: number, bytes: number }>(UNSTORE, [box, id])
         return { full: totals ?? { messages: 0, bytes: 0 } }
       }, box.toString('hex'))
       if ('full' in outcome) throw new MailboxFullError(`mailbox full: ${outcome.full.messages} messages, ${outcome.full.bytes} bytes queued`)
-      return { id, duplicate: !outcome.stored }
+      return { id, duplicate: !outcome.stored, ...(outcome.queued === undefined ? {} : { queued: outcome.queued }) }
     },
 
     async status (recipient, exclude = new Set()) {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import jsQR from 'jsqr'
+import jsqr from 'jsqr'
 import { PNG } from 'pngjs'
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core'
 import { MeshAgent } from '../../client/index.ts'
@@ -22,7 +22,8 @@ const NAME = 'Mediator <Ünterwegs> & Co'
 /** The text of a QR code in a PNG screenshot; undefined when none can be read. */
 function decodeQr (png: Buffer): string | undefined {
   const image = PNG.sync.read(png)
-  return jsQR(new Uint8ClampedArray(image.data), image.width, image.height)?.data
+  // jsqr is CommonJS whose typings declare an ES default export; at run time that is a property of module.exports too.
+  return jsqr.default(new Uint8ClampedArray(image.data), image.width, image.height)?.data
 }
 
 interface Visit { page: Page, requests: string[], problems: string[] }
@@ -118,7 +119,7 @@ describe('the home page', () => {
 
   it('fits a 375-pixel-wide phone screen: the QR code whole, no horizontal scrolling', async () => {
     const { page } = await visit({ viewport: { width: 375, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true })
-    const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, view: window.innerWidth }))
+    const widths = await page.evaluate('({ scroll: document.documentElement.scrollWidth, view: window.innerWidth })') as { scroll: number, view: number }
     assert.equal(widths.view, 375)
     assert.ok(widths.scroll <= widths.view, `page ${widths.scroll} px wide`)
     const box = await page.locator('svg.qr').boundingBox()

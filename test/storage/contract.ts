@@ -65,6 +65,14 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.equal((await mailbox.add('did:ex:other', 'same')).duplicate, false, 'the same message for another recipient is its own')
     })
 
+    it('mailbox: an add reports the recipient\'s queue after it, a duplicate nothing', async () => {
+      const { mailbox } = (await fresh()).store
+      assert.deepEqual((await mailbox.add('did:ex:fill', 'ab')).queued, { messages: 1, bytes: 2 })
+      assert.deepEqual((await mailbox.add('did:ex:fill', 'cdé')).queued, { messages: 2, bytes: 6 })
+      assert.equal((await mailbox.add('did:ex:fill', 'ab')).queued, undefined)
+      assert.deepEqual((await mailbox.add('did:ex:other-fill', 'x')).queued, { messages: 1, bytes: 1 })
+    })
+
     it('mailbox: the byte quota counts UTF-8 bytes', async () => {
       const { mailbox } = (await fresh({ mailbox: { maxMessages: 100, maxBytes: 10 } })).store
       await mailbox.add('did:ex:bytes', 'ééééé') // 10 bytes
