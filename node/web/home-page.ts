@@ -69,8 +69,18 @@ function homeHtml (name: string, identity: HomeIdentity, qr: string, live: LiveF
 <section>
 <h2>Invitation</h2>
 ${qr}
+<details>
+<summary>The invitation as a URL</summary>
 ${copyable('invitation', identity.invitationUrl)}
 <p class="muted">Out-of-band invitation to request mediation; as JSON: <a href="oob">oob</a></p>
+</details>
+</section>
+<section>
+<h2>Status</h2>
+<dl>
+${LIVE_LABELS.map(([key, label]) => `<dt>${label}</dt><dd data-live="${key}">${escapeHtml(String(live[key]))}</dd>`).join('\n')}
+</dl>
+<p class="muted" id="live-note">as of page load</p>
 </section>
 <section>
 <h2>Mediator DID</h2>
@@ -83,13 +93,6 @@ ${copyable('did', identity.did)}
 <dt>WebSocket</dt><dd><code>${escapeHtml(endpoints.ws)}</code></dd>
 <dt>libp2p</dt><dd><code>${escapeHtml(endpoints.libp2p)}</code></dd>
 </dl>
-</section>
-<section>
-<h2>Status</h2>
-<dl>
-${LIVE_LABELS.map(([key, label]) => `<dt>${label}</dt><dd data-live="${key}">${escapeHtml(String(live[key]))}</dd>`).join('\n')}
-</dl>
-<p class="muted" id="live-note">as of page load</p>
 </section>`, `<script src="home/live.js" defer></script>\n`)
 }
 

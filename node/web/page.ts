@@ -79,6 +79,7 @@ code, .mono { font-family: ui-monospace, monospace; font-size: .85rem; overflow-
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .25rem 1rem; margin: 0 }
 dt { color: var(--muted) }
 dd { margin: 0; min-width: 0 }
+summary { cursor: pointer; color: var(--accent); margin: .5rem 0 }
 button { font: inherit; padding: .25rem .75rem; border: 1px solid var(--line); border-radius: .375rem; background: transparent; color: var(--accent); cursor: pointer }
 table { border-collapse: collapse; width: 100% }
 th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid var(--line) }
