@@ -46,6 +46,7 @@ interface JsonSchemaProperty {
   minimum?: number
   maximum?: number
   minLength?: number
+  maxLength?: number
   enum?: unknown[]
   format?: string
 }
@@ -78,6 +79,8 @@ function describeType(property: JsonSchemaProperty): string {
     case 'array':
       return 'a list of strings'
     case 'string':
+      if (property.maxLength !== undefined) return `a string of ${property.minLength ?? 0} to ${property.maxLength} characters`
+      if (property.minLength !== undefined && property.minLength > 1) return `a string of at least ${property.minLength} characters`
       return property.minLength ? 'a non-empty string' : 'a string'
   }
 }

@@ -34,6 +34,8 @@ describe('loadConfig', () => {
       httpPort: 8080,
       p2pPort: 4001,
       p2pWsPort: 4002,
+      nodeName: 'didcomm-mesh node',
+      homePage: true,
       logLevel: 'info',
       maxMessageBytes: 1_048_576,
       maxMessagesPerRecipient: 10_000,
@@ -124,7 +126,10 @@ describe('loadConfig', () => {
       ['mdns', 'mdns', 'maybe', 'a boolean'],
       ['dataDir', 'data-dir', '', 'a non-empty string'],
       ['trustProxy', 'trust-proxy', 'localhost', 'a list of strings'],
-      ['trustProxy', 'trust-proxy', '10.0.0.0/33', 'a list of strings']
+      ['trustProxy', 'trust-proxy', '10.0.0.0/33', 'a list of strings'],
+      ['statusToken', 'status-token', 'too-short', 'a string of at least 16 characters'],
+      ['nodeName', 'node-name', '', 'a string of 1 to 64 characters'],
+      ['homePage', 'home-page', 'off', 'a boolean']
     ]
     for (const [key, flag, value, expected] of cases) {
       assert.throws(() => loadConfig({ flags: { [key]: value } }), configError(key, `--${flag} .*expected ${expected}`))
@@ -135,6 +140,11 @@ describe('loadConfig', () => {
     const config = loadConfig({ env: { DIDCOMM_MESH_TRUST_PROXY: '127.0.0.1, 10.0.0.0/8,fd00::/8', DIDCOMM_MESH_FORWARDED_HEADER: 'forwarded' } })
     assert.deepEqual(config.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'fd00::/8'])
     assert.equal(config.forwardedHeader, 'forwarded')
+  })
+
+  it('turns the home page off with --home-page false, and takes the status token from the environment', () => {
+    assert.equal(loadConfig({ flags: { homePage: 'false' } }).homePage, false)
+    assert.equal(loadConfig({ env: { DIDCOMM_MESH_STATUS_TOKEN: 'sixteen-chars-ok' } }).statusToken, 'sixteen-chars-ok')
   })
 
   it('accepts http and https public URLs', () => {
