@@ -45,7 +45,7 @@ export interface RelaySample {
   seconds: number
 }
 
-export const RECENT_RELAYS = 120
+const RECENT_RELAYS = 120
 
 const PREFIX = 'didcomm_mesh_'
 

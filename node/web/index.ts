@@ -5,9 +5,6 @@ import { registerStylesheet } from './page.ts'
 import { registerStatusPage } from './status-page.ts'
 import type { MeshView } from './status-page.ts'
 
-export type { HomeSource, LiveFigures } from './home-page.ts'
-export type { MeshView } from './status-page.ts'
-
 /** The node's pages for people: the home page unless turned off, the operator's mesh view when a token is set. */
 export function registerWebPages (app: FastifyInstance, pages: { home?: HomeSource, status?: { token: string, view: () => MeshView } }): void {
   if (pages.home === undefined && pages.status === undefined) return

@@ -3,7 +3,7 @@
  * code): it refreshes the live figures from `home/live.json` without a reload and wires the copy
  * buttons. The page works without it: the figures are rendered on the server, the buttons hidden.
  */
-export const LIVE_REFRESH_MS = 5000
+const LIVE_REFRESH_MS = 5000
 
 export const LIVE_SCRIPT = `'use strict'
 ;(function () {

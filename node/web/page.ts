@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify'
 /** Where the pages' stylesheet and script are served (relative links, so a proxy may mount the node under a path). */
 export const ASSET_PATH = '/home'
 
-export const CONTENT_SECURITY_POLICY = [
+const CONTENT_SECURITY_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

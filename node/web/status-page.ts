@@ -12,7 +12,7 @@ import type { RouteStats } from '../mesh/routes.ts'
 import { escapeHtml, pageHtml, sendPage } from './page.ts'
 import { peerGraph, shortPeerId, sparkline } from './svg.ts'
 
-export const STATUS_PATH = '/status'
+const STATUS_PATH = '/status'
 /** The page reloads itself this often (a meta refresh: no script needed). */
 const REFRESH_SECONDS = 10
 

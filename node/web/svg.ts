@@ -7,7 +7,7 @@ import type { RelaySample } from '../metrics.ts'
 import { escapeHtml } from './page.ts'
 
 /** Peers drawn at most; more are counted under the graph. */
-export const GRAPH_MAX_PEERS = 24
+const GRAPH_MAX_PEERS = 24
 
 /** A peer ID short enough to read: its last 8 characters (every Ed25519 peer ID starts with 12D3KooW). */
 export function shortPeerId (peerId: string): string {
