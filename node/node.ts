@@ -34,7 +34,7 @@ import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
-import { readableDuration } from './web/home-page.ts'
+import { readableDuration } from './web/page.ts'
 import { registerWebPages } from './web/index.ts'
 
 export interface NodeInfo {

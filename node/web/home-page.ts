@@ -36,17 +36,6 @@ export interface HomeSource {
   live(): Promise<LiveFigures>
 }
 
-/** Seconds as the page shows them: `3d 4h`, `2h 5m`, `7m 12s`. */
-export function readableDuration (seconds: number): string {
-  const s = Math.floor(seconds)
-  const days = Math.floor(s / 86_400)
-  const hours = Math.floor(s % 86_400 / 3600)
-  const minutes = Math.floor(s % 3600 / 60)
-  if (days > 0) return `${days}d ${hours}h`
-  if (hours > 0) return `${hours}h ${minutes}m`
-  return `${minutes}m ${s % 60}s`
-}
-
 const LIVE_LABELS: Array<[keyof LiveFigures, string]> = [
   ['peers', 'Mesh peers'],
   ['clients', 'Wallets served'],

@@ -61,6 +61,17 @@ ${body}
 `
 }
 
+/** Seconds as the page shows them: `3d 4h`, `2h 5m`, `7m 12s`. */
+export function readableDuration (seconds: number): string {
+  const s = Math.floor(seconds)
+  const days = Math.floor(s / 86_400)
+  const hours = Math.floor(s % 86_400 / 3600)
+  const minutes = Math.floor(s % 3600 / 60)
+  if (days > 0) return `${days}d ${hours}h`
+  if (hours > 0) return `${hours}h ${minutes}m`
+  return `${minutes}m ${s % 60}s`
+}
+
 export async function sendPage (reply: FastifyReply, html: string, status = 200): Promise<FastifyReply> {
   return await reply.code(status).headers({ ...SECURITY_HEADERS, 'cache-control': 'no-store' }).type('text/html; charset=utf-8').send(html)
 }

@@ -9,7 +9,7 @@ import { sameToken } from '../admin.ts'
 import type { RelaySample } from '../metrics.ts'
 import type { OutboxStats } from '../mesh/outbox.ts'
 import type { RouteStats } from '../mesh/routes.ts'
-import { escapeHtml, pageHtml, sendPage } from './page.ts'
+import { escapeHtml, pageHtml, readableDuration, sendPage } from './page.ts'
 import { peerGraph, shortPeerId, sparkline } from './svg.ts'
 
 const STATUS_PATH = '/status'
@@ -46,7 +46,8 @@ function relaySummary (relays: readonly RelaySample[]): string {
   const sorted = relays.map(r => r.seconds).sort((a, b) => a - b)
   const median = sorted[Math.floor(sorted.length / 2)] as number
   const failed = relays.filter(r => r.outcome !== 'accepted').length
-  return `Last ${relays.length} relay attempt${relays.length === 1 ? '' : 's'}: median ${ms(median)}, slowest ${ms(sorted[sorted.length - 1] as number)}, ${failed} not accepted.`
+  const span = readableDuration((Date.now() - (relays[0] as RelaySample).at) / 1000)
+  return `Last ${relays.length} relay attempt${relays.length === 1 ? '' : 's'}, over ${span}: median ${ms(median)}, slowest ${ms(sorted[sorted.length - 1] as number)}, ${failed} not accepted.`
 }
 
 function statusHtml (view: MeshView): string {
