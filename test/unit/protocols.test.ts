@@ -13,7 +13,7 @@ import type { DispatcherComponents } from '../../protocols/index.ts'
 import type { HandlerResult, InboundMessage, MessageContext, Session } from '../../protocols/message.ts'
 import type { LiveDelivery } from '../../protocols/pickup/live.ts'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
-import type { Mailbox, MailboxStatus, QueuedMessage } from '../../storage/store.ts'
+import type { Mailbox, MailboxStatus, PushDevices, QueuedMessage } from '../../storage/store.ts'
 import type { KeylistResult, Mediations } from '../../storage/store.ts'
 
 const NODE = 'did:ex:node'
@@ -96,6 +96,10 @@ function context (over: Partial<Stub> = {}): Stub {
     maxRecipientsPerClient: 7,
     maxMediations: 10,
     maxMessageBytes: MAX_BYTES,
+    pushDevices: {} as PushDevices,
+    maxPushDevicesPerClient: 3,
+    webPush: { vapidPublicKey: 'vapid', endpointAllowed: () => true },
+    pushGateway: true,
     session,
     receive: async () => {},
     ...over

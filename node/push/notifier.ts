@@ -1,0 +1,168 @@
+import type { Logger } from 'pino'
+import { slots } from '../../storage/concurrency.ts'
+import { clientKey } from '../../storage/store.ts'
+import type { PushDevices, PushRegistration } from '../../storage/store.ts'
+import type { NodeMetrics } from '../metrics.ts'
+import type { PushOutcome } from './wire.ts'
+
+export interface PushNotifierComponents {
+  devices: Pick<PushDevices, 'list' | 'remove'>
+  /** Sends one push to one device. */
+  send: (device: PushRegistration) => Promise<PushOutcome>
+  /** Whether the client has a live socket now: it needs no push. */
+  live: (client: string) => boolean
+  /** Whether messages still wait for the client: the push at the end of an interval is sent only then. */
+  waiting: (client: string) => Promise<boolean>
+  logger: Logger
+  metrics?: Pick<NodeMetrics, 'pushed' | 'pushCoalesced' | 'pushFailed' | 'pushRegistrations'>
+}
+
+/** Why a push was not delivered: the device is gone (its registration removed), refused for good, unreachable after every try, not an allowed endpoint, or dropped because too much push work waited. */
+export type PushFailure = 'gone' | 'rejected' | 'unreachable' | 'not-allowed' | 'overflow'
+
+export interface PushNotifierInit {
+  /** At most one push per device per interval. */
+  intervalMs: number
+  /** Tries of one push that the push service or gateway asks to repeat (unreachable, busy). */
+  maxAttempts: number
+  /** Pushes queued, waiting for a retry or in flight, in all. */
+  queueMax: number
+  /** First retry delay; it doubles, with jitter, up to retryMaxMs. */
+  retryBaseMs?: number
+  retryMaxMs?: number
+  /** Pushes in flight at once. */
+  concurrency?: number
+}
+
+export interface PushNotifier {
+  /** Messages were queued for `client`, which has no live socket: wake its devices. Never waits, never throws. */
+  wake(client: string): void
+  stop(): void
+}
+
+interface Interval {
+  until: number
+  /** Whether the client had devices to push to when the interval opened (undefined: still reading them). */
+  devices?: boolean
+  /** Messages arrived during the interval: one more push at its end, if they still wait. */
+  trailing?: ReturnType<typeof setTimeout>
+}
+
+/**
+ * Wakes sleeping wallets. A client's devices get one push at once, then none for an interval: what
+ * arrives meanwhile is told by one push at the interval's end, unless the wallet came online or
+ * collected it. Pushes run a few at a time off the message's path (a slow or failing push service
+ * delays no forward and loses no message), are retried with backoff a bounded number of times, and
+ * a device its service calls gone (404, 410) is forgotten. Work waiting is bounded: past queueMax a
+ * wake-up is dropped and counted.
+ */
+export function createPushNotifier (components: PushNotifierComponents, init: PushNotifierInit): PushNotifier {
+  const { devices, send, logger, metrics } = components
+  const retryBaseMs = init.retryBaseMs ?? 1000
+  const retryMaxMs = init.retryMaxMs ?? 60_000
+  const slot = slots(init.concurrency ?? 8)
+  // Clients pushed within the last interval, by clientKey (short, whatever the DID's length); entries
+  // go when it ends, so there is at most one per client holding mediation.
+  const intervals = new Map<string, Interval>()
+  const retries = new Set<ReturnType<typeof setTimeout>>()
+  let pending = 0
+  let stopped = false
+
+  const sweeper = setInterval(() => {
+    const now = Date.now()
+    for (const [client, interval] of intervals) if (interval.until <= now && interval.trailing === undefined) intervals.delete(client)
+  }, init.intervalMs)
+  sweeper.unref()
+
+  function finish (device: PushRegistration, outcome: PushOutcome, attempt: number): void {
+    if (outcome === 'sent') {
+      metrics?.pushed(device.kind)
+      pending--
+      return
+    }
+    if (outcome === 'retry' && attempt + 1 < init.maxAttempts && !stopped) {
+      const delay = Math.min(retryMaxMs, retryBaseMs * 2 ** attempt) * (0.5 + Math.random() / 2)
+      const timer = setTimeout(() => {
+        retries.delete(timer)
+        void deliver(device, attempt + 1)
+      }, delay)
+      retries.add(timer)
+      return
+    }
+    pending--
+    const reason: PushFailure = outcome === 'retry' ? 'unreachable' : outcome
+    metrics?.pushFailed(reason)
+    logger.debug({ kind: device.kind, reason, attempts: attempt + 1 }, 'push not delivered')
+    if (outcome === 'gone') {
+      devices.remove(device.id)
+        .then(removed => { if (removed) metrics?.pushRegistrations(device.kind, 'removed', 1) })
+        .catch(err => { logger.warn({ err }, 'removing a gone push registration failed') })
+    }
+  }
+
+  async function deliver (device: PushRegistration, attempt: number): Promise<void> {
+    const release = await slot()
+    let outcome: PushOutcome
+    try {
+      outcome = stopped ? 'rejected' : await send(device)
+    } catch (err) {
+      logger.warn({ err }, 'push failed')
+      outcome = 'retry'
+    } finally {
+      release()
+    }
+    finish(device, outcome, attempt)
+  }
+
+  /** Pushes every device of the client now, and opens its interval. */
+  async function pushAll (client: string): Promise<void> {
+    const interval: Interval = { until: Date.now() + init.intervalMs }
+    intervals.set(clientKey(client), interval)
+    const found = await devices.list(client)
+    interval.devices = found.length > 0
+    for (const device of found) {
+      if (pending >= init.queueMax) {
+        metrics?.pushFailed('overflow')
+        continue
+      }
+      pending++
+      void deliver(device, 0)
+    }
+  }
+
+  function fail (err: unknown): void {
+    logger.warn({ err }, 'push wake-up failed')
+  }
+
+  /** The interval's end, for a client whose messages arrived during it. */
+  async function trailing (client: string): Promise<void> {
+    intervals.delete(clientKey(client))
+    if (stopped || components.live(client) || !await components.waiting(client)) return
+    await pushAll(client)
+  }
+
+  return {
+    wake (client) {
+      if (stopped) return
+      const now = Date.now()
+      const interval = intervals.get(clientKey(client))
+      if (interval === undefined || interval.until <= now) {
+        pushAll(client).catch(fail)
+        return
+      }
+      // A client without devices has nothing to coalesce (nor to read again until the interval ends).
+      if (interval.devices === false) return
+      metrics?.pushCoalesced()
+      interval.trailing ??= setTimeout(() => { trailing(client).catch(fail) }, interval.until - now)
+    },
+
+    stop () {
+      stopped = true
+      clearInterval(sweeper)
+      for (const timer of retries) clearTimeout(timer)
+      for (const interval of intervals.values()) if (interval.trailing !== undefined) clearTimeout(interval.trailing)
+      retries.clear()
+      intervals.clear()
+    }
+  }
+}
