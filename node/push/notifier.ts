@@ -44,6 +44,8 @@ interface Interval {
   until: number
   /** Whether the client had devices to push to when the interval opened (undefined: still reading them). */
   devices?: boolean
+  /** Wake-ups while its devices were still being read. */
+  early: number
   /** Messages arrived during the interval: one more push at its end, if they still wait. */
   trailing?: ReturnType<typeof setTimeout>
 }
@@ -116,10 +118,11 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
 
   /** Pushes every device of the client now, and opens its interval. */
   async function pushAll (client: string): Promise<void> {
-    const interval: Interval = { until: Date.now() + init.intervalMs }
+    const interval: Interval = { until: Date.now() + init.intervalMs, early: 0 }
     intervals.set(clientKey(client), interval)
     const found = await devices.list(client)
     interval.devices = found.length > 0
+    for (; interval.early > 0; interval.early--) fold(client, interval)
     for (const device of found) {
       if (pending >= init.queueMax) {
         metrics?.pushFailed('overflow')
@@ -128,6 +131,18 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
       pending++
       void deliver(device, 0)
     }
+  }
+
+  /** A wake-up within the client's interval: one more push at its end. */
+  function fold (client: string, interval: Interval): void {
+    if (interval.devices === undefined) {
+      interval.early++
+      return
+    }
+    // A client without devices has nothing to fold (nor to read again until the interval ends).
+    if (!interval.devices) return
+    metrics?.pushCoalesced()
+    interval.trailing ??= setTimeout(() => { trailing(client).catch(fail) }, Math.max(0, interval.until - Date.now()))
   }
 
   function fail (err: unknown): void {
@@ -150,10 +165,7 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
         pushAll(client).catch(fail)
         return
       }
-      // A client without devices has nothing to coalesce (nor to read again until the interval ends).
-      if (interval.devices === false) return
-      metrics?.pushCoalesced()
-      interval.trailing ??= setTimeout(() => { trailing(client).catch(fail) }, interval.until - now)
+      fold(client, interval)
     },
 
     stop () {
