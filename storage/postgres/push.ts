@@ -45,7 +45,7 @@ export function createPostgresPushDevices (db: Database, commit: GroupCommit): P
           ON CONFLICT (client_hash, kind, token) DO UPDATE SET platform = excluded.platform, p256dh = excluded.p256dh, auth = excluded.auth, registered_at = excluded.registered_at
           RETURNING id`, [r.id, clientHash, r.kind, r.token, r.platform ?? null, r.keys?.p256dh ?? null, r.keys?.auth ?? null, r.registeredAt])
         // The newest maxPerClient stay.
-        await tx.query(`DELETE FROM ${DEVICES} WHERE id IN (SELECT id FROM ${DEVICES} WHERE client_hash = $1 ORDER BY registered_at DESC, id = $2 DESC, id DESC OFFSET $3)`, [clientHash, row?.id ?? r.id, maxPerClient])
+        if (Number.isFinite(maxPerClient)) await tx.query(`DELETE FROM ${DEVICES} WHERE id IN (SELECT id FROM ${DEVICES} WHERE client_hash = $1 ORDER BY registered_at DESC, id = $2 DESC, id DESC OFFSET $3)`, [clientHash, row?.id ?? r.id, maxPerClient])
         return { ...r, id: row?.id ?? r.id }
       }, clientHash.toString('hex'))
     },
