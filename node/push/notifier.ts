@@ -104,9 +104,13 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
 
   async function deliver (device: PushRegistration, attempt: number): Promise<void> {
     const release = await slot()
+    if (stopped) {
+      release()
+      return
+    }
     let outcome: PushOutcome
     try {
-      outcome = stopped ? 'rejected' : await send(device)
+      outcome = await send(device)
     } catch (err) {
       logger.warn({ err }, 'push failed')
       outcome = 'retry'

@@ -27,11 +27,13 @@ export function webPushSender (init: WebPushSenderInit): (device: PushRegistrati
   const vapidDetails = { subject: init.subject, publicKey: init.vapid.publicKey, privateKey: init.vapid.privateKey }
   return async device => {
     // The allow-list may have changed since the device registered.
-    if (!pushEndpointAllowed(device.token, init.policy) || device.keys === undefined) return 'not-allowed'
+    if (!pushEndpointAllowed(device.token, init.policy)) return 'not-allowed'
+    if (device.keys === undefined) return 'rejected'
     let request: webpush.RequestDetails
     try {
       request = webpush.generateRequestDetails({ endpoint: device.token, keys: device.keys }, JSON.stringify(wakeMessage(device)), {
-        vapidDetails, TTL: init.ttlSeconds, urgency: 'high', contentEncoding: 'aes128gcm'
+        // One topic: a push the service still holds for an offline device is replaced, not added to.
+        vapidDetails, TTL: init.ttlSeconds, urgency: 'high', topic: 'messages-waiting', contentEncoding: 'aes128gcm'
       })
     } catch {
       return 'rejected'

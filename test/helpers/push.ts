@@ -25,6 +25,8 @@ export interface ReceivedPush {
   /** The VAPID public key that signed it (k=). */
   vapidKey: string
   claims: { aud: string, exp: number, sub: string }
+  /** RFC 8030 headers: how urgent, which topic (a newer push of one topic replaces an undelivered one), how long to keep it. */
+  headers: { urgency?: string, topic?: string, ttl?: string }
   at: number
 }
 
@@ -105,7 +107,8 @@ export async function startWebPushService (): Promise<WebPushService> {
         if (request.headers.ttl === undefined) throw new Error('no TTL')
         const { vapidKey, claims } = checkVapid(request.headers.authorization, url)
         const text = ece.decrypt(body, { version: 'aes128gcm', privateKey: subscriber.ecdh, authSecret: subscriber.auth }).toString('utf8')
-        received.push({ subscription: id, payload: JSON.parse(text), text, vapidKey, claims, at: Date.now() })
+        const { urgency, topic, ttl } = request.headers as Record<string, string | undefined>
+        received.push({ subscription: id, payload: JSON.parse(text), text, vapidKey, claims, headers: { urgency, topic, ttl }, at: Date.now() })
       } catch (err) {
         invalid.push(err instanceof Error ? err.message : String(err))
         response.writeHead(400).end()

@@ -139,6 +139,7 @@ describe('push notifications', () => {
     const [push] = await waitFor(() => pushesTo(service, sub).length > 0 ? pushesTo(service, sub) : undefined, 1000, 'a push within a second')
     assert.ok(push !== undefined && push.at - started < 1000, `${(push?.at ?? 0) - started} ms`)
     assert.deepEqual(push.payload, { event: 'messages-waiting', device })
+    assert.deepEqual(push.headers, { urgency: 'high', topic: 'messages-waiting', ttl: String(node.config.messageLifetimeSeconds) })
     assert.equal(push.vapidKey, (await deviceInfo(wallet, node, PUSH_WEBPUSH)).vapid_public_key, 'signed with the key the browser subscribed with')
     for (const secret of [pairwise, wallet.did, first.id, 'wake up', node.did]) assert.ok(!push.text.includes(secret))
     assert.deepEqual(service.invalid, [])
@@ -243,6 +244,20 @@ describe('push notifications', () => {
     for (const protocol of [PUSH_WEBPUSH, PUSH_APNS]) assert.deepEqual(deviceIds(await deviceInfo(wallet, node, protocol)), [], 'granted again, it starts with none')
   })
 
+  it('metrics count pushes sent, folded, failed by reason, and registrations', async () => {
+    const text = await (await fetch(`${node.url}/metrics`)).text()
+    const value = (series: string): number => Number(new RegExp(`^${series.replace(/[{}"]/g, c => `\\${c}`)} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
+    // From the tests above: at least the wake-ups, the ten folded, the 410, the gateway posts.
+    assert.ok(value('didcomm_mesh_pushes_total{service="webpush"}') >= 4, text)
+    assert.ok(value('didcomm_mesh_pushes_total{service="fcm"}') >= 1)
+    assert.ok(value('didcomm_mesh_pushes_total{service="apns"}') >= 1)
+    assert.ok(value('didcomm_mesh_pushes_coalesced_total') >= 10)
+    assert.ok(value('didcomm_mesh_push_failures_total{reason="gone"}') >= 1)
+    assert.ok(value('didcomm_mesh_push_registrations_total{service="webpush",change="set"}') >= 5)
+    assert.ok(value('didcomm_mesh_push_registrations_total{service="webpush",change="removed"}') >= 1)
+    assert.ok(!/did:|127\.0\.0\.1:\d+\/push/.test(text), 'no DID or endpoint in a label')
+  })
+
   it('no log line names a DID, an endpoint or a token', async () => {
     const { pairwise, sub } = await webPushWallet(node, service)
     await sendTo(node, pairwise, 'logged')
@@ -289,6 +304,19 @@ describe('push notifications across restarts and the mesh', () => {
     assert.equal((await business.sendThrough(entry, msg, pairwise, home.did)).status, 202)
     await waitFor(() => pushesTo(service, sub).length > 0 ? true : undefined, 20_000, 'the push from the home node')
     assert.deepEqual((await wallet.pickup(home.url, home.did, { ack: true })).map(r => r.message.id), [msg.id])
+  })
+
+  it('a gateway that is not there at all: forwards are taken and picked up, the push counted as unreachable after its tries', async () => {
+    const gone = await startPushGateway()
+    await gone.close()
+    const node = await nodes.start({ ...flags, pushGatewayUrl: gone.url, pushMaxAttempts: 2 })
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
+    await setDevice(wallet, node, PUSH_FCM, { device_token: 'nowhere', device_platform: 'android' })
+    const sent = []
+    for (let i = 0; i < 3; i++) sent.push((await sendTo(node, pairwise, `no gateway ${i}`)).id)
+    assert.deepEqual((await wallet.pickup(node.url, node.did, { ack: true })).map(r => r.message.id).sort(), sent.sort())
+    await waitFor(async () => /^didcomm_mesh_push_failures_total\{reason="unreachable"\} 1$/m.test(await (await fetch(`${node.url}/metrics`)).text()) ? true : undefined, 5000, 'the push given up')
+    assert.equal(deviceIds(await deviceInfo(wallet, node, PUSH_FCM)).length, 1, 'an unreachable gateway removes nothing')
   })
 
   it('without a gateway, FCM and APNs are neither offered nor accepted', async () => {
