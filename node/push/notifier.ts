@@ -124,7 +124,14 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
   async function pushAll (client: string): Promise<void> {
     const interval: Interval = { until: Date.now() + init.intervalMs, early: 0 }
     intervals.set(clientKey(client), interval)
-    const found = await devices.list(client)
+    // Reading the devices is push work too: a flood of wake-ups for many clients must not pile up reads.
+    pending++
+    let found: PushRegistration[]
+    try {
+      found = await devices.list(client)
+    } finally {
+      pending--
+    }
     interval.devices = found.length > 0
     for (; interval.early > 0; interval.early--) fold(client, interval)
     for (const device of found) {
@@ -146,26 +153,38 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
     // A client without devices has nothing to fold (nor to read again until the interval ends).
     if (!interval.devices) return
     metrics?.pushCoalesced()
-    interval.trailing ??= setTimeout(() => { trailing(client).catch(fail) }, Math.max(0, interval.until - Date.now()))
+    interval.trailing ??= setTimeout(() => { trailing(client, interval).catch(fail) }, Math.max(0, interval.until - Date.now()))
   }
 
   function fail (err: unknown): void {
     logger.warn({ err }, 'push wake-up failed')
   }
 
-  /** The interval's end, for a client whose messages arrived during it. */
-  async function trailing (client: string): Promise<void> {
-    intervals.delete(clientKey(client))
-    if (stopped || components.live(client) || !await components.waiting(client)) return
-    await pushAll(client)
+  /**
+   * The interval's end, for a client whose messages arrived during it: one push if they still wait
+   * and it is not live. Wake-ups during the check are held (as while devices are read), so they
+   * neither start a push of their own nor go unanswered.
+   */
+  async function trailing (client: string, interval: Interval): Promise<void> {
+    const key = clientKey(client)
+    if (stopped || intervals.get(key) !== interval) return
+    interval.devices = undefined
+    const needed = !components.live(client) && await components.waiting(client)
+    if (stopped || intervals.get(key) !== interval) return
+    if (needed || interval.early > 0) await pushAll(client)
+    else intervals.delete(key)
   }
 
   return {
     wake (client) {
       if (stopped) return
-      const now = Date.now()
       const interval = intervals.get(clientKey(client))
-      if (interval === undefined || interval.until <= now) {
+      // An interval that ended with its push at the end still due is the trailing push's to answer.
+      if (interval === undefined || (interval.until <= Date.now() && interval.trailing === undefined)) {
+        if (pending >= init.queueMax) {
+          metrics?.pushFailed('overflow')
+          return
+        }
         pushAll(client).catch(fail)
         return
       }

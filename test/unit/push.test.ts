@@ -73,17 +73,27 @@ describe('push notifier', () => {
     return { notifier: made, failures, removed, counts: () => ({ sent, coalesced }) }
   }
 
-  it('pending push work is bounded: past queueMax, wake-ups are dropped and counted', async () => {
+  it('pending push work is bounded: past queueMax, pushes and wake-ups are dropped and counted, and no devices are read', async () => {
     const stalls: Array<() => void> = []
-    const devices = Array.from({ length: 50 }, (_, i) => device(`d${i}`, `did:ex:c${i % 10}`))
-    const { notifier: n, failures } = notifier(devices, async () => await new Promise<PushOutcome>(resolve => { stalls.push(() => { resolve('sent') }) }), { queueMax: 8, concurrency: 4 })
-    for (let i = 0; i < 10; i++) n.wake(`did:ex:c${i}`)
-    await waitFor(() => failures.length === 42 ? true : undefined, 2000, 'overflow counted')
-    assert.ok(failures.every(f => f === 'overflow'))
+    let lookups = 0
+    let sends = 0
+    const devices = Array.from({ length: 20 }, (_, i) => device(`d${i}`))
+    const { notifier: n, failures } = notifier([], async () => {
+      sends++
+      return await new Promise<PushOutcome>(resolve => { stalls.push(() => { resolve('sent') }) })
+    }, { queueMax: 8, concurrency: 4 }, {
+      devices: { list: async client => { lookups++; return client === 'did:ex:client' ? devices : [] }, remove: async () => true }
+    })
+    n.wake('did:ex:client')
+    await waitFor(() => failures.length === 12 ? true : undefined, 2000, 'twelve pushes over the bound')
     assert.equal(stalls.length, 4, 'four in flight, four waiting for a slot')
+    n.wake('did:ex:another')
+    assert.deepEqual(failures, Array(13).fill('overflow'))
+    assert.equal(lookups, 1, 'a wake-up past the bound reads nothing')
     for (const release of stalls.splice(0)) release()
     await waitFor(() => stalls.length === 4 ? true : undefined, 2000, 'the waiting four')
     for (const release of stalls.splice(0)) release()
+    assert.equal(sends, 8)
     n.stop()
   })
 
@@ -99,6 +109,39 @@ describe('push notifier', () => {
     assert.deepEqual(Object.fromEntries(calls), { busy: 3, gone: 1, refused: 1 })
     assert.deepEqual(failures.sort(), ['gone', 'rejected', 'unreachable'])
     assert.deepEqual(removed, ['gone'])
+    n.stop()
+  })
+
+  it('at the interval\'s end one push if messages still wait and the wallet is not live; wake-ups during that check get no push of their own', async () => {
+    let waits = true
+    let checking: (() => void) | undefined
+    // A function, not `checking?.()` inline: the checks hold it, in ways the compiler cannot follow.
+    const finishCheck = (): void => { checking?.() }
+    let sent = 0
+    const { notifier: n } = notifier([device('d1')], async () => { sent++; return 'sent' }, { intervalMs: 100 }, {
+      waiting: async () => { await new Promise<void>(resolve => { checking = resolve }); return waits }
+    })
+    n.wake('did:ex:client')
+    await waitFor(() => sent === 1 ? true : undefined, 1000, 'the first push')
+    n.wake('did:ex:client')
+    await waitFor(() => checking, 1000, 'the check at the interval\'s end')
+    n.wake('did:ex:client')
+    n.wake('did:ex:client')
+    finishCheck()
+    await waitFor(() => sent === 2 ? true : undefined, 1000, 'the push at the end')
+    await new Promise(resolve => setTimeout(resolve, 50))
+    assert.equal(sent, 2, 'one push for all of them')
+
+    // Collected meanwhile: nothing at the end, and the next message is pushed at once.
+    checking = undefined
+    waits = false
+    n.wake('did:ex:client')
+    await waitFor(() => checking, 1000, 'the next check')
+    finishCheck()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    assert.equal(sent, 2)
+    n.wake('did:ex:client')
+    await waitFor(() => sent === 3 ? true : undefined, 1000, 'a push at once')
     n.stop()
   })
 
