@@ -14,6 +14,10 @@ import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { PICKUP_VERSIONS } from '../protocols/pickup/messages.ts'
 import type { PickupVocabulary } from '../protocols/pickup/messages.ts'
 import { PROBLEM_REPORT } from '../protocols/problem-report/messages.ts'
+import { PUSH_APNS } from '../protocols/push-notifications-apns/messages.ts'
+import { PUSH_FCM } from '../protocols/push-notifications-fcm/messages.ts'
+import { PUSH_WEBPUSH } from '../protocols/push-notifications-webpush/messages.ts'
+import type { WebPushSubscription } from '../protocols/push-notifications-webpush/messages.ts'
 import { forwardMessage } from '../protocols/routing/messages.ts'
 import { TRUST_PING_PROTOCOL } from '../protocols/trust-ping/handler.ts'
 import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
@@ -50,6 +54,25 @@ export interface SendOptions {
 export interface LiveConnection {
   close(): Promise<void>
 }
+
+/** A device the home node wakes when messages wait and the agent is not live: a browser's Web Push subscription, or an FCM or APNs token (sent through the node's push gateway). */
+export type PushDevice =
+  | { kind: 'webpush', subscription: Pick<WebPushSubscription, 'endpoint' | 'keys'> }
+  | { kind: 'fcm', token: string, platform?: string }
+  | { kind: 'apns', token: string }
+
+export type PushKind = PushDevice['kind']
+
+/** The devices the home node holds for this agent, each with the id its pushes carry, and what it offers. */
+export interface PushDevices {
+  /** The push kinds the node offers (FCM and APNs only with a push gateway). */
+  offered: PushKind[]
+  /** The node's VAPID public key: a browser subscribes with it as applicationServerKey. */
+  vapidPublicKey?: string
+  devices: Array<PushDevice & { id: string }>
+}
+
+const PUSH_PROTOCOLS: Record<PushKind, string> = { webpush: PUSH_WEBPUSH, fcm: PUSH_FCM, apns: PUSH_APNS }
 
 function newKeys (): DidKeys {
   return { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
@@ -364,6 +387,44 @@ export class MeshAgent {
       problem = { comment: text }
     }
     throw new NodeRefusedError(`${url} refused (HTTP ${res.status}): ${problem.comment ?? ''}`, problem.code ?? '', res.status)
+  }
+
+  /** Asks the home node to wake a device when messages wait while the agent is not live (several devices may be registered). */
+  async setPushDevice (device: PushDevice): Promise<void> {
+    const node = this.requireNode()
+    const body = device.kind === 'webpush'
+      ? { subscription: device.subscription }
+      : { device_token: device.token, ...(device.kind === 'fcm' ? { device_platform: device.platform ?? null } : {}) }
+    await this.requestTo(node.did, `${PUSH_PROTOCOLS[device.kind]}/set-device-info`, body)
+  }
+
+  /** The devices the home node wakes for this agent. */
+  async pushDevices (): Promise<PushDevices> {
+    const node = this.requireNode()
+    const reply = await this.requestTo(node.did, `${DISCOVER_FEATURES_PROTOCOL}/queries`, { queries: [{ 'feature-type': 'protocol', match: '*push-notifications*' }] })
+    const ids = new Set(((reply?.body.disclosures as Array<{ id?: unknown }> | undefined) ?? []).map(d => d.id))
+    const offered = (Object.keys(PUSH_PROTOCOLS) as PushKind[]).filter(kind => ids.has(PUSH_PROTOCOLS[kind]))
+    const found: PushDevices = { offered, devices: [] }
+    for (const kind of offered) {
+      const info = (await this.requestTo(node.did, `${PUSH_PROTOCOLS[kind]}/get-device-info`, {}))?.body ?? {}
+      if (typeof info.vapid_public_key === 'string') found.vapidPublicKey = info.vapid_public_key
+      for (const d of (info.devices as Array<Record<string, unknown>> | undefined) ?? []) {
+        const id = String(d.id)
+        if (kind === 'webpush') found.devices.push({ id, kind, subscription: d.subscription as WebPushSubscription })
+        else if (kind === 'fcm') found.devices.push({ id, kind, token: String(d.device_token), ...(typeof d.device_platform === 'string' ? { platform: d.device_platform } : {}) })
+        else found.devices.push({ id, kind, token: String(d.device_token) })
+      }
+    }
+    return found
+  }
+
+  /** Stops the home node waking this agent's devices of `kind`, or of every kind it offers. */
+  async removePushDevices (kind?: PushKind): Promise<void> {
+    const node = this.requireNode()
+    const kinds = kind === undefined ? (await this.pushDevices()).offered : [kind]
+    for (const k of kinds) {
+      await this.requestTo(node.did, `${PUSH_PROTOCOLS[k]}/set-device-info`, k === 'webpush' ? { subscription: null } : { device_token: null })
+    }
   }
 
   /** Pickup 4.0 when the node discloses it, else 3.0. */

@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { MeshAgent } from './agent.ts'
-import type { ReceivedMessage } from './agent.ts'
+import type { PushDevice, PushDevices, PushKind, ReceivedMessage } from './agent.ts'
 
 interface AgentOptions { dir: string, json?: boolean }
 
@@ -19,6 +20,31 @@ function describe (m: ReceivedMessage): string {
 
 function summary (m: ReceivedMessage): Record<string, unknown> {
   return { id: m.id, type: m.type, contact: m.contact?.name, body: m.body }
+}
+
+/** The one device `agent push set` names: a Web Push subscription (JSON, or @file holding it), or an FCM or APNs token. */
+function pushDevice (opts: { webpush?: string, fcm?: string, apns?: string, platform?: string }): PushDevice {
+  const given = [opts.webpush, opts.fcm, opts.apns].filter(v => v !== undefined)
+  if (given.length !== 1) throw new Error('name one device: --webpush <subscription JSON or @file>, --fcm <token> or --apns <token>')
+  if (opts.fcm !== undefined) return { kind: 'fcm', token: opts.fcm, ...(opts.platform === undefined ? {} : { platform: opts.platform }) }
+  if (opts.apns !== undefined) return { kind: 'apns', token: opts.apns }
+  const text = (opts.webpush as string).startsWith('@') ? readFileSync((opts.webpush as string).slice(1), 'utf8') : opts.webpush as string
+  let subscription: unknown
+  try {
+    subscription = JSON.parse(text)
+  } catch {
+    throw new Error('--webpush must be a PushSubscription as JSON ({"endpoint", "keys": {"p256dh", "auth"}}), or @file holding one')
+  }
+  return { kind: 'webpush', subscription: subscription as Extract<PushDevice, { kind: 'webpush' }>['subscription'] }
+}
+
+function describeDevices (found: PushDevices): string {
+  const lines = found.devices.map(d => `${d.kind}  ${d.id}  ${d.kind === 'webpush' ? d.subscription.endpoint : d.token}${d.kind === 'fcm' && d.platform !== undefined ? ` (${d.platform})` : ''}`)
+  return [
+    ...lines.length === 0 ? ['(no push devices)'] : lines,
+    `offered: ${found.offered.join(', ')}`,
+    ...found.vapidPublicKey === undefined ? [] : [`VAPID public key (applicationServerKey): ${found.vapidPublicKey}`]
+  ].join('\n')
 }
 
 /** `didcomm-mesh agent …`: a wallet or business agent on the command line, kept in `--dir`. */
@@ -74,6 +100,36 @@ export function addAgentCommands (program: Command): void {
       const a = await MeshAgent.open(opts.dir)
       const received = await a.pickup()
       print(opts.json, received.map(summary), received.map(describe).join('\n') || '(no messages)')
+    })
+
+  const push = agent.command('push').description('devices the home node wakes when messages wait and the agent is not live')
+  withDir(push.command('set').description('register a device: a Web Push subscription, or an FCM or APNs token'))
+    .option('--webpush <json|@file>', 'a browser\'s PushSubscription as JSON (subscribe with the VAPID key `push show` prints)')
+    .option('--fcm <token>', 'an FCM registration token (woken through the node\'s push gateway)')
+    .option('--platform <name>', 'with --fcm: the device platform, e.g. android or ios')
+    .option('--apns <token>', 'an APNs device token (woken through the node\'s push gateway)')
+    .action(async (opts: AgentOptions & { webpush?: string, fcm?: string, apns?: string, platform?: string }) => {
+      const device = pushDevice(opts)
+      const a = await MeshAgent.open(opts.dir)
+      await a.setPushDevice(device)
+      const found = await a.pushDevices()
+      print(opts.json, found, describeDevices(found))
+    })
+
+  withDir(push.command('show').description('the devices the home node wakes, and the node\'s VAPID public key'))
+    .action(async (opts: AgentOptions) => {
+      const found = await (await MeshAgent.open(opts.dir)).pushDevices()
+      print(opts.json, found, describeDevices(found))
+    })
+
+  withDir(push.command('remove').description('stop waking this agent\'s devices (of one kind, or all)'))
+    .option('--kind <kind>', 'webpush, fcm or apns (default: all)')
+    .action(async (opts: AgentOptions & { kind?: string }) => {
+      if (opts.kind !== undefined && !['webpush', 'fcm', 'apns'].includes(opts.kind)) throw new Error(`--kind must be webpush, fcm or apns, not '${opts.kind}'`)
+      const a = await MeshAgent.open(opts.dir)
+      await a.removePushDevices(opts.kind as PushKind | undefined)
+      const found = await a.pushDevices()
+      print(opts.json, found, describeDevices(found))
     })
 
   withDir(agent.command('listen').description('receive messages live until interrupted'))

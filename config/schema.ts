@@ -96,7 +96,23 @@ export const configSchema = z.object({
   outboxMaxMessages: positive.default(100_000)
     .describe('Messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox'),
   outboxMaxBytes: positive.default(1024 ** 3)
-    .describe('Bytes of messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox')
+    .describe('Bytes of messages waiting to be relayed in all; more are refused with e.p.req.quota.outbox'),
+  pushGatewayUrl: z.url({ protocol: /^https?$/ }).optional()
+    .describe('Push gateway run by the wallet vendor (who holds the FCM and APNs credentials): the node POSTs {"event":"messages-waiting","device","token","platform"} there to wake an FCM or APNs device. Unset: the FCM and APNs push protocols are not offered'),
+  pushVapidSubject: z.string().regex(/^(mailto:\S+@\S+|https:\/\/\S+)$/, 'a mailto: or https: URL').optional()
+    .describe('Contact the node gives Web Push services in its VAPID claims (mailto: or https: URL); unset: public-url when it is https, else mailto:postmaster@localhost (which some services refuse)'),
+  pushHosts: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9.:[\]-]+$/, 'a host name, *.domain or IP address')).default(['fcm.googleapis.com', 'updates.push.services.mozilla.com', '*.notify.windows.com', 'web.push.apple.com'])
+    .describe('Web Push services the node posts to: a subscription whose endpoint names another host is refused (e.p.req.destination-not-allowed). *.domain matches its subdomains'),
+  pushPrivateDestinations: z.boolean().default(false)
+    .describe('Let Web Push endpoints be plain http and on loopback, private and other non-public addresses (tests, a LAN push service); off: https only, public addresses only (checked on every address the host resolves to, when connecting)'),
+  pushIntervalSeconds: positive.default(60)
+    .describe('At most one push per device in this many seconds: messages arriving meanwhile are told by one more push at the end of the interval, if they still wait and the wallet is not live'),
+  pushMaxAttempts: positive.default(5)
+    .describe('Tries of one push (spaced 1 s, doubling up to 60 s) when the push service or gateway is unreachable or busy; 404 or 410 removes the registration at once'),
+  pushQueueMax: positive.default(10_000)
+    .describe('Pushes waiting to be sent or retried, in all; wake-ups past it are dropped and counted (the messages themselves stay queued)'),
+  maxPushDevicesPerClient: positive.default(10)
+    .describe('Most push registrations (Web Push, FCM and APNs together) one client may hold; a new one past it replaces the oldest')
 })
 
 export type Config = z.infer<typeof configSchema>

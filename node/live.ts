@@ -34,10 +34,14 @@ export interface LiveDeliveryComponents {
   /** Other processes serving the same store: told of mail this one queued, and telling of theirs. */
   signals?: MailSignals
   metrics?: Pick<NodeMetrics, 'observe'>
+  /** Told of mail queued for a client with no live session here, to wake its devices (push). */
+  asleep?: (client: string) => void
 }
 
 /** Live delivery as the node runs it: stopping it stops hearing other processes' signals. */
 export interface NodeLiveDelivery extends LiveDelivery {
+  /** Whether the client has a live session on this process. */
+  connected(client: string): boolean
   stop(): void
 }
 
@@ -147,8 +151,11 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
       refill(client)
     },
 
+    connected: client => byClient.has(client),
+
     queued (client) {
       if (byClient.has(client)) refill(client)
+      else components.asleep?.(client)
       // The client may be live on another process serving this store.
       signals?.announce(client)
     },

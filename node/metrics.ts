@@ -7,6 +7,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Mailbox, MailboxLimits } from '../storage/store.ts'
 import type { RouteStats } from './mesh/routes.ts'
+import type { PushKind } from '../storage/store.ts'
+import type { PushFailure } from './push/notifier.ts'
 
 export interface MetricSources {
   queued: () => Promise<{ messages: number, bytes: number }>
@@ -32,6 +34,14 @@ export interface NodeMetrics {
   mailboxFill(ratio: number): void
   /** One relay attempt to the next hop, its outcome and how long it took. */
   relayed(outcome: string, seconds: number): void
+  /** A push went to a device (Web Push, or FCM/APNs through the gateway). */
+  pushed(kind: PushKind): void
+  /** A wake-up folded into the push its device already had this interval. */
+  pushCoalesced(): void
+  /** A push not delivered, and why. */
+  pushFailed(reason: PushFailure): void
+  /** Push registrations set (by clients) or removed (by clients, or because their service said the device is gone). */
+  pushRegistrations(kind: PushKind, change: 'set' | 'removed', count: number): void
   /** A module plugs in what it alone can read at scrape time; until it does, those gauges read 0. */
   observe(sources: Partial<MetricSources>): void
   /** The latest relay attempts, oldest first (at most RECENT_RELAYS), for the operator's latency sparkline. */
@@ -60,6 +70,10 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   const relays = new Counter({ name: `${PREFIX}relays_total`, help: 'Relay attempts to the next hop, by outcome (accepted, rejected, retry)', labelNames: ['outcome'], registers: [registry] })
   const fill = new Histogram({ name: `${PREFIX}mailbox_fill_ratio`, help: "How full the recipient's mailbox is after each message queued, of the fuller of its quotas (messages or bytes per recipient)", buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1], registers: [registry] })
   const relaySeconds = new Histogram({ name: `${PREFIX}relay_duration_seconds`, help: 'Time of one relay attempt, until the next hop acknowledged or failed', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] })
+  const pushes = new Counter({ name: `${PREFIX}pushes_total`, help: 'Pushes sent to wake a wallet, by service (webpush, fcm, apns)', labelNames: ['service'], registers: [registry] })
+  const pushesCoalesced = new Counter({ name: `${PREFIX}pushes_coalesced_total`, help: 'Wake-ups folded into a push the device already had within the push interval', registers: [registry] })
+  const pushFailures = new Counter({ name: `${PREFIX}push_failures_total`, help: 'Pushes not delivered, by reason (gone: registration removed; rejected; unreachable after every try; not-allowed; overflow: too much push work waiting)', labelNames: ['reason'], registers: [registry] })
+  const pushRegistrations = new Counter({ name: `${PREFIX}push_registrations_total`, help: 'Push registrations set or removed, by service', labelNames: ['service', 'change'], registers: [registry] })
   // Read at scrape time; each registers itself.
   new Gauge({ name: `${PREFIX}mailbox_messages`, help: 'Messages queued for all recipients', registers: [registry], async collect () { this.set((await sources.queued?.())?.messages ?? 0) } })
   new Gauge({ name: `${PREFIX}mailbox_bytes`, help: 'Bytes queued for all recipients', registers: [registry], async collect () { this.set((await sources.queued?.())?.bytes ?? 0) } })
@@ -101,6 +115,18 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
       relaySeconds.observe({ outcome }, seconds)
       recent.push({ at: Date.now(), outcome, seconds })
       if (recent.length > RECENT_RELAYS) recent.shift()
+    },
+    pushed (kind) {
+      pushes.inc({ service: kind })
+    },
+    pushCoalesced () {
+      pushesCoalesced.inc()
+    },
+    pushFailed (reason) {
+      pushFailures.inc({ reason })
+    },
+    pushRegistrations (kind, change, count) {
+      if (count > 0) pushRegistrations.inc({ service: kind, change }, count)
     },
     observe (more) {
       Object.assign(sources, more)

@@ -30,6 +30,7 @@ import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
 import { createNodeMetrics, meteredMailbox } from './metrics.ts'
+import { createNodePush } from './push/push.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createHttpTransport } from './transports/http.ts'
@@ -138,8 +139,15 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const envelope = createEnvelope(resolver, identity.secret)
   const { mediations } = store
   const mailbox = meteredMailbox(store.mailbox, limits, metrics)
-  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
+  // Mail for a client with no live socket wakes its devices (push is made just below; it is first called later).
+  const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals, asleep: client => { push.wake(client) } })
   lifecycle.started('live delivery', () => { live.stop() })
+  const push = createNodePush(config, {
+    devices: store.pushDevices, mailbox, mediations, logger, metrics,
+    live: client => live.connected(client),
+    vapidSecret: nodeSecret(keys, 'vapid')
+  })
+  lifecycle.started('push', () => { push.stop() })
   const mesh = createMesh({
     libp2p, resolver, logger, metrics,
     outbox: store.outbox,
@@ -170,7 +178,12 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       delivered: metrics.delivered,
       maxMessageBytes: config.maxMessageBytes,
       maxMediations: config.maxMediations,
-      maxRecipientsPerClient: config.maxRecipientsPerClient
+      maxRecipientsPerClient: config.maxRecipientsPerClient,
+      pushDevices: store.pushDevices,
+      maxPushDevicesPerClient: config.maxPushDevicesPerClient,
+      webPush: { vapidPublicKey: push.vapidPublicKey, endpointAllowed: push.endpointAllowed },
+      pushGateway: push.gateway,
+      pushRegistrations: metrics.pushRegistrations
     })
   })
 

@@ -16,7 +16,7 @@ function placeOf (name: string): string {
 
 function describeCopy (report: CopyReport): string {
   const copied = `copied ${report.clients} clients, ${report.recipients} recipients, ${report.messages} queued messages, ${report.outbox} outbox entries, ` +
-    `${report.usedInvitations} used invitations, ${report.mediatorDids} mediator DIDs, ${report.libp2pRecords} libp2p records`
+    `${report.usedInvitations} used invitations, ${report.pushDevices} push devices, ${report.mediatorDids} mediator DIDs, ${report.libp2pRecords} libp2p records`
   const { messages, bytes } = report.leftBehind
   return messages === 0 ? copied : `${copied}\nleft behind: ${messages} messages (${bytes} bytes) queued for DIDs no client holds any more (nobody can pick them up)`
 }

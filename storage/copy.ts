@@ -17,6 +17,7 @@ export interface CopyReport {
   messages: number
   outbox: number
   usedInvitations: number
+  pushDevices: number
   mediatorDids: number
   libp2pRecords: number
   /** Messages queued for DIDs no client holds (a recipient removed since): no mailbox names them, so they stay behind. */
@@ -30,6 +31,7 @@ async function contents (store: Store): Promise<string[]> {
   if ((await store.mailbox.queued()).messages > 0) held.push('messages')
   if ((await store.outbox.counts()).hops.size > 0) held.push('outbox entries')
   for await (const _ of store.usedInvitations.entries()) { held.push('used invitations'); break }
+  for await (const _ of store.pushDevices.entries()) { held.push('push devices'); break }
   if ((await store.state.mediatorDids()).length > 0) held.push('mediator DIDs')
   for await (const _ of store.datastore.queryKeys({ limit: 1 })) held.push('libp2p records')
   return held
@@ -54,7 +56,7 @@ async function writeAll<T> (items: AsyncIterable<T> | Iterable<T>, write: (item:
 /**
  * Copies everything `from` holds into `to`, which must be empty: mediations (grant times, recipients,
  * aliases), every mailbox a client reads (messages with their receipt times), the relay outbox (with
- * attempts), used invitation tokens, the mediator DID history and libp2p's records. Neither store may
+ * attempts), used invitation tokens, push registrations, the mediator DID history and libp2p's records. Neither store may
  * be written by anyone else meanwhile. Mailboxes are found through the mediations: a mailbox is
  * named by a hash of its DID, so messages for a DID nobody holds any more are counted, not copied.
  */
@@ -62,7 +64,7 @@ export async function copyStore (from: Store, to: Store): Promise<CopyReport> {
   const held = await contents(to)
   if (held.length > 0) throw new TargetNotEmptyError(`the target store is not empty (it holds ${held.join(', ')}): copy only into a new store`)
 
-  const report: CopyReport = { clients: 0, recipients: 0, messages: 0, outbox: 0, usedInvitations: 0, mediatorDids: 0, libp2pRecords: 0, leftBehind: { messages: 0, bytes: 0 } }
+  const report: CopyReport = { clients: 0, recipients: 0, messages: 0, outbox: 0, usedInvitations: 0, pushDevices: 0, mediatorDids: 0, libp2pRecords: 0, leftBehind: { messages: 0, bytes: 0 } }
   let bytes = 0
   for await (const grant of from.mediations.entries()) {
     await to.mediations.grant(grant.client, grant.grantedAt)
@@ -88,6 +90,10 @@ export async function copyStore (from: Store, to: Store): Promise<CopyReport> {
     if (entry.attempts > 0) await to.outbox.attempted(entry)
   })
   report.usedInvitations = await writeAll(from.usedInvitations.entries(), async ({ nonce, expiresAt }) => { await to.usedInvitations.use(nonce, expiresAt) })
+  // Every registration is its client's (a revoke takes them), so the grants copied above admit them all; ids are kept, pushes name them.
+  report.pushDevices = await writeAll(from.pushDevices.entries(), async device => {
+    if (await to.pushDevices.register(device, Infinity) === undefined) throw new Error(`copying a push device of ${device.client} failed: no mediation`)
+  })
   const dids = await from.state.mediatorDids()
   for (const did of dids) await to.state.rememberMediatorDid(did)
   report.mediatorDids = dids.length

@@ -107,7 +107,7 @@ export interface Mediations {
   findRecipient(didOrAlias: string): Promise<{ client: string, recipient: string } | undefined>
   /** Up to `limit` mediation grants, in key order. */
   clients(limit: number): Promise<MediationRecord[]>
-  /** Withdraws a client's mediation and every recipient it holds; the recipients removed, or undefined when it held none. */
+  /** Withdraws a client's mediation, every recipient it holds and its push registrations; the recipients removed, or undefined when it held none. */
   revoke(client: string): Promise<string[] | undefined>
   /** Every grant with its recipients and their aliases. */
   entries(): AsyncIterable<MediationEntry>
@@ -151,6 +151,42 @@ export interface OutboxStore {
   counts(): Promise<{ hops: Map<string, number>, senders: Map<string, number>, bytes: number }>
   /** Every entry, claimed or not, with its attempts; claims nothing. */
   entries(): AsyncIterable<OutboxEntry>
+}
+
+/** Where a wake-up goes: Web Push (RFC 8030) straight to the push service, FCM and APNs through the operator's push gateway. */
+export type PushKind = 'webpush' | 'fcm' | 'apns'
+
+/** One device a client asked to be woken on when messages wait for it. */
+export interface PushRegistration {
+  /** Random, opaque: the only name a push gives the device (never the client's DID). */
+  id: string
+  client: string
+  kind: PushKind
+  /** The FCM or APNs device token, or the Web Push endpoint URL. */
+  token: string
+  /** FCM: the device_platform the wallet gave (android, ios, web, ...). */
+  platform?: string
+  /** Web Push: the subscription's keys, base64url (RFC 8291). */
+  keys?: { p256dh: string, auth: string }
+  /** epoch milliseconds of the latest registration of this token */
+  registeredAt: number
+}
+
+export interface PushDevices {
+  /**
+   * Registers a device for a client that holds a mediation, or refreshes it when the client has
+   * registered that token of that kind before (it keeps its id). Keeps the client's newest
+   * `maxPerClient` registrations, dropping the oldest. Undefined when the client holds no mediation.
+   */
+  register(registration: PushRegistration, maxPerClient: number): Promise<PushRegistration | undefined>
+  /** The client's registrations (of one kind, if given), oldest first. */
+  list(client: string, kind?: PushKind): Promise<PushRegistration[]>
+  /** Removes the client's registrations (of one kind, if given); how many. A revoked mediation takes them all. */
+  clear(client: string, kind?: PushKind): Promise<number>
+  /** Removes one registration by id (its push service said the device is gone); whether it was there. */
+  remove(id: string): Promise<boolean>
+  /** Every registration. */
+  entries(): AsyncIterable<PushRegistration>
 }
 
 /** Single-use invitation tokens already used, remembered until they expire (then they fail on expiry alone). */
@@ -202,6 +238,7 @@ export interface Store {
   mediations: Mediations
   outbox: OutboxStore
   usedInvitations: UsedInvitations
+  pushDevices: PushDevices
   state: NodeState
   signals: MailSignals
   datastore: Datastore

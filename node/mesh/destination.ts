@@ -5,6 +5,8 @@
  */
 import { lookup as dnsLookup } from 'node:dns'
 import type { LookupAddress, LookupAllOptions } from 'node:dns'
+import { request as httpRequest } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import { BlockList, isIP } from 'node:net'
 import type { LookupFunction } from 'node:net'
 
@@ -64,5 +66,35 @@ export const safeLookup: LookupFunction = (hostname, options, callback) => {
     }
     if (options.all === true) callback(null, addresses)
     else callback(null, addresses[0]?.address as string, addresses[0]?.family)
+  })
+}
+
+export interface PostInit {
+  /** Whether loopback, private and other non-public addresses may be reached. */
+  privateDestinations: boolean
+  timeoutMs: number
+}
+
+/**
+ * POSTs `body` to `url` and resolves with the status code; the answer's body is never read (it is
+ * not passed on, and a hostile server could make it endless). Redirects are not followed. Throws
+ * DestinationNotAllowedError for an address the node may not reach, or the network's error.
+ */
+export async function postSafely (url: string, body: Buffer, headers: Record<string, string | number>, init: PostInit): Promise<number> {
+  if (!urlAllowed(url, init.privateDestinations)) throw new DestinationNotAllowedError('this node does not post to that destination')
+  return await new Promise<number>((resolve, reject) => {
+    const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-length': body.length },
+      signal: AbortSignal.timeout(init.timeoutMs),
+      // A socket of its own each time: a pooled one would skip the address check of its connect.
+      agent: false,
+      ...(init.privateDestinations ? {} : { lookup: safeLookup })
+    }, response => {
+      resolve(response.statusCode ?? 0)
+      response.destroy()
+    })
+    request.on('error', reject)
+    request.end(body)
   })
 }

@@ -1,12 +1,10 @@
-import { request as httpRequest } from 'node:http'
-import { request as httpsRequest } from 'node:https'
 import type { PeerId } from '@libp2p/interface'
 import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { retryLater } from '../wire.ts'
 import type { StatusFrame } from '../wire.ts'
 import { RelayChannel } from './channel.ts'
-import { DestinationNotAllowedError, safeLookup, urlAllowed } from './destination.ts'
+import { DestinationNotAllowedError, postSafely } from './destination.ts'
 import type { Route } from './routes.ts'
 import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
@@ -73,24 +71,8 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
    * it would tell the sender what listens where.
    */
   async function overHttp (url: string, packed: string): Promise<DeliveryResult> {
-    if (!urlAllowed(url, privateDestinations)) return notAllowed
-    const body = Buffer.from(packed)
     try {
-      const status = await new Promise<number>((resolve, reject) => {
-        const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-          method: 'POST',
-          headers: { 'content-type': ENCRYPTED_MEDIA_TYPE, 'content-length': body.length },
-          signal: AbortSignal.timeout(timeoutMs),
-          // A socket of its own each time: a pooled one would skip the address check of its connect.
-          agent: false,
-          ...(privateDestinations ? {} : { lookup: safeLookup })
-        }, response => {
-          resolve(response.statusCode ?? 0)
-          response.destroy()
-        })
-        request.on('error', reject)
-        request.end(body)
-      })
+      const status = await postSafely(url, Buffer.from(packed), { 'content-type': ENCRYPTED_MEDIA_TYPE }, { privateDestinations, timeoutMs })
       if (status >= 200 && status < 300) return { outcome: 'accepted' }
       if (status === 408 || status === 429 || status >= 500) return { outcome: 'retry', reason: `HTTP ${status}` }
       return { outcome: 'rejected', code: PROBLEM.cantUseEndpoint, comment: 'the next mediator did not accept the message' }

@@ -6,6 +6,7 @@ import { createLevelUsedInvitations } from './invitations.ts'
 import { createLevelMailbox } from './mailbox.ts'
 import { createLevelMediations } from './mediations.ts'
 import { createLevelOutbox } from './outbox.ts'
+import { createLevelPushDevices } from './push.ts'
 
 /**
  * The embedded store: one LevelDB directory, a sublevel per concern, and one group commit shared
@@ -16,11 +17,22 @@ export async function openLevelStore (directory: string, limits: StoreLimits): P
   const commit = new GroupCommit(db)
   const meta = sublevel(db, 'meta')
   const mediatorDids = async (): Promise<string[]> => (await meta.get('mediator-dids') as string[] | undefined) ?? []
+  const mediations = createLevelMediations(db, commit)
+  const pushDevices = createLevelPushDevices(db, commit, async client => await mediations.get(client) !== undefined)
   return {
     mailbox: createLevelMailbox(db, commit, limits.mailbox),
-    mediations: createLevelMediations(db, commit),
+    mediations: {
+      ...mediations,
+      // The grant goes first: from then on no registration is admitted, and the clear takes the rest.
+      async revoke (client) {
+        const removed = await mediations.revoke(client)
+        if (removed !== undefined) await pushDevices.clear(client)
+        return removed
+      }
+    },
     outbox: createLevelOutbox(db, commit),
     usedInvitations: createLevelUsedInvitations(db, commit),
+    pushDevices,
     state: {
       async rememberMediatorDid (did) {
         const known = await mediatorDids()

@@ -88,6 +88,20 @@ const MIGRATIONS: readonly string[] = [
     value bytea NOT NULL
   );
   COMMENT ON TABLE ${SCHEMA}.libp2p_datastore IS 'libp2p''s own records (peer store, DHT)';
+  `,
+  `
+  CREATE TABLE ${SCHEMA}.push_devices (
+    id text PRIMARY KEY,
+    client_hash bytea NOT NULL REFERENCES ${SCHEMA}.mediation_names (name_hash) ON DELETE CASCADE,
+    kind text NOT NULL CHECK (kind IN ('webpush', 'fcm', 'apns')),
+    token text NOT NULL,
+    platform text,
+    p256dh text,
+    auth text,
+    registered_at bigint NOT NULL,
+    UNIQUE (client_hash, kind, token)
+  );
+  COMMENT ON TABLE ${SCHEMA}.push_devices IS 'Devices a client asked to be woken on when messages wait (token: FCM/APNs device token or Web Push endpoint); deleted with the client''s grant';
   `
 ]
 

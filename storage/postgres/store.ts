@@ -9,6 +9,7 @@ import { createPostgresMailbox } from './mailbox.ts'
 import { createPostgresMediations } from './mediations.ts'
 import { migrate } from './migrations.ts'
 import { createPostgresOutbox } from './outbox.ts'
+import { createPostgresPushDevices } from './push.ts'
 import { openMailSignals } from './signals.ts'
 import { createPostgresNodeState } from './state.ts'
 
@@ -43,6 +44,7 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
       mediations: createPostgresMediations(db, commit),
       outbox,
       usedInvitations: createPostgresUsedInvitations(db, commit),
+      pushDevices: createPostgresPushDevices(db, commit),
       state: createPostgresNodeState(db, commit),
       signals,
       datastore: new PostgresDatastore(db, commit),

@@ -11,6 +11,8 @@ import { TRUST_PING_PROTOCOL } from '../../protocols/trust-ping/handler.ts'
 import { TestAgent, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
+import { startPushGateway, startWebPushService } from '../helpers/push.ts'
+import type { PushGateway, WebPushService } from '../helpers/push.ts'
 
 /** The suite's nodes and its agents' dirs, all cleaned up in its `after`. */
 const nodes = testNodes('didcomm-mesh-agent-')
@@ -363,5 +365,64 @@ describe('MeshAgent against a three-node mesh', () => {
       await connection.close()
     }
     assert.deepEqual(await customer.pickup(), [], 'nothing left unacknowledged')
+  })
+})
+
+describe('MeshAgent push devices', () => {
+  let service: WebPushService
+  let gateway: PushGateway
+  let node: TestNode
+
+  before(async () => {
+    service = await startWebPushService()
+    gateway = await startPushGateway()
+    node = await nodes.start({ pushHosts: ['127.0.0.1'], pushPrivateDestinations: true, pushGatewayUrl: gateway.url })
+  })
+  after(async () => {
+    await nodes.stopAll()
+    await service.close()
+    await gateway.close()
+  })
+
+  it('registers a Web Push subscription and FCM and APNs tokens, shows and removes them; a sleeping agent is woken, a listening one is not', async () => {
+    const business = await agentOn(node)
+    const customer = await agentOn(node)
+    await relate(business, customer)
+    const empty = await customer.pushDevices()
+    assert.deepEqual(empty.offered, ['webpush', 'fcm', 'apns'])
+    assert.match(empty.vapidPublicKey ?? '', /^[\w-]{87}$/)
+    assert.deepEqual(empty.devices, [])
+
+    const sub = service.subscribe()
+    await customer.setPushDevice({ kind: 'webpush', subscription: sub.subscription })
+    await customer.setPushDevice({ kind: 'fcm', token: 'fcm-agent', platform: 'android' })
+    await customer.setPushDevice({ kind: 'apns', token: 'd'.repeat(64) })
+    const held = await customer.pushDevices()
+    assert.deepEqual(held.devices.map(({ id: _id, ...device }) => device), [
+      { kind: 'webpush', subscription: sub.subscription },
+      { kind: 'fcm', token: 'fcm-agent', platform: 'android' },
+      { kind: 'apns', token: 'd'.repeat(64) }
+    ])
+
+    await business.send('Alice', 'are you there?')
+    const [push] = await waitFor(() => service.received.length > 0 ? service.received : undefined, 5000, 'the Web Push')
+    assert.deepEqual(push?.payload, { event: 'messages-waiting', device: held.devices[0]?.id })
+    await waitFor(() => gateway.received.length === 2 ? true : undefined, 5000, 'FCM and APNs through the gateway')
+    assert.equal((await pickupTexts(customer, 1, 'the message')).length, 1)
+
+    const received: string[] = []
+    const live = await customer.listen(m => { if (isText(m)) received.push(textOf(m)) })
+    try {
+      await business.send('Alice', 'live now')
+      await waitFor(() => received.length === 1 ? true : undefined, 10_000, 'the live message')
+      assert.equal(service.received.length, 1, 'no push while listening')
+    } finally {
+      await live.close()
+    }
+
+    await customer.removePushDevices('fcm')
+    assert.deepEqual((await customer.pushDevices()).devices.map(d => d.kind), ['webpush', 'apns'])
+    await customer.removePushDevices()
+    assert.deepEqual((await customer.pushDevices()).devices, [])
   })
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { stat } from 'node:fs/promises'
+import { stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -10,6 +10,8 @@ import { mediationInvitation } from '../../protocols/out-of-band/messages.ts'
 import { exitOf, field, killAll, launch, launchStart, run } from '../helpers/cli.ts'
 import type { Running } from '../helpers/cli.ts'
 import { tempDir, waitFor } from '../helpers/node.ts'
+import { startPushGateway, startWebPushService } from '../helpers/push.ts'
+import type { PushGateway, WebPushService } from '../helpers/push.ts'
 
 /** Runs an agent subcommand that must succeed. */
 async function agent (args: string[]): Promise<string> {
@@ -182,5 +184,58 @@ describe('didcomm-mesh agent CLI', () => {
     const notUrl = await run(['agent', 'accept', 'not-a-url', '--dir', customer])
     assert.notEqual(notUrl.code, 0)
     assert.match(notUrl.stderr, /not a URL/)
+  })
+})
+
+describe('didcomm-mesh agent push', () => {
+  let nodeDir: Awaited<ReturnType<typeof tempDir>>
+  let agentDir: Awaited<ReturnType<typeof tempDir>>
+  let service: WebPushService
+  let gateway: PushGateway
+
+  before(async () => {
+    nodeDir = await tempDir()
+    agentDir = await tempDir()
+    service = await startWebPushService()
+    gateway = await startPushGateway()
+    const node = await launchStart(['--data-dir', nodeDir.path, '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn',
+      '--push-hosts', '127.0.0.1', '--push-private-destinations', '--push-gateway-url', gateway.url])
+    await agent(['init', '--dir', agentDir.path, '--node', field(node.stdout(), 'invitation') as string])
+  })
+
+  after(async () => {
+    killAll()
+    await service.close()
+    await gateway.close()
+    await nodeDir.remove()
+    await agentDir.remove()
+  })
+
+  it('set (Web Push from a file, FCM with a platform), show, remove', async () => {
+    const sub = service.subscribe()
+    const file = join(agentDir.path, 'subscription.json')
+    await writeFile(file, JSON.stringify(sub.subscription))
+    const afterWebPush = JSON.parse(await agent(['push', 'set', '--webpush', `@${file}`, '--dir', agentDir.path, '--json'])) as { devices: Array<{ kind: string }>, vapidPublicKey: string }
+    assert.deepEqual(afterWebPush.devices.map(d => d.kind), ['webpush'])
+    assert.match(afterWebPush.vapidPublicKey, /^[\w-]{87}$/)
+    const shown = await agent(['push', 'set', '--fcm', 'cli-token', '--platform', 'android', '--dir', agentDir.path])
+    assert.match(shown, /^fcm {2}[\w-]{22} {2}cli-token \(android\)$/m)
+    assert.match(shown, new RegExp(`^webpush {2}[\\w-]{22} {2}${sub.subscription.endpoint.replaceAll('.', '\\.')}$`, 'm'))
+    assert.match(await agent(['push', 'show', '--dir', agentDir.path]), /^offered: webpush, fcm, apns$/m)
+    assert.match(await agent(['push', 'remove', '--kind', 'webpush', '--dir', agentDir.path]), /^fcm .*cli-token/m)
+    assert.match(await agent(['push', 'remove', '--dir', agentDir.path]), /^\(no push devices\)$/m)
+  })
+
+  it('errors: no device or two named, a bad --kind, an endpoint the node refuses', async () => {
+    const none = await run(['agent', 'push', 'set', '--dir', agentDir.path])
+    assert.notEqual(none.code, 0)
+    assert.match(none.stderr, /name one device/)
+    const two = await run(['agent', 'push', 'set', '--fcm', 'a', '--apns', 'b', '--dir', agentDir.path])
+    assert.match(two.stderr, /name one device/)
+    const kind = await run(['agent', 'push', 'remove', '--kind', 'sms', '--dir', agentDir.path])
+    assert.match(kind.stderr, /--kind must be webpush, fcm or apns/)
+    const refused = await run(['agent', 'push', 'set', '--webpush', JSON.stringify({ ...service.subscribe().subscription, endpoint: 'https://push.example.org/x' }), '--dir', agentDir.path])
+    assert.notEqual(refused.code, 0)
+    assert.match(refused.stderr, /does not send Web Push to that endpoint/)
   })
 })

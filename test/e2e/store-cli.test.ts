@@ -65,7 +65,7 @@ describe('didcomm-mesh backup, store copy and migrate', () => {
     const database = await server.createDatabase()
     const copied = await run(['store', 'copy', '--from', backupDir, '--to', database])
     assert.equal(copied.code, 0, copied.stderr)
-    assert.match(copied.stdout, /copied 1 clients, 1 recipients, 30 queued messages, 0 outbox entries, 0 used invitations, 2 mediator DIDs/)
+    assert.match(copied.stdout, /copied 1 clients, 1 recipients, 30 queued messages, 0 outbox entries, 0 used invitations, 0 push devices, 2 mediator DIDs/)
     const twice = await run(['store', 'copy', '--from', backupDir, '--to', database])
     assert.equal(twice.code, 2)
     assert.match(twice.stderr, /the target store is not empty \(it holds mediations, messages/)
@@ -86,16 +86,16 @@ describe('didcomm-mesh backup, store copy and migrate', () => {
     const database = await server.createDatabase()
     const first = await run(['migrate', '--store', database])
     assert.equal(first.code, 0, first.stderr)
-    assert.equal(first.stdout.trim(), 'PostgreSQL schema version none → 1')
+    assert.equal(first.stdout.trim(), 'PostgreSQL schema version none → 2')
     const second = await run(['migrate'], 30_000, { DIDCOMM_MESH_STORE: database })
-    assert.equal(second.stdout.trim(), 'PostgreSQL schema version 1 → 1 (already current)')
+    assert.equal(second.stdout.trim(), 'PostgreSQL schema version 2 → 2 (already current)')
 
     const sql = postgres(database, { onnotice: () => {} })
     await sql`INSERT INTO didcomm_mesh.schema_migrations (version) VALUES (999)`
     await sql.end()
     const newer = await run(['migrate', '--store', database])
     assert.equal(newer.code, 1)
-    assert.match(newer.stderr, /schema is at version 999, newer than this node's 1: upgrade the node/)
+    assert.match(newer.stderr, /schema is at version 999, newer than this node's 2: upgrade the node/)
 
     const levelDir = join(work.path, 'migrate-level')
     await (await openLevelStore(levelDir, { mailbox: { maxMessages: 1, maxBytes: 1 } })).close()

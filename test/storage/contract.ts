@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Key } from 'interface-datastore'
 import { MailboxFullError, contentHash } from '../../storage/store.ts'
-import type { OutboxEntry, Store, StoreLimits } from '../../storage/store.ts'
+import type { OutboxEntry, PushRegistration, Store, StoreLimits } from '../../storage/store.ts'
 
 /** One empty place a store keeps its data: opened (and reopened) as often as a test likes. */
 export interface StorePlace {
@@ -242,6 +242,51 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.deepEqual((await reopened.claim('did:ex:hop', 5, 60_000)).map(e => e.message), ['m2', 'm3'])
       assert.equal((await reopened.counts()).hops.get('did:ex:hop'), 2)
       assert.equal((await reopened.add(entry('did:ex:hop', 'm2', 9))).duplicate, true)
+    })
+
+    it('push devices: only for a client holding mediation; several per client, the newest kept; a refresh keeps its id; removed by id, by kind, and with the mediation; durable', async () => {
+      const place = await fresh()
+      const { mediations, pushDevices } = place.store
+      const device = (id: string, kind: PushRegistration['kind'], token: string, registeredAt: number, client = 'did:ex:pushed'): PushRegistration =>
+        ({ id, client, kind, token, registeredAt, ...(kind === 'fcm' ? { platform: 'android' } : {}), ...(kind === 'webpush' ? { keys: { p256dh: 'p-' + id, auth: 'a-' + id } } : {}) })
+      assert.equal(await pushDevices.register(device('d0', 'fcm', 'tok-0', 1, 'did:ex:stranger'), 3), undefined, 'no mediation, no registration')
+      await mediations.grant('did:ex:pushed')
+      await mediations.grant('did:ex:other')
+      assert.deepEqual(await pushDevices.register(device('d1', 'fcm', 'tok-1', 10), 3), device('d1', 'fcm', 'tok-1', 10))
+      await pushDevices.register(device('d2', 'webpush', 'https://push.example/1', 20), 3)
+      await pushDevices.register(device('d3', 'apns', 'tok-3', 30), 3)
+      await pushDevices.register(device('o1', 'fcm', 'tok-1', 5, 'did:ex:other'), 3)
+      const refreshed = await pushDevices.register({ ...device('d9', 'fcm', 'tok-1', 40), platform: 'ios' }, 3)
+      assert.deepEqual(refreshed, { ...device('d1', 'fcm', 'tok-1', 40), platform: 'ios' }, 'the same token again keeps its id')
+      assert.deepEqual((await pushDevices.list('did:ex:pushed')).map(d => d.id), ['d2', 'd3', 'd1'], 'oldest first')
+      await pushDevices.register(device('d4', 'webpush', 'https://push.example/2', 50), 3)
+      assert.deepEqual((await pushDevices.list('did:ex:pushed')).map(d => d.id), ['d3', 'd1', 'd4'], 'past the cap the oldest goes')
+      assert.deepEqual(await pushDevices.list('did:ex:pushed', 'webpush'), [device('d4', 'webpush', 'https://push.example/2', 50)])
+      assert.deepEqual((await pushDevices.list('did:ex:other')).map(d => d.id), ['o1'], 'one client\'s token is not another\'s')
+
+      assert.equal(await pushDevices.remove('d3'), true)
+      assert.equal(await pushDevices.remove('d3'), false)
+      assert.equal(await pushDevices.clear('did:ex:pushed', 'apns'), 0)
+      assert.equal(await pushDevices.clear('did:ex:pushed', 'fcm'), 1)
+      assert.deepEqual((await pushDevices.list('did:ex:pushed')).map(d => d.id), ['d4'])
+
+      const reopened = await place.reopen()
+      assert.deepEqual(await reopened.pushDevices.list('did:ex:pushed'), [device('d4', 'webpush', 'https://push.example/2', 50)])
+      assert.deepEqual((await collect(reopened.pushDevices.entries())).map(d => d.id).sort(), ['d4', 'o1'])
+      await reopened.mediations.revoke('did:ex:pushed')
+      assert.deepEqual(await reopened.pushDevices.list('did:ex:pushed'), [], 'the mediation ended: its registrations went with it')
+      assert.equal(await reopened.pushDevices.register(device('d5', 'apns', 'tok-5', 60), 3), undefined)
+      assert.deepEqual((await collect(reopened.pushDevices.entries())).map(d => d.id), ['o1'])
+    })
+
+    it('push devices: a registration racing the revoke of its mediation does not outlive it', async () => {
+      const { mediations, pushDevices } = (await fresh()).store
+      await mediations.grant('did:ex:racing')
+      await Promise.all([
+        ...Array.from({ length: 5 }, async (_, i) => await pushDevices.register({ id: `r${i}`, client: 'did:ex:racing', kind: 'apns', token: `t${i}`, registeredAt: i }, 10)),
+        mediations.revoke('did:ex:racing')
+      ])
+      assert.deepEqual(await pushDevices.list('did:ex:racing'), [])
     })
 
     it('used invitations: a token is used once, even by racing requests; expired ones are swept', async () => {

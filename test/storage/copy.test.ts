@@ -44,6 +44,7 @@ async function everything (store: Store, mailboxDids: string[]): Promise<unknown
     mailboxes,
     outbox: byJson(await collect(store.outbox.entries())),
     usedInvitations: byJson(await collect(store.usedInvitations.entries())),
+    pushDevices: byJson(await collect(store.pushDevices.entries())),
     mediatorDids: await store.state.mediatorDids(),
     libp2p: byJson((await collect(store.datastore.query({}))).map(({ key, value }) => [key.toString(), [...value]]))
   }
@@ -72,6 +73,9 @@ describe('store copy', () => {
     assert.ok(tried !== undefined)
     await source.outbox.attempted({ ...tried, attempts: 5 })
     await source.usedInvitations.use('nonce-1', 99_999)
+    await source.pushDevices.register({ id: 'push-1', client: 'did:ex:alice', kind: 'webpush', token: 'https://push.example/a', keys: { p256dh: 'p', auth: 'a' }, registeredAt: 3 }, 10)
+    await source.pushDevices.register({ id: 'push-2', client: 'did:ex:alice', kind: 'fcm', token: 'fcm-token', platform: 'android', registeredAt: 4 }, 10)
+    await source.pushDevices.register({ id: 'push-3', client: 'did:ex:bob', kind: 'apns', token: 'apns-token', registeredAt: 5 }, 10)
     await source.state.rememberMediatorDid('did:peer:2.old')
     await source.state.rememberMediatorDid('did:peer:2.new')
     await source.datastore.put(new Key('/peers/abc'), Uint8Array.from([1, 2, 3]))
@@ -81,7 +85,7 @@ describe('store copy', () => {
     const url = await server.createDatabase()
     const middle = await openStoreAt(url, COPY_LIMITS)
     const report = await copyStore(source, middle)
-    assert.deepEqual(report, { clients: 2, recipients: 3, messages: 6, outbox: 2, usedInvitations: 1, mediatorDids: 2, libp2pRecords: 1, leftBehind: { messages: 1, bytes: 6 } })
+    assert.deepEqual(report, { clients: 2, recipients: 3, messages: 6, outbox: 2, usedInvitations: 1, pushDevices: 3, mediatorDids: 2, libp2pRecords: 1, leftBehind: { messages: 1, bytes: 6 } })
     assert.deepEqual(await everything(middle, dids), expected)
     await source.close()
 

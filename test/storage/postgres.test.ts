@@ -8,6 +8,7 @@ import type { Store, StoreLimits } from '../../storage/store.ts'
 import { SCHEMA, openDatabase } from '../../storage/postgres/database.ts'
 import type { Database, Queryable } from '../../storage/postgres/database.ts'
 import { GroupCommit } from '../../storage/postgres/group-commit.ts'
+import { SCHEMA_VERSION } from '../../storage/postgres/migrations.ts'
 import { StoreVersionError, openPostgresStore } from '../../storage/postgres/store.ts'
 import { waitFor } from '../../bench/lib/wait.ts'
 import { startCuttableProxy, startTestPostgres } from '../helpers/postgres.ts'
@@ -296,6 +297,27 @@ describe('PostgreSQL store: schema versions', () => {
     const sql = postgres(url, { onnotice: () => {} })
     await sql.unsafe(`INSERT INTO ${SCHEMA}.schema_migrations (version) VALUES (999)`)
     await sql.end()
-    await assert.rejects(openPostgresStore(url, LIMITS), (err: Error) => err instanceof StoreVersionError && /999/.test(err.message) && /\b1\b/.test(err.message))
+    await assert.rejects(openPostgresStore(url, LIMITS), (err: Error) => err instanceof StoreVersionError && /999/.test(err.message) && new RegExp(`\\b${SCHEMA_VERSION}\\b`).test(err.message))
+  })
+
+  it('upgrades a version 1 database (before push registrations) in place: what it held stays, devices can be registered', async () => {
+    const url = await server.createDatabase()
+    const first = await openPostgresStore(url, LIMITS)
+    await first.mediations.grant('did:ex:v1-client', 9)
+    await first.mailbox.add('did:ex:v1-client', 'kept', 10)
+    await first.close()
+    // Back to version 1: without step 2's table and record.
+    const sql = postgres(url, { onnotice: () => {} })
+    await sql.unsafe(`DROP TABLE ${SCHEMA}.push_devices; DELETE FROM ${SCHEMA}.schema_migrations WHERE version = 2`)
+    await sql.end()
+    const upgraded = await openPostgresStore(url, LIMITS)
+    try {
+      assert.deepEqual(await upgraded.mediations.get('did:ex:v1-client'), { client: 'did:ex:v1-client', grantedAt: 9 })
+      assert.equal((await upgraded.mailbox.status('did:ex:v1-client')).count, 1)
+      const device = { id: 'dev', client: 'did:ex:v1-client', kind: 'apns' as const, token: 'tok', registeredAt: 11 }
+      assert.deepEqual(await upgraded.pushDevices.register(device, 10), device)
+    } finally {
+      await upgraded.close()
+    }
   })
 })

@@ -65,8 +65,24 @@ describe('loadConfig', () => {
       relayMaxDelaySeconds: 3600,
       outboxMaxPerOrigin: 1000,
       outboxMaxMessages: 100_000,
-      outboxMaxBytes: 1024 ** 3
+      outboxMaxBytes: 1024 ** 3,
+      pushHosts: ['fcm.googleapis.com', 'updates.push.services.mozilla.com', '*.notify.windows.com', 'web.push.apple.com'],
+      pushPrivateDestinations: false,
+      pushIntervalSeconds: 60,
+      pushMaxAttempts: 5,
+      pushQueueMax: 10_000,
+      maxPushDevicesPerClient: 10
     })
+  })
+
+  it('push: a gateway URL must be http(s), a VAPID subject mailto: or https:, push hosts names or addresses', () => {
+    const config = loadConfig({ env: { DIDCOMM_MESH_PUSH_GATEWAY_URL: 'https://gw.example/notify', DIDCOMM_MESH_PUSH_VAPID_SUBJECT: 'mailto:ops@example.org', DIDCOMM_MESH_PUSH_HOSTS: 'push.example, *.push.example,127.0.0.1' } })
+    assert.equal(config.pushGatewayUrl, 'https://gw.example/notify')
+    assert.equal(config.pushVapidSubject, 'mailto:ops@example.org')
+    assert.deepEqual(config.pushHosts, ['push.example', '*.push.example', '127.0.0.1'])
+    assert.throws(() => loadConfig({ flags: { pushGatewayUrl: 'ftp://gw.example' } }), /--push-gateway-url \(DIDCOMM_MESH_PUSH_GATEWAY_URL\)/)
+    assert.throws(() => loadConfig({ flags: { pushVapidSubject: 'http://example.org' } }), /--push-vapid-subject/)
+    assert.throws(() => loadConfig({ flags: { pushHosts: ['https://push.example/x'] } }), /--push-hosts/)
   })
 
   it('layers file < env < flags (JSON file)', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createECDH, generateKeyPairSync, randomUUID } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { fromString } from 'uint8arrays'
@@ -13,7 +13,7 @@ import type { DispatcherComponents } from '../../protocols/index.ts'
 import type { HandlerResult, InboundMessage, MessageContext, Session } from '../../protocols/message.ts'
 import type { LiveDelivery } from '../../protocols/pickup/live.ts'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
-import type { Mailbox, MailboxStatus, QueuedMessage } from '../../storage/store.ts'
+import type { Mailbox, MailboxStatus, PushDevices, PushRegistration, QueuedMessage } from '../../storage/store.ts'
 import type { KeylistResult, Mediations } from '../../storage/store.ts'
 
 const NODE = 'did:ex:node'
@@ -96,6 +96,10 @@ function context (over: Partial<Stub> = {}): Stub {
     maxRecipientsPerClient: 7,
     maxMediations: 10,
     maxMessageBytes: MAX_BYTES,
+    pushDevices: {} as PushDevices,
+    maxPushDevicesPerClient: 3,
+    webPush: { vapidPublicKey: 'vapid', endpointAllowed: () => true },
+    pushGateway: true,
     session,
     receive: async () => {},
     ...over
@@ -365,3 +369,64 @@ describe('pickup', () => {
     assert.equal(typeof result.after, 'function', 'the backlog is pushed after the status')
   })
 })
+
+describe('push notifications', () => {
+  const FCM = 'https://didcomm.org/push-notifications-fcm/1.0'
+  const WEBPUSH = 'https://didcomm-mesh.dev/push-notifications-webpush/1.0'
+
+  /** In-memory devices; `revoked` makes register find no mediation, as when a revoke won the race. */
+  function stubDevices (revoked = false) {
+    const held: PushRegistration[] = []
+    const changes: Array<[string, string, number]> = []
+    const pushDevices: Pick<PushDevices, 'register' | 'list' | 'clear'> = {
+      register: async (r, max) => {
+        if (revoked) return undefined
+        held.push(r)
+        assert.equal(max, 3)
+        return r
+      },
+      list: async (client, kind) => held.filter(d => d.client === client && (kind === undefined || d.kind === kind)),
+      clear: async (client, kind) => {
+        const gone = held.filter(d => d.client === client && d.kind === kind)
+        held.splice(0, held.length, ...held.filter(d => !gone.includes(d)))
+        return gone.length
+      }
+    }
+    return { pushDevices: pushDevices as PushDevices, held, changes, pushRegistrations: (kind: string, change: string, count: number) => { changes.push([kind, change, count]) } }
+  }
+
+  it('set-device-info registers for the sender, has no reply, and a null token clears only that kind; device-info answers with ids', async () => {
+    const devices = stubDevices()
+    const stub = context({ mediations: stubMediations({ granted: [CLIENT] }).mediations, pushDevices: devices.pushDevices, pushRegistrations: devices.pushRegistrations })
+    assert.deepEqual(await dispatch({ message: message(`${FCM}/set-device-info`, { device_token: 'tok', device_platform: 'android' }), sender: CLIENT }, stub), {})
+    await dispatch({ message: message(`${WEBPUSH}/set-device-info`, { subscription: { endpoint: 'https://push.example/x', keys: { p256dh: createEcdhKey(), auth: 'A'.repeat(22) } } }), sender: CLIENT }, stub)
+    assert.deepEqual(devices.held.map(d => [d.client, d.kind, d.token, d.platform]), [[CLIENT, 'fcm', 'tok', 'android'], [CLIENT, 'webpush', 'https://push.example/x', undefined]])
+    assert.match(devices.held[0]?.id ?? '', /^[\w-]{22}$/, 'a random id')
+    const info = onlyReply(await dispatch({ message: message(`${FCM}/get-device-info`), sender: CLIENT }, stub))
+    assert.deepEqual(info.body, { device_token: 'tok', device_platform: 'android', devices: [{ id: devices.held[0]?.id, device_token: 'tok', device_platform: 'android' }] })
+    assert.equal(info.type, `${FCM}/device-info`)
+    await dispatch({ message: message(`${FCM}/set-device-info`, { device_token: null }), sender: CLIENT }, stub)
+    assert.deepEqual(devices.held.map(d => d.kind), ['webpush'])
+    assert.deepEqual(devices.changes, [['fcm', 'set', 1], ['webpush', 'set', 1], ['fcm', 'removed', 1]])
+  })
+
+  it('refusals: anonymous, not mediated, mediation revoked meanwhile, an endpoint the node may not post to', async () => {
+    const stub = context({ mediations: stubMediations({ granted: [CLIENT] }).mediations, pushDevices: stubDevices(true).pushDevices, webPush: { vapidPublicKey: 'vapid', endpointAllowed: url => url.startsWith('https://push.example/') } })
+    await rejectsWith(dispatch({ message: message(`${FCM}/get-device-info`) }, stub), 'e.p.trust.crypto.unauthenticated')
+    await rejectsWith(dispatch({ message: message(`${FCM}/get-device-info`), sender: 'did:ex:stranger' }, stub), 'e.p.req.not-enrolled', 403)
+    await rejectsWith(dispatch({ message: message(`${FCM}/set-device-info`, { device_token: 'tok' }), sender: CLIENT }, stub), 'e.p.req.not-enrolled', 403)
+    const keys = { p256dh: createEcdhKey(), auth: 'A'.repeat(22) }
+    const err = await rejectsWith(dispatch({ message: message(`${WEBPUSH}/set-device-info`, { subscription: { endpoint: 'https://169.254.169.254/latest', keys } }), sender: CLIENT }, stub), 'e.p.req.destination-not-allowed', 403)
+    assert.ok(!err.message.includes('169.254'), 'the comment does not echo the endpoint')
+  })
+
+  it('without a gateway, FCM and APNs are not handled', async () => {
+    await rejectsWith(dispatch({ message: message(`${FCM}/set-device-info`, { device_token: 'tok' }), sender: CLIENT }, context({ pushGateway: false })), 'e.p.msg.unsupported')
+  })
+})
+
+function createEcdhKey (): string {
+  const ecdh = createECDH('prime256v1')
+  ecdh.generateKeys()
+  return ecdh.getPublicKey().toString('base64url')
+}
