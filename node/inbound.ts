@@ -11,6 +11,7 @@ import { StoreUnavailableError } from '../storage/store.ts'
 import { scrubber } from './log.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createReplayGuard } from './replay.ts'
+import type { ReturnRoutes } from './return-route.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 /**
@@ -40,6 +41,8 @@ export interface InboundComponents {
   logger: Logger
   /** Counts every outcome by transport and problem code. */
   metrics?: Pick<NodeMetrics, 'message'>
+  /** Where replies go when a request says `return_route: "none"`; without it they stay on the connection. */
+  returnRoutes?: ReturnRoutes
 }
 
 export interface Inbound {
@@ -120,9 +123,17 @@ export function createInbound (components: InboundComponents): Inbound {
     let request: Addressed | undefined
     try {
       request = await unpack(text)
+      // Forwards have no replies: they need no way back.
+      const away = request.message.return_route === 'none' && request.sender !== undefined && request.message.type !== FORWARD
+        ? await components.returnRoutes?.(request.sender)
+        : undefined
       const result = await dispatch(request, session, 0)
       const replies = result.replies ?? []
       if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
+      if (away !== undefined) {
+        await away.send(replies, request.to)
+        return { replies: [], after: result.after }
+      }
       return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
     } catch (err) {
       if (err instanceof StoreUnavailableError) {

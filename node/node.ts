@@ -31,6 +31,7 @@ import { undeliverableReports } from './mesh/undeliverable.ts'
 import { createNodeMetrics } from './metrics.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createRateLimiter } from './rate-limit.ts'
+import { createReturnRoutes } from './return-route.ts'
 import { createHttpTransport } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
 
@@ -150,6 +151,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const inbound = createInbound({
     envelope, logger, metrics,
     dids: identity.dids,
+    returnRoutes: createReturnRoutes({ mediations, mailbox, live, onward: mesh.onward, resolver, envelope, ownDids: identity.dids }),
     dispatch: createDispatcher({
       mailbox, mediations, live, resolver,
       mediationPolicy: createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: store.usedInvitations, logger }),
