@@ -140,6 +140,8 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
 
     inFlight,
 
+    pushing: client => byClient.has(client) ? Math.max(0, IN_FLIGHT_MAX - inFlight(client).size) : 0,
+
     acknowledged (client, ids) {
       const bindings = byClient.get(client)
       if (bindings === undefined) return

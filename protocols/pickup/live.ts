@@ -12,6 +12,11 @@ export interface LiveDelivery {
   sessions(): number
   /** Ids pushed to the client and not yet acknowledged: not counted as waiting. */
   inFlight(client: string): ReadonlySet<string>
+  /**
+   * How many more waiting messages the node pushes to `client` without being asked (0 when it has
+   * no live session here): those a status must not count, or a wallet asks for what is on its way.
+   */
+  pushing(client: string): number
   acknowledged(client: string, ids: readonly string[]): void
   /** A message was queued for `recipient`, held by `client`. */
   queued(client: string, recipient: string): void

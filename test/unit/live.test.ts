@@ -133,6 +133,17 @@ describe('live delivery', () => {
     assert.equal(new Set(s.ids()).size, 110, 'nothing pushed twice')
   })
 
+  it('pushing: the room left in the in-flight window of a live client, none for one not live', async () => {
+    const { live, add } = stubs()
+    assert.equal(live.pushing(CLIENT), 0, 'not live: the client must ask for everything')
+    for (let i = 0; i < 30; i++) add(RECIPIENT, `m${i}`)
+    const s = session()
+    ;(await live.enable(s.session, CLIENT, '3.0'))()
+    assert.equal(live.pushing(CLIENT), 70, 'live: whatever fits beside the 30 in flight comes without asking')
+    live.disable(s.session)
+    assert.equal(live.pushing(CLIENT), 0)
+  })
+
   it('a message queued for a live client is pushed; one for a client not live reads nothing', async () => {
     const { live, add, lists } = stubs()
     const first = add(RECIPIENT, 'early')

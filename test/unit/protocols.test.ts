@@ -72,6 +72,7 @@ function stubLive (inFlight: string[] = []) {
   const enabled: string[] = []
   const live: Partial<LiveDelivery> = {
     inFlight: () => new Set(inFlight),
+    pushing: () => 0,
     isLive: () => false,
     acknowledged: (client, ids) => { acknowledged.push({ client, ids }) },
     enable: async (_session, client) => { enabled.push(client); return () => {} }
