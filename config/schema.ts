@@ -63,6 +63,8 @@ export const configSchema = z.object({
     .describe('A WebSocket not in live mode that sends nothing for this long is closed; every socket is pinged every 30 s and closed if it does not answer'),
   corsOrigins: z.array(z.string()).default(['*'])
     .describe('Origin values browser wallets may call from'),
+  legacyJwe: z.boolean().default(true)
+    .describe("Accept Veramo 7's JWE dialect (authcrypt by ECDH-1PU draft 03 with A256GCM, no apu/apv; anoncrypt with no apv), which didcomm-rust refuses, and answer such clients in it; every check of the standard dialect that applies is kept. false: such messages are refused as undecryptable"),
   websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')
     .describe('WebSocket frame type for outgoing messages; auto = binary when the upgrade carried an Origin header (a browser), text otherwise'),
   bootstrap: z.array(z.string()).default([])

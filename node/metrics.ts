@@ -25,6 +25,8 @@ export interface NodeMetrics {
   delivered(count: number): void
   /** One relay attempt to the next hop, its outcome and how long it took. */
   relayed(outcome: string, seconds: number): void
+  /** A JWE in Veramo 7's legacy dialect opened (`received`) or made for a reply (`sent`). */
+  legacyJwe(direction: 'received' | 'sent'): void
   /** A module plugs in what it alone can read at scrape time; until it does, those gauges read 0. */
   observe(sources: Partial<MetricSources>): void
 }
@@ -39,6 +41,7 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   const rateLimited = new Counter({ name: `${PREFIX}rate_limited_total`, help: 'Requests refused by the rate limit of their source (an IP address, the real client behind trusted proxies, or a libp2p peer)', registers: [registry] })
   const deliveries = new Counter({ name: `${PREFIX}deliveries_total`, help: 'Queued messages delivered and acknowledged by their client', registers: [registry] })
   const relays = new Counter({ name: `${PREFIX}relays_total`, help: 'Relay attempts to the next hop, by outcome (accepted, rejected, retry)', labelNames: ['outcome'], registers: [registry] })
+  const legacyJwe = new Counter({ name: `${PREFIX}legacy_jwe_total`, help: "JWEs in Veramo 7's legacy dialect (ECDH-1PU draft 03, no apu/apv), opened (received) or made for replies (sent); --legacy-jwe false refuses them", labelNames: ['direction'], registers: [registry] })
   const relaySeconds = new Histogram({ name: `${PREFIX}relay_duration_seconds`, help: 'Time of one relay attempt, until the next hop acknowledged or failed', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] })
   // Read at scrape time; each registers itself.
   new Gauge({ name: `${PREFIX}mailbox_messages`, help: 'Messages queued for all recipients', registers: [registry], async collect () { this.set((await sources.queued?.())?.messages ?? 0) } })
@@ -73,6 +76,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     relayed (outcome, seconds) {
       relays.inc({ outcome })
       relaySeconds.observe({ outcome }, seconds)
+    },
+    legacyJwe (direction) {
+      legacyJwe.inc({ direction })
     },
     observe (more) {
       Object.assign(sources, more)

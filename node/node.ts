@@ -125,7 +125,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
 
   // The mesh, the protocols and the pipeline in front of them.
   const resolver = createResolver()
-  const envelope = createEnvelope(resolver, identity.secret)
+  const envelope = createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe })
   const { mailbox, mediations } = store
   const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
   lifecycle.started('live delivery', () => { live.stop() })

@@ -33,18 +33,21 @@ export interface ReplyRoute {
   send(replies: readonly PlainMessage[], from: string): Promise<void>
 }
 
-/** The reply route to `sender`, or a ProblemReportError when this node cannot reach it. */
-export type ReturnRoutes = (sender: string) => Promise<ReplyRoute>
+/**
+ * The reply route to `sender`, or a ProblemReportError when this node cannot reach it. `dialect`:
+ * the JWE dialect the request came in, which the replies use.
+ */
+export type ReturnRoutes = (sender: string, dialect?: 'legacy') => Promise<ReplyRoute>
 
 export function createReturnRoutes (components: ReturnRouteComponents): ReturnRoutes {
   const { mediations, mailbox, live, onward, resolver, envelope } = components
 
-  function toMailbox (sender: string, client: string, recipient: string): ReplyRoute {
+  function toMailbox (sender: string, client: string, recipient: string, dialect: 'legacy' | undefined): ReplyRoute {
     return {
       async send (replies, from) {
         for (const reply of replies) {
           try {
-            await mailbox.add(recipient, await envelope.pack(reply, sender, from))
+            await mailbox.add(recipient, await envelope.pack(reply, sender, from, dialect === undefined ? {} : { dialect }))
           } catch (err) {
             if (err instanceof MailboxFullError) throw new ProblemReportError(PROBLEM.storageFull, `your ${err.message}`)
             throw err
@@ -65,10 +68,12 @@ export function createReturnRoutes (components: ReturnRouteComponents): ReturnRo
     return mediator
   }
 
-  return async sender => {
-    if (await mediations.get(sender) !== undefined) return toMailbox(sender, sender, sender)
+  return async (sender, dialect) => {
+    if (await mediations.get(sender) !== undefined) return toMailbox(sender, sender, sender, dialect)
     const holder = await mediations.findRecipient(sender)
-    if (holder !== undefined) return toMailbox(sender, holder.client, holder.recipient)
+    if (holder !== undefined) return toMailbox(sender, holder.client, holder.recipient, dialect)
+    // Only the library wraps forwards and it does not speak the legacy dialect: such a client gets its replies here or on the connection.
+    if (dialect !== undefined) throw new ProblemReportError(PROBLEM.cantUseEndpoint, 'return_route none: replies in the legacy JWE dialect go only to clients of this node; omit return_route to get them in the answer')
     const next = await nextHop(sender)
     const destination = await onward.destination(next)
     if (destination === 'refused') throw new ProblemReportError(PROBLEM.destinationNotAllowed, 'return_route none: this node does not send to the endpoint your DID names')

@@ -71,7 +71,7 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
       const batch = await mailbox.list(await recipientsOf(client, named, mediations), limit, live.inFlight(client))
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
-      const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id)
+      const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id, ctx.dialect === 'legacy' ? 'json' : 'base64')
       return { replies: [delivery] }
     },
 
