@@ -27,8 +27,8 @@ export const configSchema = z.object({
     .describe('HTTP/WebSocket port; 0 picks any free port'),
   p2pPort: port.default(4001)
     .describe('libp2p TCP port; 0 picks any free port'),
-  p2pWsPort: port.default(4002)
-    .describe('libp2p WebSocket port; 0 picks any free port'),
+  p2pWsPort: port.optional()
+    .describe('libp2p WebSocket port; 0 picks any free port; unset: --p2p-port + 1 (4002 by default; any free port when --p2p-port is 0), so nodes on one host need only different --p2p-port values'),
   publicUrl: z.url({ protocol: /^https?$/ }).optional()
     .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')

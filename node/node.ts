@@ -30,6 +30,7 @@ import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
 import { createNodeMetrics } from './metrics.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { httpListenError, libp2pListenError, libp2pWsPort } from './ports.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createReturnRoutes } from './return-route.ts'
 import { createHttpTransport } from './transports/http.ts'
@@ -213,7 +214,7 @@ async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metric
     datastore: store.datastore,
     host: config.host,
     port: config.p2pPort,
-    wsPort: config.p2pWsPort,
+    wsPort: libp2pWsPort(config),
     announce: config.announce,
     bootstrap: config.bootstrap,
     mdns: config.mdns,
@@ -223,7 +224,11 @@ async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metric
     metricsRegistry: metrics.registry,
     statfsLocation: config.dataDir
   })
-  await libp2p.start()
+  try {
+    await libp2p.start()
+  } catch (err) {
+    throw libp2pListenError(err, config)
+  }
   const stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)
   lifecycle.started('libp2p', async () => {
     stopBootstrapDials()
@@ -284,7 +289,11 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     backup: nodeBackup(store, config.dataDir)
   })
   lifecycle.started('http', async () => { await http.close() })
-  await http.listen({ host: config.host, port: config.httpPort })
+  try {
+    await http.listen({ host: config.host, port: config.httpPort })
+  } catch (err) {
+    throw httpListenError(err, config.httpPort)
+  }
   return http
 }
 

@@ -33,7 +33,6 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       httpPort: 8080,
       p2pPort: 4001,
-      p2pWsPort: 4002,
       logLevel: 'info',
       maxMessageBytes: 1_048_576,
       maxMessagesPerRecipient: 10_000,
