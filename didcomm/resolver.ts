@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concat, fromString, toString } from 'uint8arrays'
+import { DidWebError, didWebUrl } from './did-web.ts'
 import { ByteLru } from './lru.ts'
 import { decodeMultikey, ed25519ToX25519, encodeMultikey, jwkToPublicKey, publicKeyToJwk } from './multikey.ts'
 import type { KeyType } from './multikey.ts'
@@ -151,7 +152,7 @@ function inputMethod (did: string, vm: unknown): VerificationMethod {
   return jwkMethod(did, vm.id, type, publicKey)
 }
 
-function fromInputDoc (input: Json, did: string, alsoKnownAs: string): DIDDoc {
+function fromInputDoc (input: Json, did: string, alsoKnownAs?: string): DIDDoc {
   const methods = new Map<string, VerificationMethod>()
   const add = (vm: unknown): string => {
     const method = inputMethod(did, vm)
@@ -169,7 +170,7 @@ function fromInputDoc (input: Json, did: string, alsoKnownAs: string): DIDDoc {
   if (methods.size > DID_LIMITS.maxKeys) throw malformed(`more than ${DID_LIMITS.maxKeys} verification methods`)
   return {
     id: did,
-    alsoKnownAs: [alsoKnownAs],
+    ...(alsoKnownAs === undefined ? {} : { alsoKnownAs: [alsoKnownAs] }),
     keyAgreement,
     authentication,
     verificationMethod: [...methods.values()],
@@ -214,15 +215,39 @@ function resolveDidKey (did: string): DIDDoc {
   return doc
 }
 
-export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
+export interface ResolverInit {
+  cacheBytes?: number
+  /**
+   * Fetches a did:web document (the JSON at its HTTPS URL), with whatever rules the caller sets on
+   * where it may connect; without it did:web is not resolved.
+   */
+  fetchDidWeb?: (url: string) => Promise<unknown>
+  /** Documents of DIDs this party serves itself (its own did:web), resolved without fetching. */
+  own?: (did: string) => unknown
+  /** How long a fetched did:web document is used before it is fetched again. */
+  didWebTtlMs?: number
+}
+
+export function createResolver (init: ResolverInit = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
   const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
-  // Resolving a did:peer is pure, so cached documents never go stale. Keys are DIDs from outside,
-  // so the cache is bounded by the bytes its documents take (their JSON length, a fair proxy).
-  const cache = new ByteLru<DIDDoc>(cacheBytes, (did, doc) => did.length + JSON.stringify(doc).length)
+  const didWebTtlMs = init.didWebTtlMs ?? 5 * 60_000
+  // Resolving a did:peer is pure, so its cached documents never go stale; a did:web's are used for
+  // didWebTtlMs. Keys are DIDs from outside, so the cache is bounded by the bytes its documents take
+  // (their JSON length, a fair proxy).
+  const cache = new ByteLru<{ doc: DIDDoc, until: number }>(cacheBytes, (did, { doc }) => did.length + JSON.stringify(doc).length)
   // did:peer:4 short form -> long form; the short form alone carries no document.
   const longForms = new ByteLru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
 
-  function resolveUncached (did: string): DIDDoc | null {
+  async function resolveDidWeb (did: string): Promise<DIDDoc> {
+    const url = didWebUrl(did)
+    const input = init.own?.(did) ?? await init.fetchDidWeb?.(url)
+    if (input === undefined) throw new DIDResolutionError('did:web is not resolved by this party')
+    if (!isObject(input) || input.id !== did) throw malformed("the did:web document's id is not the DID")
+    return fromInputDoc(input, did)
+  }
+
+  async function resolveUncached (did: string): Promise<DIDDoc | null> {
+    if (did.startsWith('did:web:')) return await resolveDidWeb(did)
     if (did.startsWith('did:peer:2')) return resolvePeer2(did)
     if (did.startsWith('did:key:')) return resolveDidKey(did)
     if (did.startsWith('did:peer:4')) {
@@ -241,21 +266,22 @@ export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver
     throw new DIDResolutionError(`unsupported DID method: ${did.slice(0, 60)}`)
   }
 
-  function resolveOrThrow (did: string): DIDDoc {
+  async function resolveOrThrow (did: string): Promise<DIDDoc> {
     if (typeof did !== 'string' || did.length > DID_LIMITS.maxLength) throw malformed(`not a DID of at most ${DID_LIMITS.maxLength} characters`)
     if (!/^did:[a-z0-9]+:\S+$/.test(did)) throw malformed(`not a DID: ${did.slice(0, 60)}`)
     const cached = cache.get(did)
-    if (cached !== undefined) return cached
+    if (cached !== undefined && cached.until > Date.now()) return cached.doc
     let doc: DIDDoc | null
     try {
-      doc = resolveUncached(did)
+      doc = await resolveUncached(did)
     } catch (err) {
       if (err instanceof DIDResolutionError) throw err
+      if (err instanceof DidWebError) throw new DIDResolutionError(err.message, { cause: err })
       // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed.
       throw new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
     }
     if (doc === null) throw new DIDResolutionError(`DID not found: ${did.slice(0, 60)}`)
-    cache.set(did, doc)
+    cache.set(did, { doc, until: did.startsWith('did:web:') ? Date.now() + didWebTtlMs : Infinity })
     return doc
   }
 
@@ -263,12 +289,12 @@ export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver
     // didcomm-rust reads a rejection as an internal error and null as "not found", so garbage yields null.
     resolve: async did => {
       try {
-        return resolveOrThrow(did)
+        return await resolveOrThrow(did)
       } catch {
         return null
       }
     },
-    resolveOrThrow: async did => resolveOrThrow(did)
+    resolveOrThrow
   }
 }
 

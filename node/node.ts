@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
+import { didWebPath } from '../didcomm/did-web.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
@@ -25,6 +26,7 @@ import type { MeshLibp2p } from './libp2p.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createLiveDelivery } from './live.ts'
 import { createLogger, redactingLogger } from './log.ts'
+import { createDidWebFetcher } from './mesh/did-web-fetch.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
@@ -34,6 +36,7 @@ import { httpListenError, libp2pListenError, libp2pWsPort } from './ports.ts'
 import { createRateLimiter } from './rate-limit.ts'
 import { createReturnRoutes } from './return-route.ts'
 import { createHttpTransport } from './transports/http.ts'
+import type { OperatorEndpoints } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
 
 export interface NodeInfo {
@@ -120,12 +123,14 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   // Keys; the DID they make waits for the bound port.
   const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase, options.nodeKey)
   const logger = redactingLogger(options.logger, nodeSecret(keys, 'log-hash'))
-  const identity = createNodeIdentity(keys, store.state)
+  const didWeb = config.didWeb === undefined ? undefined : `did:web:${config.didWeb}`
+  const identity = createNodeIdentity(keys, store.state, didWeb)
 
   const libp2p = await startLibp2p(config, keys, store, metrics, lifecycle)
 
   // The mesh, the protocols and the pipeline in front of them.
-  const resolver = createResolver()
+  // did:web documents are fetched under the relay's destination rules; the node's own is at hand.
+  const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations }), own: identity.document })
   const envelope = createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe })
   const { mailbox, mediations } = store
   const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
@@ -161,6 +166,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       delivered: metrics.delivered,
       maxMessageBytes: config.maxMessageBytes,
       maxMediations: config.maxMediations,
+      routingDid: () => didWeb,
       maxRecipientsPerClient: config.maxRecipientsPerClient
     })
   })
@@ -182,7 +188,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     listenUrl: () => listenUrlOf(http),
     stop: async () => { await lifecycle.stop() }
   }
-  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, accepting: () => accepting }, lifecycle)
+  const didDocument = didWeb === undefined ? undefined : { path: didWebPath(didWeb), document: () => identity.document(didWeb) }
+  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, didDocument, accepting: () => accepting }, lifecycle)
 
   // The DID names the bound port; with it the node can decrypt.
   await identity.name(endpointsFor(config, boundPort(http), libp2p.peerId.toString()))
@@ -249,6 +256,8 @@ interface HttpComponents {
   node: RunningNode
   /** Whether DIDComm is served yet. */
   accepting: () => boolean
+  /** The did:web document, when the node has a did:web. */
+  didDocument: OperatorEndpoints['didDocument']
 }
 
 /** HTTP and WebSocket (DIDComm, operator endpoints, the admin API), listening on the configured port. */
@@ -269,7 +278,8 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     invitation: () => node.invitation(),
     ready: accepting,
     readiness,
-    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    ...(components.didDocument === undefined ? {} : { didDocument: components.didDocument })
   }, {
     maxMessageBytes: config.maxMessageBytes,
     corsOrigins: config.corsOrigins,
