@@ -95,7 +95,7 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
         throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`)
       }
       // Claim the backlog first, so the status below already excludes what is about to be pushed.
-      const pushBacklog = await live.enable(ctx.session, client, v.version)
+      const pushBacklog = await live.enable(ctx.session, client, v.version, ctx.nodeDid)
       return { replies: [await status(inbound, ctx, client)], after: pushBacklog }
     }
   }

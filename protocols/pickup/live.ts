@@ -4,8 +4,11 @@ export type PickupVersion = '3.0' | '4.0'
 
 /** Pushes queued messages to clients connected in live mode. */
 export interface LiveDelivery {
-  /** Binds `session` to `client` and claims its backlog; call the returned function to push it. */
-  enable(session: Session, client: string, version: PickupVersion): Promise<() => void>
+  /**
+   * Binds `session` to `client` and claims its backlog; call the returned function to push it.
+   * Pushes come from `from` (the node DID the client spoke to), else from the node's current DID.
+   */
+  enable(session: Session, client: string, version: PickupVersion, from?: string): Promise<() => void>
   disable(session: Session): void
   isLive(session: Session): boolean
   /** Sessions in live mode now. */

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test'
 import { createResolver } from '../../didcomm/resolver.ts'
 import type { DIDResolver } from '../../didcomm/resolver.ts'
 import { DID_WEB_MAX_BYTES, createDidWebFetcher } from '../../node/mesh/did-web-fetch.ts'
-import { BASIC, TestAgent, post, wrapForward } from '../helpers/client.ts'
+import { BASIC, FrameSocket, PICKUP3, TestAgent, post, sendTo, wrapForward } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 import { localhostCertificate, trust } from '../helpers/tls.ts'
@@ -100,6 +100,25 @@ describe('did:web: a stable mediator DID', () => {
     const oldGrant = await old.mediate(home.url, peer)
     assert.deepEqual(oldGrant.body.routing_did, [didWeb])
     assert.equal(oldGrant.from, peer, 'replies come from the DID the request was addressed to')
+  })
+
+  it('a wallet live on a socket to the did:peer gets pushes from the did:peer (it may not resolve did:web)', async () => {
+    // TestAgent resolves did:peer only: it could not open a push from the did:web.
+    const wallet = new TestAgent()
+    const peer = home.info.dids[0] as string
+    await wallet.mediate(home.url, peer)
+    const pairwise = await wallet.pairwiseDid(home.url, peer)
+    const socket = await FrameSocket.open(home.wsUrl)
+    try {
+      socket.send(await wallet.pack(wallet.message(`${PICKUP3}/live-delivery-change`, { live_delivery: true }, peer), peer))
+      assert.equal((await wallet.unpack((await socket.frame(0)).text)).message.type, `${PICKUP3}/status`)
+      const sent = await sendTo(home, pairwise, 'live via did:peer')
+      const delivery = (await wallet.unpack((await socket.frame(1)).text)).message
+      assert.equal(delivery.from, peer)
+      assert.equal((await wallet.unpack(Buffer.from(delivery.attachments?.[0]?.data.base64 ?? '', 'base64').toString())).message.id, sent.id)
+    } finally {
+      await socket.close()
+    }
   })
 
   it('another mesh node relays to a did:web next hop, resolved over HTTPS to its libp2p peer', async () => {
