@@ -146,6 +146,18 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
 
     pushing: client => byClient.has(client) ? Math.max(0, IN_FLIGHT_MAX - inFlight(client).size) : 0,
 
+    async handOut (client, recipients, limit) {
+      if (!byClient.has(client)) return undefined
+      // In line with the pushes' claims, so a message is either pushed or handed out, never both.
+      return await serially(client, async () => {
+        const binding = [...byClient.get(client) ?? []].at(-1)
+        if (binding === undefined) return undefined
+        const batch = await mailbox.claim(recipients, limit, inFlight(client), PUSH_LEASE_MS)
+        for (const m of batch) binding.inFlight.add(m.id)
+        return batch
+      })
+    },
+
     acknowledged (client, ids) {
       const bindings = byClient.get(client)
       if (bindings === undefined) return

@@ -15,7 +15,7 @@ import { PROBLEM } from '../problem-report/codes.ts'
 export interface PickupComponents {
   mailbox: Pick<Mailbox, 'status' | 'list' | 'remove'>
   mediations: Pick<Mediations, 'get' | 'mailboxDids'>
-  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'pushing' | 'acknowledged'>
+  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'pushing' | 'handOut' | 'acknowledged'>
   /** Told how many queued messages clients acknowledged (metrics). */
   delivered?: (count: number) => void
 }
@@ -69,7 +69,9 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
     [`${v.protocol}/delivery-request`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, mediations)
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
-      const batch = await mailbox.list(await recipientsOf(client, named, mediations), limit, live.inFlight(client))
+      const recipients = await recipientsOf(client, named, mediations)
+      // A live client asking (a backlog beyond the in-flight window) gets messages no push will repeat.
+      const batch = await live.handOut(client, recipients, limit) ?? await mailbox.list(recipients, limit, live.inFlight(client))
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
       const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id, ctx.dialect === 'legacy' ? 'json' : 'base64')
       return { replies: [delivery] }

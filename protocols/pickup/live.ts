@@ -1,3 +1,4 @@
+import type { QueuedMessage } from '../../storage/store.ts'
 import type { Session } from '../message.ts'
 
 export type PickupVersion = '3.0' | '4.0'
@@ -20,6 +21,12 @@ export interface LiveDelivery {
    * no live session here): those a status must not count, or a wallet asks for what is on its way.
    */
   pushing(client: string): number
+  /**
+   * For a client live here: up to `limit` of its waiting messages for `recipients`, handed out on
+   * request (a delivery-request) and from then on in flight like pushes, so no push repeats them.
+   * Undefined when the client is not live here.
+   */
+  handOut(client: string, recipients: readonly string[], limit: number): Promise<QueuedMessage[] | undefined>
   acknowledged(client: string, ids: readonly string[]): void
   /** A message was queued for `recipient`, held by `client`. */
   queued(client: string, recipient: string): void

@@ -113,4 +113,27 @@ describe('a clean live start (DIF demo behaviour)', () => {
     // Everything came by push: the demo never had a reason to ask.
     assert.equal(askedInAll, 0)
   })
+
+  it('more waiting than the in-flight window (150): the status counts the rest, the demo asks for them over HTTP, and still nothing comes twice', { timeout: 120_000 }, async () => {
+    const { wallet, pairwise } = await TestAgent.mediatedWallet(node)
+    const sent: Plain[] = []
+    for (let i = 0; i < 150; i++) sent.push(await sendTo(node, pairwise, `big backlog ${i}`))
+    const socket = await FrameSocket.open(node.wsUrl, { Origin: 'https://wallet.example' })
+    try {
+      const client = new DemoClient(wallet, node, socket)
+      await client.goLive()
+      const deadline = Date.now() + 60_000
+      while (client.received.size < sent.length) {
+        assert.ok(Date.now() < deadline, `got ${client.received.size} of ${sent.length}`)
+        await client.handleFrames(true)
+      }
+      await sleep(100)
+      await client.handleFrames(false)
+      assert.deepEqual([...client.received.keys()].sort(), sent.map(m => m.id).sort())
+      for (const [id, times] of client.received) assert.equal(times, 1, `${id} received ${times} times`)
+      assert.ok(client.asked.length > 0, 'the first status counted the 50 beyond the window, and the demo asked')
+    } finally {
+      await socket.close()
+    }
+  })
 })

@@ -73,6 +73,7 @@ function stubLive (inFlight: string[] = []) {
   const live: Partial<LiveDelivery> = {
     inFlight: () => new Set(inFlight),
     pushing: () => 0,
+    handOut: async () => undefined,
     isLive: () => false,
     acknowledged: (client, ids) => { acknowledged.push({ client, ids }) },
     enable: async (_session, client) => { enabled.push(client); return () => {} }
