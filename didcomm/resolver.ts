@@ -228,13 +228,17 @@ export interface ResolverInit {
   didWebTtlMs?: number
 }
 
+/** How long a did:web that could not be resolved is not fetched again. */
+const DID_WEB_FAILURE_MS = 30_000
+
 export function createResolver (init: ResolverInit = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
   const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
   const didWebTtlMs = init.didWebTtlMs ?? 5 * 60_000
   // Resolving a did:peer is pure, so its cached documents never go stale; a did:web's are used for
-  // didWebTtlMs. Keys are DIDs from outside, so the cache is bounded by the bytes its documents take
-  // (their JSON length, a fair proxy).
-  const cache = new ByteLru<{ doc: DIDDoc, until: number }>(cacheBytes, (did, { doc }) => did.length + JSON.stringify(doc).length)
+  // didWebTtlMs, and a did:web that failed stays failed for a while (anyone can name one as `next`:
+  // each must not cost a fetch). Keys are DIDs from outside, so the cache is bounded by the bytes
+  // its documents take (their JSON length, a fair proxy).
+  const cache = new ByteLru<{ doc: DIDDoc | DIDResolutionError, until: number }>(cacheBytes, (did, { doc }) => did.length + (doc instanceof Error ? 200 : JSON.stringify(doc).length))
   // did:peer:4 short form -> long form; the short form alone carries no document.
   const longForms = new ByteLru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
 
@@ -270,15 +274,22 @@ export function createResolver (init: ResolverInit = {}): DIDResolver & { resolv
     if (typeof did !== 'string' || did.length > DID_LIMITS.maxLength) throw malformed(`not a DID of at most ${DID_LIMITS.maxLength} characters`)
     if (!/^did:[a-z0-9]+:\S+$/.test(did)) throw malformed(`not a DID: ${did.slice(0, 60)}`)
     const cached = cache.get(did)
-    if (cached !== undefined && cached.until > Date.now()) return cached.doc
+    if (cached !== undefined && cached.until > Date.now()) {
+      if (cached.doc instanceof DIDResolutionError) throw cached.doc
+      return cached.doc
+    }
     let doc: DIDDoc | null
     try {
       doc = await resolveUncached(did)
     } catch (err) {
-      if (err instanceof DIDResolutionError) throw err
-      if (err instanceof DidWebError) throw new DIDResolutionError(err.message, { cause: err })
-      // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed.
-      throw new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
+      const failure = err instanceof DIDResolutionError
+        ? err
+        : err instanceof DidWebError
+          ? new DIDResolutionError(err.message, { cause: err })
+          // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed; a did:web's fetch may also fail.
+          : new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
+      if (did.startsWith('did:web:')) cache.set(did, { doc: failure, until: Date.now() + DID_WEB_FAILURE_MS })
+      throw failure
     }
     if (doc === null) throw new DIDResolutionError(`DID not found: ${did.slice(0, 60)}`)
     cache.set(did, { doc, until: did.startsWith('did:web:') ? Date.now() + didWebTtlMs : Infinity })

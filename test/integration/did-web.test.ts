@@ -151,7 +151,7 @@ describe('did:web: a stable mediator DID', () => {
     assert.equal(hits.get('/.well-known/did.json') ?? 0, before, 'no request reached the server')
   })
 
-  it('fetching: a size cap, no redirects, HTTPS only, loopback only when allowed, and a cache', async () => {
+  it('fetching: a size cap, no redirects, HTTPS only, loopback only when allowed, and a cache of documents and of failures', async () => {
     const fetchDoc = createDidWebFetcher({ privateDestinations: true })
     const port = domain.split('%3A')[1] as string
     await assert.rejects(fetchDoc(`https://localhost:${port}/big/did.json`), /larger than/)
@@ -165,7 +165,10 @@ describe('did:web: a stable mediator DID', () => {
     assert.equal((await resolver.resolve(didWeb))?.id, didWeb)
     assert.equal((await resolver.resolve(didWeb))?.id, didWeb)
     assert.equal((hits.get('/.well-known/did.json') ?? 0) - before, 1, 'fetched once, then cached')
+    const bigBefore = hits.get('/big/did.json') ?? 0
     assert.equal(await resolver.resolve(`did:web:${domain}:big`), null)
+    assert.equal(await resolver.resolve(`did:web:${domain}:big`), null)
+    assert.equal((hits.get('/big/did.json') ?? 0) - bigBefore, 1, 'a failure is remembered too: naming it again costs no fetch')
     assert.equal(await resolver.resolve('did:web:exa_mple.com'), null, 'not a host name')
     // A document whose id is another DID is not this DID's.
     const lying = createResolver({ fetchDidWeb: async () => ({ id: 'did:web:elsewhere.example', verificationMethod: [], keyAgreement: [], authentication: [], service: [] }) })
