@@ -166,7 +166,6 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       delivered: metrics.delivered,
       maxMessageBytes: config.maxMessageBytes,
       maxMediations: config.maxMediations,
-      routingDid: () => didWeb,
       maxRecipientsPerClient: config.maxRecipientsPerClient
     })
   })

@@ -18,8 +18,6 @@ export interface MediationComponents {
   ownDids: () => readonly string[]
   maxMediations: number
   maxRecipientsPerClient: number
-  /** The DID a grant names for routing: the node's stable one (did:web) when it has one; unset, the DID the request was addressed to. */
-  routingDid?: () => string | undefined
 }
 
 const DEFAULT_PAGE = 100
@@ -74,7 +72,7 @@ function versionHandlers (v: MediationVocabulary, components: MediationComponent
         // The DID became a recipient meanwhile: as a client it would read that recipient's mailbox.
         return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-deny`, {})] }
       }
-      return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-grant`, { routing_did: v.routingDid(components.routingDid?.() ?? ctx.nodeDid) })] }
+      return { replies: [replyTo(inbound, ctx, `${v.protocol}/mediate-grant`, { routing_did: v.routingDid(ctx.nodeDid) })] }
     },
 
     [`${v.protocol}/${v.update}`]: async (inbound, ctx) => {
