@@ -33,7 +33,7 @@ export const configSchema = z.object({
   publicUrl: z.url({ protocol: /^https?$/ }).optional()
     .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
   didWeb: z.string().refine(isDidWebId, 'a domain, its port as %3A<port>, then :path:segments (e.g. mediator.example.com or example.com:mediators:one)').optional()
-    .describe('A stable mediator DID, did:web:<this value>, for wallets to keep when the public URL changes (a did:peer:2 names its URL): the node serves its document at https://<domain>/.well-known/did.json (or /<path>/did.json) from its HTTP port, with the keys and services of its did:peer:2, names it in invitations and grants, and keeps answering its did:peer DIDs. The domain must reach this node over HTTPS (a TLS proxy)'),
+    .describe('A stable mediator DID, did:web:<this value>, for wallets to keep when the public URL changes (a did:peer:2 names its URL): the node serves its document at https://<domain>/.well-known/did.json (or /<path>/did.json) from its HTTP port, with the keys and services of its did:peer:2, names it in invitations and /info (and in the grants of wallets that speak to it), and keeps answering its did:peer DIDs. The domain must reach this node over HTTPS (a TLS proxy)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('Log level'),
   maxMessageBytes: z.int().min(1024).default(1_048_576)
