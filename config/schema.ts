@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { isDidWebId } from '../didcomm/did-web.ts'
 
 const port = z.int().min(0).max(65535)
 const positive = z.int().min(1)
@@ -27,8 +28,8 @@ export const configSchema = z.object({
     .describe('HTTP/WebSocket port; 0 picks any free port'),
   p2pPort: port.default(4001)
     .describe('libp2p TCP port; 0 picks any free port'),
-  p2pWsPort: port.default(4002)
-    .describe('libp2p WebSocket port; 0 picks any free port'),
+  p2pWsPort: port.optional()
+    .describe('libp2p WebSocket port; 0 picks any free port; unset: --p2p-port + 1 (4002 by default; any free port when --p2p-port is 0), so nodes on one host need only different --p2p-port values'),
   publicUrl: z.url({ protocol: /^https?$/ }).optional()
     .describe('Public http(s) base URL written into the mediator DID (WebSocket endpoint: same with ws(s) scheme + /ws); derived from host and port when unset'),
   nodeName: z.string().min(1).max(64).default('didcomm-mesh node')
@@ -37,6 +38,8 @@ export const configSchema = z.object({
     .describe('Serve a home page at GET / to browsers (Accept: text/html): the node\'s name, DID, invitation as a QR code, endpoints and live status. DIDComm POSTs to / are served either way'),
   statusToken: z.string().min(16).optional()
     .describe('Operator token for the mesh view at GET /status (peers, routes, outbox per next hop, relay latency): sent as the password of HTTP Basic auth or as a Bearer token. Unset: no /status. Give it by environment, not flag: flags show in ps'),
+  didWeb: z.string().refine(isDidWebId, 'a domain, its port as %3A<port>, then :path:segments (e.g. mediator.example.com or example.com:mediators:one)').optional()
+    .describe('A stable mediator DID, did:web:<this value>, for wallets to keep when the public URL changes (a did:peer:2 names its URL): the node serves its document at https://<domain>/.well-known/did.json (or /<path>/did.json) from its HTTP port, with the keys and services of its did:peer:2, names it in invitations and /info (and in the grants of wallets that speak to it), and keeps answering its did:peer DIDs. The domain must reach this node over HTTPS (a TLS proxy)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('Log level'),
   maxMessageBytes: z.int().min(1024).default(1_048_576)
@@ -69,6 +72,8 @@ export const configSchema = z.object({
     .describe('A WebSocket not in live mode that sends nothing for this long is closed; every socket is pinged every 30 s and closed if it does not answer'),
   corsOrigins: z.array(z.string()).default(['*'])
     .describe('Origin values browser wallets may call from'),
+  legacyJwe: z.boolean().default(true)
+    .describe("Accept Veramo 7's JWE dialect (authcrypt by ECDH-1PU draft 03 with A256GCM, no apu/apv; anoncrypt with no apv), which didcomm-rust refuses, and answer such clients in it; every check of the standard dialect that applies is kept. false: such messages are refused as undecryptable"),
   websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')
     .describe('WebSocket frame type for outgoing messages; auto = binary when the upgrade carried an Origin header (a browser), text otherwise'),
   bootstrap: z.array(z.string()).default([])

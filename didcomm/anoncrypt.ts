@@ -53,6 +53,18 @@ function decryptXc20p (cek: Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer,
 
 const DECRYPT: Record<string, typeof decryptGcm> = { 'A256CBC-HS512': decryptCbcHs512, A256GCM: decryptGcm, XC20P: decryptXc20p }
 
+/** Whether `enc` is a content encryption this code opens. */
+export function contentDecryptable (enc: unknown): enc is string {
+  return typeof enc === 'string' && DECRYPT[enc] !== undefined
+}
+
+/** A JWE's content, decrypted under `enc` with `cek` (whose length is checked); the AAD is the protected header. */
+export function decryptContent (enc: string, cek: Buffer, jwe: JweJson): Buffer {
+  if (cek.length !== CEK_BYTES[enc]) throw new UnwrapError(`a ${enc} key has ${CEK_BYTES[enc]} bytes, not ${cek.length}`)
+  const decrypt = DECRYPT[enc] as typeof decryptGcm
+  return decrypt(cek, fromBase64url(jwe.iv), fromBase64url(jwe.ciphertext), fromBase64url(jwe.tag), Buffer.from(jwe.protected, 'ascii'))
+}
+
 /**
  * The payload of an anoncrypt JWE to one of our X25519 keys, or `undefined` when the JWE is of a
  * form this path leaves to the library. Throws UnwrapError when it is ours and fails.
@@ -60,7 +72,7 @@ const DECRYPT: Record<string, typeof decryptGcm> = { 'A256CBC-HS512': decryptCbc
 export function unwrapAnoncrypt (jwe: JweJson, privateKeyFor: PrivateKeyFor): Unwrapped | undefined {
   const header = parseHeader(jwe.protected)
   const enc = header?.enc
-  if (header?.alg !== ANONCRYPT_ALG || typeof enc !== 'string' || DECRYPT[enc] === undefined) return undefined
+  if (header?.alg !== ANONCRYPT_ALG || !contentDecryptable(enc)) return undefined
   const epk = x25519Epk(header)
   if (epk === undefined || typeof header.apv !== 'string' || header.apu !== undefined || header.skid !== undefined) return undefined
   const apv = checkedApv(jwe, header.apv)
@@ -69,10 +81,7 @@ export function unwrapAnoncrypt (jwe: JweJson, privateKeyFor: PrivateKeyFor): Un
 
   const plaintext = decrypting(() => {
     const kek = concatKdf(diffieHellman({ privateKey: ours.privateKey, publicKey: x25519PublicKey(epk) }), ANONCRYPT_ALG, Buffer.alloc(0), apv)
-    const cek = unwrapKey(kek, fromBase64url(ours.encryptedKey))
-    if (cek.length !== CEK_BYTES[enc]) throw new UnwrapError(`a ${enc} key has ${CEK_BYTES[enc]} bytes, not ${cek.length}`)
-    const decrypt = DECRYPT[enc] as typeof decryptGcm
-    return decrypt(cek, fromBase64url(jwe.iv), fromBase64url(jwe.ciphertext), fromBase64url(jwe.tag), Buffer.from(jwe.protected, 'ascii'))
+    return decryptContent(enc, unwrapKey(kek, fromBase64url(ours.encryptedKey)), jwe)
   })
   return { plaintext, recipientKids: ours.recipientKids }
 }

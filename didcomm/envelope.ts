@@ -78,6 +78,8 @@ export interface Unpacked {
   sender?: string
   /** The key ids the JWE was encrypted to that we hold. */
   recipientKids: string[]
+  /** Set when a layer was in Veramo 7's legacy JWE dialect (didcomm/legacy-jwe/): replies must be too. */
+  dialect?: 'legacy'
 }
 
 /** The packed input could not be decrypted, verified or parsed. */
@@ -90,6 +92,13 @@ export interface PackOptions {
   forward?: boolean
   /** Hide the sender's key id from mediators (authcrypt inside anoncrypt). */
   protectSender?: boolean
+  /** Authcrypt in Veramo 7's legacy JWE dialect, for a client that spoke it (no forward, no protectSender). */
+  dialect?: 'legacy'
+}
+
+export interface EnvelopeInit {
+  /** Accept Veramo 7's legacy JWE dialect (and answer in it); off, such JWEs fail to decrypt. */
+  legacyJwe?: boolean
 }
 
 export interface Envelope {
@@ -106,9 +115,9 @@ function errorText (err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 
-export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): Envelope {
+export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup, init: EnvelopeInit = {}): Envelope {
   const secrets = secretsResolver(lookup)
-  const native = createNativeJwe(resolver, lookup)
+  const native = createNativeJwe(resolver, lookup, { legacy: init.legacyJwe ?? false })
 
   async function packEncrypted (message: PlainMessage, to: string, from: string | null, options: PackOptions = {}): Promise<string> {
     const msg = new Message(message as ConstructorParameters<typeof Message>[0])
@@ -157,6 +166,13 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup): En
       return await open(packed, jwe)
     },
     async pack (message, to, from, options = {}) {
+      if (options.dialect === 'legacy') {
+        try {
+          return await native.pack(message, to, from, true) as string
+        } catch (err) {
+          throw new EnvelopeError(errorText(err), { cause: err })
+        }
+      }
       const plain = options.forward !== true && options.protectSender !== true
       return (plain ? await native.pack(message, to, from) : undefined) ?? await packEncrypted(message, to, from, options)
     },

@@ -9,7 +9,9 @@ import { unwrapAnoncrypt } from './anoncrypt.ts'
 import { packAuthcrypt, unwrapAuthcrypt } from './authcrypt.ts'
 import type { AuthcryptKeys } from './authcrypt.ts'
 import type { PlainMessage, SecretLookup, Unpacked } from './envelope.ts'
-import { PLAIN_TYP, isJweJson, parseJson, x25519PublicKey } from './jose.ts'
+import { PLAIN_TYP, UnwrapError, isJweJson, parseJson, x25519PublicKey } from './jose.ts'
+import { unwrapLegacyAnoncrypt, unwrapLegacyAuthcrypt } from './legacy-jwe/open.ts'
+import { sealLegacyAuthcrypt } from './legacy-jwe/seal.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -19,8 +21,16 @@ export interface NativeJwe {
    * when the caller has it already. Throws UnwrapError when it is ours and fails.
    */
   unpack(packed: string, parsed?: unknown): Promise<Unpacked | undefined>
-  /** `message` authcrypted from `from` to `to`, when both have X25519 keys we can use. */
-  pack(message: PlainMessage, to: string, from: string): Promise<string | undefined>
+  /**
+   * `message` authcrypted from `from` to `to`, when both have X25519 keys we can use; in Veramo's
+   * legacy dialect when `legacy` (which only this path speaks: it throws when it cannot).
+   */
+  pack(message: PlainMessage, to: string, from: string, legacy?: boolean): Promise<string | undefined>
+}
+
+export interface NativeJweInit {
+  /** Open Veramo 7's legacy JWE dialect too (didcomm/legacy-jwe/). */
+  legacy?: boolean
 }
 
 /** Our X25519 private keys as node:crypto KeyObjects, made once per key id. */
@@ -37,17 +47,21 @@ function x25519Keys (lookup: SecretLookup): (kid: string) => KeyObject | undefin
   }
 }
 
-/** A payload handed over as is: a plaintext message without from_prior (anything else, the library decides). */
-function plainMessage (value: unknown): PlainMessage | undefined {
+/**
+ * A payload handed over as is: a plaintext message without from_prior (anything else, the library
+ * decides). Veramo leaves `typ` out of what it encrypts, so in its dialect the typ may be missing.
+ */
+function plainMessage (value: unknown, legacy: boolean): PlainMessage | undefined {
   if (typeof value !== 'object' || value === null) return undefined
   const message = value as Partial<PlainMessage>
-  const plain = message.typ === PLAIN_TYP && typeof message.id === 'string' && typeof message.type === 'string' &&
+  const plain = (message.typ === PLAIN_TYP || (legacy && message.typ === undefined)) && typeof message.id === 'string' && typeof message.type === 'string' &&
     typeof message.body === 'object' && message.body !== null && message.from_prior === undefined
   return plain ? message as PlainMessage : undefined
 }
 
-export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): NativeJwe {
+export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup, init: NativeJweInit = {}): NativeJwe {
   const privateKeyFor = x25519Keys(lookup)
+  const legacy = init.legacy ?? false
 
   /** didcomm-rust's choice: the sender's first keyAgreement key we hold, to every keyAgreement key of the recipient (or the one named). */
   async function authcryptKeys (to: string, from: string): Promise<AuthcryptKeys | undefined> {
@@ -74,19 +88,33 @@ export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup): N
     // The library's order: an anoncrypt layer, then an authcrypt one, then the plaintext.
     async unpack (packed, parsed = parseJson(packed)) {
       if (!isJweJson(parsed)) return undefined
-      const anoncrypted = unwrapAnoncrypt(parsed, privateKeyFor)
+      const standardAnoncrypted = unwrapAnoncrypt(parsed, privateKeyFor)
+      const legacyAnoncrypted = standardAnoncrypted === undefined && legacy ? unwrapLegacyAnoncrypt(parsed, privateKeyFor) : undefined
+      const anoncrypted = standardAnoncrypted ?? legacyAnoncrypted
       const inner = anoncrypted === undefined ? parsed : parseJson(anoncrypted.plaintext)
-      const authcrypted = isJweJson(inner) ? await unwrapAuthcrypt(inner, privateKeyFor, senderKeyFor) : undefined
+      const standardAuthcrypted = isJweJson(inner) ? await unwrapAuthcrypt(inner, privateKeyFor, senderKeyFor) : undefined
+      const legacyAuthcrypted = standardAuthcrypted === undefined && legacy && isJweJson(inner) ? await unwrapLegacyAuthcrypt(inner, privateKeyFor, senderKeyFor) : undefined
+      const authcrypted = standardAuthcrypted ?? legacyAuthcrypted
       if (anoncrypted === undefined && authcrypted === undefined) return undefined
-      const message = plainMessage(authcrypted === undefined ? inner : parseJson(authcrypted.plaintext))
-      if (message === undefined) return undefined
+      const isLegacy = legacyAnoncrypted !== undefined || legacyAuthcrypted !== undefined
+      const message = plainMessage(authcrypted === undefined ? inner : parseJson(authcrypted.plaintext), isLegacy)
+      if (message === undefined) {
+        // The library does not speak the legacy dialect: it could not do better.
+        if (isLegacy) throw new UnwrapError('the payload is not a DIDComm plaintext message')
+        return undefined
+      }
       const recipientKids = anoncrypted?.recipientKids ?? authcrypted?.recipientKids ?? []
-      return { message, recipientKids, ...(authcrypted === undefined ? {} : { sender: didOf(authcrypted.senderKid) }) }
+      return { message, recipientKids, ...(authcrypted === undefined ? {} : { sender: didOf(authcrypted.senderKid) }), ...(isLegacy ? { dialect: 'legacy' as const } : {}) }
     },
 
-    async pack (message, to, from) {
+    async pack (message, to, from, legacyDialect = false) {
       const keys = await authcryptKeys(to, from)
-      return keys === undefined ? undefined : packAuthcrypt(JSON.stringify({ ...message, typ: PLAIN_TYP }), keys)
+      const plaintext = JSON.stringify({ ...message, typ: PLAIN_TYP })
+      if (legacyDialect) {
+        if (keys === undefined) throw new UnwrapError('cannot answer in the legacy JWE dialect: the recipient has no X25519 keyAgreement key')
+        return sealLegacyAuthcrypt(plaintext, keys)
+      }
+      return keys === undefined ? undefined : packAuthcrypt(plaintext, keys)
     }
   }
 }

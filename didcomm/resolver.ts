@@ -1,5 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concat, fromString, toString } from 'uint8arrays'
+import { DidWebError, didWebUrl } from './did-web.ts'
 import { ByteLru } from './lru.ts'
 import { decodeMultikey, ed25519ToX25519, encodeMultikey, jwkToPublicKey, publicKeyToJwk } from './multikey.ts'
 import type { KeyType } from './multikey.ts'
@@ -151,7 +152,7 @@ function inputMethod (did: string, vm: unknown): VerificationMethod {
   return jwkMethod(did, vm.id, type, publicKey)
 }
 
-function fromInputDoc (input: Json, did: string, alsoKnownAs: string): DIDDoc {
+function fromInputDoc (input: Json, did: string, alsoKnownAs?: string): DIDDoc {
   const methods = new Map<string, VerificationMethod>()
   const add = (vm: unknown): string => {
     const method = inputMethod(did, vm)
@@ -169,7 +170,7 @@ function fromInputDoc (input: Json, did: string, alsoKnownAs: string): DIDDoc {
   if (methods.size > DID_LIMITS.maxKeys) throw malformed(`more than ${DID_LIMITS.maxKeys} verification methods`)
   return {
     id: did,
-    alsoKnownAs: [alsoKnownAs],
+    ...(alsoKnownAs === undefined ? {} : { alsoKnownAs: [alsoKnownAs] }),
     keyAgreement,
     authentication,
     verificationMethod: [...methods.values()],
@@ -214,15 +215,43 @@ function resolveDidKey (did: string): DIDDoc {
   return doc
 }
 
-export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
+export interface ResolverInit {
+  cacheBytes?: number
+  /**
+   * Fetches a did:web document (the JSON at its HTTPS URL), with whatever rules the caller sets on
+   * where it may connect; without it did:web is not resolved.
+   */
+  fetchDidWeb?: (url: string) => Promise<unknown>
+  /** Documents of DIDs this party serves itself (its own did:web), resolved without fetching. */
+  own?: (did: string) => unknown
+  /** How long a fetched did:web document is used before it is fetched again. */
+  didWebTtlMs?: number
+}
+
+/** How long a did:web that could not be resolved is not fetched again. */
+const DID_WEB_FAILURE_MS = 30_000
+
+export function createResolver (init: ResolverInit = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
   const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
-  // Resolving a did:peer is pure, so cached documents never go stale. Keys are DIDs from outside,
-  // so the cache is bounded by the bytes its documents take (their JSON length, a fair proxy).
-  const cache = new ByteLru<DIDDoc>(cacheBytes, (did, doc) => did.length + JSON.stringify(doc).length)
+  const didWebTtlMs = init.didWebTtlMs ?? 5 * 60_000
+  // Resolving a did:peer is pure, so its cached documents never go stale; a did:web's are used for
+  // didWebTtlMs, and a did:web that failed stays failed for a while (anyone can name one as `next`:
+  // each must not cost a fetch). Keys are DIDs from outside, so the cache is bounded by the bytes
+  // its documents take (their JSON length, a fair proxy).
+  const cache = new ByteLru<{ doc: DIDDoc | DIDResolutionError, until: number }>(cacheBytes, (did, { doc }) => did.length + (doc instanceof Error ? 200 : JSON.stringify(doc).length))
   // did:peer:4 short form -> long form; the short form alone carries no document.
   const longForms = new ByteLru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
 
-  function resolveUncached (did: string): DIDDoc | null {
+  async function resolveDidWeb (did: string): Promise<DIDDoc> {
+    const url = didWebUrl(did)
+    const input = init.own?.(did) ?? await init.fetchDidWeb?.(url)
+    if (input === undefined) throw new DIDResolutionError('did:web is not resolved by this party')
+    if (!isObject(input) || input.id !== did) throw malformed("the did:web document's id is not the DID")
+    return fromInputDoc(input, did)
+  }
+
+  async function resolveUncached (did: string): Promise<DIDDoc | null> {
+    if (did.startsWith('did:web:')) return await resolveDidWeb(did)
     if (did.startsWith('did:peer:2')) return resolvePeer2(did)
     if (did.startsWith('did:key:')) return resolveDidKey(did)
     if (did.startsWith('did:peer:4')) {
@@ -241,21 +270,29 @@ export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver
     throw new DIDResolutionError(`unsupported DID method: ${did.slice(0, 60)}`)
   }
 
-  function resolveOrThrow (did: string): DIDDoc {
+  async function resolveOrThrow (did: string): Promise<DIDDoc> {
     if (typeof did !== 'string' || did.length > DID_LIMITS.maxLength) throw malformed(`not a DID of at most ${DID_LIMITS.maxLength} characters`)
     if (!/^did:[a-z0-9]+:\S+$/.test(did)) throw malformed(`not a DID: ${did.slice(0, 60)}`)
     const cached = cache.get(did)
-    if (cached !== undefined) return cached
+    if (cached !== undefined && cached.until > Date.now()) {
+      if (cached.doc instanceof DIDResolutionError) throw cached.doc
+      return cached.doc
+    }
     let doc: DIDDoc | null
     try {
-      doc = resolveUncached(did)
+      doc = await resolveUncached(did)
     } catch (err) {
-      if (err instanceof DIDResolutionError) throw err
-      // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed.
-      throw new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
+      const failure = err instanceof DIDResolutionError
+        ? err
+        : err instanceof DidWebError
+          ? new DIDResolutionError(err.message, { cause: err })
+          // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed; a did:web's fetch may also fail.
+          : new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
+      if (did.startsWith('did:web:')) cache.set(did, { doc: failure, until: Date.now() + DID_WEB_FAILURE_MS })
+      throw failure
     }
     if (doc === null) throw new DIDResolutionError(`DID not found: ${did.slice(0, 60)}`)
-    cache.set(did, doc)
+    cache.set(did, { doc, until: did.startsWith('did:web:') ? Date.now() + didWebTtlMs : Infinity })
     return doc
   }
 
@@ -263,12 +300,12 @@ export function createResolver (init: { cacheBytes?: number } = {}): DIDResolver
     // didcomm-rust reads a rejection as an internal error and null as "not found", so garbage yields null.
     resolve: async did => {
       try {
-        return resolveOrThrow(did)
+        return await resolveOrThrow(did)
       } catch {
         return null
       }
     },
-    resolveOrThrow: async did => resolveOrThrow(did)
+    resolveOrThrow
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts'
+import { didWebDocument } from '../didcomm/did-web.ts'
 import { createDidIdentity, peerDid2For } from '../didcomm/keys.ts'
 import type { DidIdentity } from '../didcomm/keys.ts'
 import type { SecretLookup } from '../didcomm/envelope.ts'
@@ -22,7 +23,11 @@ export function endpointsFor (config: Pick<Config, 'host' | 'publicUrl'>, httpPo
  * ws(s) (browser wallets open the first ws), then libp2p.
  */
 export function mediatorDid (keys: NodeKeys, endpoints: Endpoints): string {
-  return peerDid2For(keys.keyAgreement, keys.authentication, [endpoints.http, endpoints.ws, endpoints.libp2p].map(uri => ({ uri, accept: ['didcomm/v2'] })))
+  return peerDid2For(keys.keyAgreement, keys.authentication, serviceUris(endpoints).map(uri => ({ uri, accept: ['didcomm/v2'] })))
+}
+
+function serviceUris (endpoints: Endpoints): string[] {
+  return [endpoints.http, endpoints.ws, endpoints.libp2p]
 }
 
 /**
@@ -38,10 +43,17 @@ export interface NodeIdentity {
   /** Names the node after its endpoints, remembering the DID beside the earlier ones. */
   name(endpoints: Endpoints): Promise<void>
   endpoints(): Endpoints
+  /** The document of the node's did:web (`did`), once named; undefined for any other DID. */
+  document(did: string): Record<string, unknown> | undefined
 }
 
-export function createNodeIdentity (keys: NodeKeys, state: NodeState): NodeIdentity {
-  let named: { identity: DidIdentity, endpoints: Endpoints } | undefined
+/**
+ * `didWeb` (`--did-web`, a did:web such as `did:web:mediator.example`) is a name that does not change
+ * with the node's URL: it becomes the current DID, the one invitations and new clients see, with the
+ * same keys and services as the did:peer:2, which the node keeps answering to.
+ */
+export function createNodeIdentity (keys: NodeKeys, state: NodeState, didWeb?: string): NodeIdentity {
+  let named: { identity: DidIdentity, endpoints: Endpoints, document?: Record<string, unknown> } | undefined
   const current = (): { identity: DidIdentity, endpoints: Endpoints } => {
     if (named === undefined) throw new Error('the node has no DID yet: its transports are not listening')
     return named
@@ -51,8 +63,18 @@ export function createNodeIdentity (keys: NodeKeys, state: NodeState): NodeIdent
     dids: () => named?.identity.dids ?? [],
     secret: kid => named?.identity.secret(kid),
     endpoints: () => current().endpoints,
+    document: did => did === didWeb ? named?.document : undefined,
     async name (endpoints) {
-      named = { identity: createDidIdentity(keys, await state.rememberMediatorDid(mediatorDid(keys, endpoints))), endpoints }
+      const peerDids = await state.rememberMediatorDid(mediatorDid(keys, endpoints))
+      if (didWeb === undefined) {
+        named = { identity: createDidIdentity(keys, peerDids), endpoints }
+        return
+      }
+      named = {
+        identity: createDidIdentity(keys, [...peerDids.filter(did => did !== didWeb), didWeb]),
+        endpoints,
+        document: didWebDocument(didWeb, keys, serviceUris(endpoints))
+      }
     }
   }
 }

@@ -11,6 +11,7 @@ import { StoreUnavailableError } from '../storage/store.ts'
 import { scrubber } from './log.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createReplayGuard } from './replay.ts'
+import type { ReturnRoutes } from './return-route.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
 
 /**
@@ -38,16 +39,18 @@ export interface InboundComponents {
   /** The protocols, bound to their components (createDispatcher). */
   dispatch: Handler
   logger: Logger
-  /** Counts every outcome by transport and problem code. */
-  metrics?: Pick<NodeMetrics, 'message'>
+  /** Counts every outcome by transport and problem code, and the legacy JWE dialect's use. */
+  metrics?: Pick<NodeMetrics, 'message' | 'legacyJwe'>
+  /** Where replies go when a request says `return_route: "none"`; without it they stay on the connection. */
+  returnRoutes?: ReturnRoutes
 }
 
 export interface Inbound {
   receive(raw: string | Uint8Array, session: Session): Promise<InboundOutcome>
 }
 
-/** A decrypted message and the DID of ours it was encrypted to (replies come from that DID). */
-type Addressed = InboundMessage & { to: string }
+/** A decrypted message, the DID of ours it was encrypted to (replies come from that DID) and the JWE dialect it came in (replies use it). */
+type Addressed = InboundMessage & { to: string, dialect?: 'legacy' }
 
 /** Forward layers addressed to this node that it will unwrap in a row, so a loop cannot recurse forever. */
 const MAX_OWN_LAYERS = 4
@@ -73,14 +76,15 @@ export function createInbound (components: InboundComponents): Inbound {
       throw new ProblemReportError(PROBLEM.unencrypted, 'this node accepts only encrypted DIDComm messages (a JWE, application/didcomm-encrypted+json)')
     }
     try {
-      const { message, sender, recipientKids } = await envelope.unpackJwe(text, json)
+      const { message, sender, recipientKids, dialect } = await envelope.unpackJwe(text, json)
+      if (dialect !== undefined) components.metrics?.legacyJwe('received')
       // Handlers trust the authenticated sender only; a `from` naming someone else is refused, so none can come to trust it.
       if (sender !== undefined && message.from !== undefined && didOf(String(message.from)) !== sender) {
         throw new ProblemReportError(PROBLEM.senderMismatch, "the message's from is not the DID that encrypted it")
       }
       const own = components.dids()
       const addressed = recipientKids.map(didOf).find(did => own.includes(did)) ?? own[own.length - 1] as string
-      return { message, sender, to: addressed }
+      return { message, sender, to: addressed, ...(dialect === undefined ? {} : { dialect }) }
     } catch (err) {
       if (err instanceof EnvelopeError) throw new ProblemReportError(PROBLEM.crypto, `cannot decrypt: ${scrub(err.message)}`)
       throw err
@@ -95,6 +99,7 @@ export function createInbound (components: InboundComponents): Inbound {
     return await components.dispatch(inbound, {
       nodeDid: inbound.to,
       session,
+      ...(inbound.dialect === undefined ? {} : { dialect: inbound.dialect }),
       receive: async packed => {
         if (depth + 1 >= MAX_OWN_LAYERS) throw new ProblemReportError(PROBLEM.tooManyLayers, 'too many forward layers addressed to this node')
         await dispatch(await unpack(packed), session, depth + 1)
@@ -102,8 +107,14 @@ export function createInbound (components: InboundComponents): Inbound {
     })
   }
 
-  async function packReplies (replies: PlainMessage[], to: string, from: string): Promise<Reply[]> {
-    return await Promise.all(replies.map(async reply => ({ kind: 'encrypted' as const, text: await envelope.pack(reply, to, from) })))
+  /** Replies to `request`'s sender, from the DID it was addressed to, in the dialect it came in. */
+  async function packReplies (replies: PlainMessage[], request: Addressed & { sender: string }): Promise<Reply[]> {
+    const options = request.dialect === undefined ? {} : { dialect: request.dialect }
+    return await Promise.all(replies.map(async reply => {
+      const text = await envelope.pack(reply, request.sender, request.to, options)
+      if (request.dialect !== undefined) components.metrics?.legacyJwe('sent')
+      return { kind: 'encrypted' as const, text }
+    }))
   }
 
   return {
@@ -120,10 +131,19 @@ export function createInbound (components: InboundComponents): Inbound {
     let request: Addressed | undefined
     try {
       request = await unpack(text)
+      // Forwards have no replies: they need no way back.
+      const away = request.message.return_route === 'none' && request.sender !== undefined && request.message.type !== FORWARD
+        ? await components.returnRoutes?.(request.sender, request.dialect)
+        : undefined
       const result = await dispatch(request, session, 0)
       const replies = result.replies ?? []
-      if (replies.length === 0 || request.sender === undefined) return { replies: [], after: result.after }
-      return { replies: await packReplies(replies, request.sender, request.to), after: result.after }
+      const sender = request.sender
+      if (replies.length === 0 || sender === undefined) return { replies: [], after: result.after }
+      if (away !== undefined) {
+        await away.send(replies, request.to)
+        return { replies: [], after: result.after }
+      }
+      return { replies: await packReplies(replies, { ...request, sender }), after: result.after }
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
         // Nothing was stored, so nothing may be acknowledged: the sender keeps the message and retries.
@@ -149,7 +169,7 @@ export function createInbound (components: InboundComponents): Inbound {
     })
     if (sender !== undefined && request !== undefined) {
       try {
-        return { replies: await packReplies([report], sender, request.to), problem }
+        return { replies: await packReplies([report], { ...request, sender }), problem }
       } catch (packErr) {
         logger.debug({ err: packErr }, 'cannot encrypt problem report; answering in plaintext')
       }

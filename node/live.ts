@@ -21,6 +21,8 @@ interface LiveBinding {
   session: Session
   client: string
   version: PickupVersion
+  /** The node DID pushes come from; undefined: the current one. */
+  from?: string
   inFlight: Set<string>
 }
 
@@ -79,10 +81,12 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
 
   async function push (binding: LiveBinding, messages: QueuedMessage[]): Promise<void> {
     const v = PICKUP_VERSIONS[binding.version]
+    // A client that spoke to a did:peer of this node may not resolve its did:web: pushes come from the DID it spoke to.
+    const from = binding.from ?? components.nodeDid()
     for (let i = 0; i < messages.length; i += PUSH_BATCH) {
-      const delivery = deliveryMessage(v, messages.slice(i, i + PUSH_BATCH), components.nodeDid(), binding.client)
+      const delivery = deliveryMessage(v, messages.slice(i, i + PUSH_BATCH), from, binding.client)
       try {
-        binding.session.push?.(await envelope.pack(delivery, binding.client, components.nodeDid()))
+        binding.session.push?.(await envelope.pack(delivery, binding.client, from))
       } catch (err) {
         logger.warn({ err }, 'live push failed; messages stay queued')
         for (const m of messages) binding.inFlight.delete(m.id)
@@ -113,11 +117,11 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
   })
 
   return {
-    async enable (session, client, version) {
+    async enable (session, client, version, from) {
       const existing = bySession.get(session)
       if (existing !== undefined) existing.version = version
       else {
-        const binding: LiveBinding = { session, client, version, inFlight: new Set() }
+        const binding: LiveBinding = { session, client, version, ...(from === undefined ? {} : { from }), inFlight: new Set() }
         bySession.set(session, binding)
         byClient.set(client, new Set([...byClient.get(client) ?? [], binding]))
         byKey.set(clientKey(client), client)
@@ -143,6 +147,20 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
     sessions: () => bySession.size,
 
     inFlight,
+
+    pushing: client => byClient.has(client) ? Math.max(0, IN_FLIGHT_MAX - inFlight(client).size) : 0,
+
+    async handOut (client, recipients, limit) {
+      if (!byClient.has(client)) return undefined
+      // In line with the pushes' claims, so a message is either pushed or handed out, never both.
+      return await serially(client, async () => {
+        const binding = [...byClient.get(client) ?? []].at(-1)
+        if (binding === undefined) return undefined
+        const batch = await mailbox.claim(recipients, limit, inFlight(client), PUSH_LEASE_MS)
+        for (const m of batch) binding.inFlight.add(m.id)
+        return batch
+      })
+    },
 
     acknowledged (client, ids) {
       const bindings = byClient.get(client)

@@ -42,6 +42,8 @@ export interface NodeMetrics {
   pushFailed(reason: PushFailure): void
   /** Push registrations set (by clients) or removed (by clients, or because their service said the device is gone). */
   pushRegistrations(kind: PushKind, change: 'set' | 'removed', count: number): void
+  /** A JWE in Veramo 7's legacy dialect opened (`received`) or made for a reply (`sent`). */
+  legacyJwe(direction: 'received' | 'sent'): void
   /** A module plugs in what it alone can read at scrape time; until it does, those gauges read 0. */
   observe(sources: Partial<MetricSources>): void
   /** The latest relay attempts, oldest first (at most RECENT_RELAYS), for the operator's latency sparkline. */
@@ -69,6 +71,7 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   const deliveries = new Counter({ name: `${PREFIX}deliveries_total`, help: 'Queued messages delivered and acknowledged by their client', registers: [registry] })
   const relays = new Counter({ name: `${PREFIX}relays_total`, help: 'Relay attempts to the next hop, by outcome (accepted, rejected, retry)', labelNames: ['outcome'], registers: [registry] })
   const fill = new Histogram({ name: `${PREFIX}mailbox_fill_ratio`, help: "How full the recipient's mailbox is after each message queued, of the fuller of its quotas (messages or bytes per recipient)", buckets: [0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1], registers: [registry] })
+  const legacyJwe = new Counter({ name: `${PREFIX}legacy_jwe_total`, help: "JWEs in Veramo 7's legacy dialect (ECDH-1PU draft 03, no apu/apv), opened (received) or made for replies (sent); --legacy-jwe false refuses them", labelNames: ['direction'], registers: [registry] })
   const relaySeconds = new Histogram({ name: `${PREFIX}relay_duration_seconds`, help: 'Time of one relay attempt, until the next hop acknowledged or failed', labelNames: ['outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers: [registry] })
   const pushes = new Counter({ name: `${PREFIX}pushes_total`, help: 'Pushes sent to wake a wallet, by service (webpush, fcm, apns)', labelNames: ['service'], registers: [registry] })
   const pushesCoalesced = new Counter({ name: `${PREFIX}pushes_coalesced_total`, help: 'Wake-ups folded into a push the device already had within the push interval', registers: [registry] })
@@ -127,6 +130,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
     },
     pushRegistrations (kind, change, count) {
       if (count > 0) pushRegistrations.inc({ service: kind, change }, count)
+    },
+    legacyJwe (direction) {
+      legacyJwe.inc({ direction })
     },
     observe (more) {
       Object.assign(sources, more)

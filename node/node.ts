@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
+import { didWebPath } from '../didcomm/did-web.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
@@ -26,14 +27,18 @@ import type { MeshLibp2p } from './libp2p.ts'
 import { Lifecycle } from './lifecycle.ts'
 import { createLiveDelivery } from './live.ts'
 import { createLogger, didHasher, redactingLogger } from './log.ts'
+import { createDidWebFetcher } from './mesh/did-web-fetch.ts'
 import { createMesh } from './mesh/mesh.ts'
 import type { Mesh } from './mesh/mesh.ts'
 import { undeliverableReports } from './mesh/undeliverable.ts'
 import { createNodeMetrics, meteredMailbox } from './metrics.ts'
 import { createNodePush } from './push/push.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { httpListenError, libp2pListenError, libp2pWsPort } from './ports.ts'
 import { createRateLimiter } from './rate-limit.ts'
+import { createReturnRoutes } from './return-route.ts'
 import { createHttpTransport } from './transports/http.ts'
+import type { OperatorEndpoints } from './transports/http.ts'
 import { startLibp2pTransport } from './transports/libp2p.ts'
 import { readableDuration } from './web/page.ts'
 import { registerWebPages } from './web/index.ts'
@@ -130,13 +135,15 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   // Keys; the DID they make waits for the bound port.
   const keys = await loadOrCreateNodeKeys(config.dataDir, options.keyPassphrase, options.nodeKey)
   const logger = redactingLogger(options.logger, nodeSecret(keys, 'log-hash'))
-  const identity = createNodeIdentity(keys, store.state)
+  const didWeb = config.didWeb === undefined ? undefined : `did:web:${config.didWeb}`
+  const identity = createNodeIdentity(keys, store.state, didWeb)
 
   const libp2p = await startLibp2p(config, keys, store, metrics, lifecycle)
 
   // The mesh, the protocols and the pipeline in front of them.
-  const resolver = createResolver()
-  const envelope = createEnvelope(resolver, identity.secret)
+  // did:web documents are fetched under the relay's destination rules; the node's own is at hand.
+  const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations }), own: identity.document })
+  const envelope = createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe })
   const { mediations } = store
   const mailbox = meteredMailbox(store.mailbox, limits, metrics)
   // Mail for a client with no live socket wakes its devices (push is made just below; it is first called later).
@@ -170,6 +177,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const inbound = createInbound({
     envelope, logger, metrics,
     dids: identity.dids,
+    returnRoutes: createReturnRoutes({ mediations, mailbox, live, onward: mesh.onward, resolver, envelope, ownDids: identity.dids }),
     dispatch: createDispatcher({
       mailbox, mediations, live, resolver,
       mediationPolicy: createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: store.usedInvitations, logger }),
@@ -210,7 +218,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     listenUrl: () => listenUrlOf(http),
     stop: async () => { await lifecycle.stop() }
   }
-  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, mesh, metrics, logger, node, startedAt, accepting: () => accepting }, lifecycle)
+  const didDocument = didWeb === undefined ? undefined : { path: didWebPath(didWeb), document: () => identity.document(didWeb) }
+  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, mesh, metrics, logger, node, startedAt, didDocument, accepting: () => accepting }, lifecycle)
 
   // The DID names the bound port; with it the node can decrypt.
   await identity.name(endpointsFor(config, boundPort(http), libp2p.peerId.toString()))
@@ -242,7 +251,7 @@ async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metric
     datastore: store.datastore,
     host: config.host,
     port: config.p2pPort,
-    wsPort: config.p2pWsPort,
+    wsPort: libp2pWsPort(config),
     announce: config.announce,
     bootstrap: config.bootstrap,
     mdns: config.mdns,
@@ -252,7 +261,11 @@ async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metric
     metricsRegistry: metrics.registry,
     statfsLocation: config.dataDir
   })
-  await libp2p.start()
+  try {
+    await libp2p.start()
+  } catch (err) {
+    throw libp2pListenError(err, config)
+  }
   const stopBootstrapDials = dialBootstrapAddresses(libp2p, config.bootstrap)
   lifecycle.started('libp2p', async () => {
     stopBootstrapDials()
@@ -276,6 +289,8 @@ interface HttpComponents {
   startedAt: number
   /** Whether DIDComm is served yet. */
   accepting: () => boolean
+  /** The did:web document, when the node has a did:web. */
+  didDocument: OperatorEndpoints['didDocument']
 }
 
 /** HTTP and WebSocket (DIDComm, operator endpoints, the admin API), listening on the configured port. */
@@ -297,7 +312,8 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
     invitation: () => node.invitation(),
     ready: accepting,
     readiness,
-    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })
+    metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),
+    ...(components.didDocument === undefined ? {} : { didDocument: components.didDocument })
   }, {
     maxMessageBytes: config.maxMessageBytes,
     corsOrigins: config.corsOrigins,
@@ -318,7 +334,11 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
   })
   registerWebPages(http, webPages(config, components))
   lifecycle.started('http', async () => { await http.close() })
-  await http.listen({ host: config.host, port: config.httpPort })
+  try {
+    await http.listen({ host: config.host, port: config.httpPort })
+  } catch (err) {
+    throw httpListenError(err, config.httpPort)
+  }
   return http
 }
 

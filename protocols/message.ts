@@ -29,6 +29,11 @@ export interface MessageContext {
   /** The mediator DID the request was addressed to: replies come from it. */
   nodeDid: string
   session: Session
+  /**
+   * Set when the request came in Veramo 7's legacy JWE dialect: its replies are packed in it, and a
+   * delivery carries its messages as `data.json` (the only form Veramo reads).
+   */
+  dialect?: 'legacy'
   /** Handles a packed message addressed to this node: the next layer of a forward to one of our own DIDs. */
   receive(packed: string): Promise<void>
 }

@@ -40,6 +40,8 @@ export interface OperatorEndpoints {
   readiness: () => { ready: boolean, checks: Record<string, boolean> }
   /** GET /metrics: Prometheus text */
   metrics: () => Promise<{ contentType: string, text: string }>
+  /** The node's did:web document and the path it is served at; undefined until the node is named. */
+  didDocument?: { path: string, document: () => unknown }
 }
 
 /**
@@ -168,6 +170,14 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
   })
   app.get('/info', async () => operator.info())
   app.get('/oob', async () => operator.invitation())
+  const didDocument = operator.didDocument
+  if (didDocument !== undefined) {
+    app.get(didDocument.path, async (_request, reply) => {
+      const document = didDocument.document()
+      if (document === undefined) return await reply.code(503).type('application/json').send(JSON.stringify(problemReport(PROBLEM.notReady, 'the node is starting; try again')))
+      return await reply.type('application/did+json').send(JSON.stringify(document))
+    })
+  }
 
   registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter, clientAddress: init.clientAddress }, logger)
   return app

@@ -15,7 +15,7 @@ import { PROBLEM } from '../problem-report/codes.ts'
 export interface PickupComponents {
   mailbox: Pick<Mailbox, 'status' | 'list' | 'remove'>
   mediations: Pick<Mediations, 'get' | 'mailboxDids'>
-  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'acknowledged'>
+  live: Pick<LiveDelivery, 'enable' | 'disable' | 'isLive' | 'inFlight' | 'pushing' | 'handOut' | 'acknowledged'>
   /** Told how many queued messages clients acknowledged (metrics). */
   delivered?: (count: number) => void
 }
@@ -30,7 +30,13 @@ async function recipientsOf (client: string, named: string | undefined, mediatio
   return [named]
 }
 
-/** Messages already pushed live and not yet acknowledged are not "waiting": live clients would fetch them twice. */
+/**
+ * What the client must still ask for. Messages pushed live and not yet acknowledged do not count,
+ * nor do those the node is about to push to a live client (a message that has just arrived, or the
+ * next ones once acknowledgements make room): a wallet that asks for them gets a status instead, or
+ * them twice (the DIF demo sends a delivery-request for every status with a count). Only a backlog
+ * beyond the in-flight window is counted then; its bytes and times are those of all that waits.
+ */
 async function waiting (client: string, recipients: string[], { mailbox, live }: Pick<PickupComponents, 'mailbox' | 'live'>): Promise<MailboxStatus> {
   const exclude = live.inFlight(client)
   const total: MailboxStatus = { count: 0, bytes: 0 }
@@ -41,7 +47,8 @@ async function waiting (client: string, recipients: string[], { mailbox, live }:
     if (s.oldest !== undefined && (total.oldest === undefined || s.oldest < total.oldest)) total.oldest = s.oldest
     if (s.newest !== undefined && (total.newest === undefined || s.newest > total.newest)) total.newest = s.newest
   }
-  return total
+  const beyondPushes = total.count - live.pushing(client)
+  return beyondPushes > 0 ? { ...total, count: beyondPushes } : { count: 0, bytes: 0 }
 }
 
 function versionHandlers (v: PickupVocabulary, components: PickupComponents): Record<string, Handler> {
@@ -62,9 +69,11 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
     [`${v.protocol}/delivery-request`]: async (inbound, ctx) => {
       const client = await requireMediation(inbound, mediations)
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
-      const batch = await mailbox.list(await recipientsOf(client, named, mediations), limit, live.inFlight(client))
+      const recipients = await recipientsOf(client, named, mediations)
+      // A live client asking (a backlog beyond the in-flight window) gets messages no push will repeat.
+      const batch = await live.handOut(client, recipients, limit) ?? await mailbox.list(recipients, limit, live.inFlight(client))
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
-      const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id)
+      const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id, ctx.dialect === 'legacy' ? 'json' : 'base64')
       return { replies: [delivery] }
     },
 
@@ -88,7 +97,7 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
         throw new ProblemReportError(PROBLEM.liveModeNotSupported, `live delivery needs a WebSocket; this request came over ${ctx.session.transport}`)
       }
       // Claim the backlog first, so the status below already excludes what is about to be pushed.
-      const pushBacklog = await live.enable(ctx.session, client, v.version)
+      const pushBacklog = await live.enable(ctx.session, client, v.version, ctx.nodeDid)
       return { replies: [await status(inbound, ctx, client)], after: pushBacklog }
     }
   }

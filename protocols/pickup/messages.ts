@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 import type { PlainMessage } from '../../didcomm/envelope.ts'
-import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
+import { ENCRYPTED_MEDIA_TYPE, parseJson } from '../../didcomm/jose.ts'
 import type { MailboxStatus, QueuedMessage } from '../../storage/store.ts'
 import type { PickupVersion } from './live.ts'
 
@@ -60,11 +60,23 @@ export function statusBody (v: PickupVocabulary, status: MailboxStatus, live: bo
   }
 }
 
+/** How a delivery attaches each message: standard padded base64 for most, `json` for Veramo (it reads nothing else). */
+export type AttachmentForm = 'base64' | 'json'
+
+function attachmentData (message: string, form: AttachmentForm): { base64: string } | { json: unknown } {
+  if (form === 'json') {
+    // Queued messages are JWEs, so JSON; anything else still travels, in base64.
+    const json = parseJson(message)
+    if (json !== undefined) return { json }
+  }
+  return { base64: Buffer.from(message).toString('base64') }
+}
+
 /**
- * A `delivery` of queued messages, each attached as standard padded base64 (browser wallets decode
- * with atob, so never base64url) under its message id.
+ * A `delivery` of queued messages, each attached under its message id as standard padded base64
+ * (browser wallets decode with atob, so never base64url), or as `json` when `form` asks for it.
  */
-export function deliveryMessage (v: PickupVocabulary, messages: readonly QueuedMessage[], from: string, to: string, recipient?: string, thid?: string): PlainMessage {
+export function deliveryMessage (v: PickupVocabulary, messages: readonly QueuedMessage[], from: string, to: string, recipient?: string, thid?: string, form: AttachmentForm = 'base64'): PlainMessage {
   return {
     id: randomUUID(),
     type: `${v.protocol}/delivery`,
@@ -76,7 +88,7 @@ export function deliveryMessage (v: PickupVocabulary, messages: readonly QueuedM
     attachments: messages.map(m => ({
       id: m.id,
       media_type: ENCRYPTED_MEDIA_TYPE,
-      data: { base64: Buffer.from(m.message).toString('base64') }
+      data: attachmentData(m.message, form)
     }))
   }
 }

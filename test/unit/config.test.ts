@@ -33,7 +33,6 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       httpPort: 8080,
       p2pPort: 4001,
-      p2pWsPort: 4002,
       nodeName: 'didcomm-mesh node',
       homePage: true,
       logLevel: 'info',
@@ -52,6 +51,7 @@ describe('loadConfig', () => {
       requestTimeoutSeconds: 30,
       websocketIdleSeconds: 300,
       corsOrigins: ['*'],
+      legacyJwe: true,
       websocketFrames: 'auto',
       bootstrap: [],
       announce: [],
@@ -212,6 +212,7 @@ describe('addConfigOptions', () => {
     assert.equal(config.httpPort, 9000)
     assert.deepEqual(config.bootstrap, ['/ip4/1.2.3.4/tcp/1', '/ip4/5.6.7.8/tcp/2'])
     assert.equal(config.mdns, true)
+    assert.equal(loadConfig({ flags: parse(['--legacy-jwe', 'false']) }).legacyJwe, false)
   })
 
   it('leaves absent flags undefined so env and file still apply', () => {

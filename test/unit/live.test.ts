@@ -133,6 +133,33 @@ describe('live delivery', () => {
     assert.equal(new Set(s.ids()).size, 110, 'nothing pushed twice')
   })
 
+  it('handOut: none for a client not live; for a live one, messages no push repeats until acknowledged', async () => {
+    const { live, add, ack } = stubs()
+    assert.equal(await live.handOut(CLIENT, [RECIPIENT], 10), undefined)
+    const ids = Array.from({ length: 105 }, (_, i) => add(RECIPIENT, `m${i}`))
+    const s = session()
+    ;(await live.enable(s.session, CLIENT, '3.0'))()
+    await until(() => s.ids().length === 100, 'the window pushed')
+    const handed = await live.handOut(CLIENT, [RECIPIENT], 10)
+    assert.deepEqual(handed?.map(m => m.id), ids.slice(100))
+    ack(ids.slice(0, 10))
+    live.acknowledged(CLIENT, ids.slice(0, 10))
+    await settle()
+    assert.equal(new Set(s.ids()).size, s.ids().length, 'nothing pushed twice')
+    assert.equal(s.ids().some(id => ids.slice(100).includes(id)), false, 'what was handed out is not pushed')
+  })
+
+  it('pushing: the room left in the in-flight window of a live client, none for one not live', async () => {
+    const { live, add } = stubs()
+    assert.equal(live.pushing(CLIENT), 0, 'not live: the client must ask for everything')
+    for (let i = 0; i < 30; i++) add(RECIPIENT, `m${i}`)
+    const s = session()
+    ;(await live.enable(s.session, CLIENT, '3.0'))()
+    assert.equal(live.pushing(CLIENT), 70, 'live: whatever fits beside the 30 in flight comes without asking')
+    live.disable(s.session)
+    assert.equal(live.pushing(CLIENT), 0)
+  })
+
   it('a message queued for a live client is pushed; one for a client not live reads nothing', async () => {
     const { live, add, lists } = stubs()
     const first = add(RECIPIENT, 'early')

@@ -72,6 +72,8 @@ function stubLive (inFlight: string[] = []) {
   const enabled: string[] = []
   const live: Partial<LiveDelivery> = {
     inFlight: () => new Set(inFlight),
+    pushing: () => 0,
+    handOut: async () => undefined,
     isLive: () => false,
     acknowledged: (client, ids) => { acknowledged.push({ client, ids }) },
     enable: async (_session, client) => { enabled.push(client); return () => {} }

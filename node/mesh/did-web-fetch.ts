@@ -1,0 +1,59 @@
+/**
+ * Fetching did:web documents for the resolver, under the relay's destination rules: a forward may
+ * name any did:web as its next hop, and a did:web names the host its document is fetched from, so
+ * without the rules anyone could make the node fetch from its own host or network. HTTPS only,
+ * no redirects, a time limit and a size cap; the resolver caches what comes back.
+ */
+import { request } from 'node:https'
+import { DestinationNotAllowedError, safeLookup, urlAllowed } from './destination.ts'
+
+export interface DidWebFetchInit {
+  /** Whether loopback, private and other non-public addresses may be fetched from (as --relay-private-destinations). */
+  privateDestinations?: boolean
+  timeoutMs?: number
+  /** The largest document read; a larger one fails. */
+  maxBytes?: number
+}
+
+/** A did:web document of the size real ones have (a few keys and services) with room to spare. */
+export const DID_WEB_MAX_BYTES = 64 * 1024
+
+export function createDidWebFetcher (init: DidWebFetchInit = {}): (url: string) => Promise<unknown> {
+  const privateDestinations = init.privateDestinations ?? false
+  const timeoutMs = init.timeoutMs ?? 5_000
+  const maxBytes = init.maxBytes ?? DID_WEB_MAX_BYTES
+  return async url => {
+    if (!url.startsWith('https://') || !urlAllowed(url, privateDestinations)) throw new DestinationNotAllowedError('this node does not fetch DID documents from that address')
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const req = request(url, {
+        headers: { accept: 'application/did+json, application/json' },
+        signal: AbortSignal.timeout(timeoutMs),
+        // A socket of its own each time: a pooled one would skip the address check of its connect.
+        agent: false,
+        ...(privateDestinations ? {} : { lookup: safeLookup })
+      }, response => {
+        if (response.statusCode !== 200) {
+          response.destroy()
+          reject(new Error(`the DID document's server answered ${response.statusCode ?? 'nothing'}`))
+          return
+        }
+        const chunks: Buffer[] = []
+        let size = 0
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length
+          if (size > maxBytes) {
+            response.destroy()
+            reject(new Error(`the DID document is larger than ${maxBytes} bytes`))
+            return
+          }
+          chunks.push(chunk)
+        })
+        response.on('end', () => { resolve(Buffer.concat(chunks)) })
+        response.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    return JSON.parse(body.toString('utf8')) as unknown
+  }
+}
