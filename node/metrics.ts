@@ -13,6 +13,8 @@ export interface MetricSources {
   routes: () => RouteStats
   liveSessions: () => number
   peers: () => number
+  mixPeers: () => number
+  mixHeld: () => number
 }
 
 export interface NodeMetrics {
@@ -46,6 +48,8 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   new Gauge({ name: `${PREFIX}outbox_depth`, help: 'Messages waiting in the relay outbox', registers: [registry], collect () { this.set(sources.outboxDepth?.() ?? 0) } })
   new Gauge({ name: `${PREFIX}live_sessions`, help: 'WebSocket sessions in live delivery mode', registers: [registry], collect () { this.set(sources.liveSessions?.() ?? 0) } })
   new Gauge({ name: `${PREFIX}peers`, help: 'Connected libp2p peers', registers: [registry], collect () { this.set(sources.peers?.() ?? 0) } })
+  new Gauge({ name: `${PREFIX}mix_peers`, help: 'Mesh peers in the mix directory offered to clients', registers: [registry], collect () { this.set(sources.mixPeers?.() ?? 0) } })
+  new Gauge({ name: `${PREFIX}mix_held`, help: 'Forwards held for their random mix delay now', registers: [registry], collect () { this.set(sources.mixHeld?.() ?? 0) } })
   new Counter({
     name: `${PREFIX}route_lookups_total`,
     help: 'Mediator route lookups, by where the answer came from',

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
+import { paddedEnvelope } from '../didcomm/padding.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { createDispatcher } from '../protocols/index.ts'
@@ -124,18 +125,21 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
 
   // The mesh, the protocols and the pipeline in front of them.
   const resolver = createResolver()
-  const envelope = createEnvelope(resolver, identity.secret)
+  // What the node packs for its clients (replies, deliveries, problem reports) is padded to a size bucket.
+  const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret))
   const { mailbox, mediations } = store
   const live = createLiveDelivery({ mailbox, mediations, envelope, nodeDid: identity.did, logger, metrics, signals: store.signals })
   lifecycle.started('live delivery', () => { live.stop() })
   const mesh = createMesh({
     libp2p, resolver, logger, metrics,
+    did: identity.did,
     outbox: store.outbox,
     report: undeliverableReports({ mailbox, envelope, live, nodeDid: identity.did })
   }, {
     relayOpen: config.relayOpen,
     relayPrivateDestinations: config.relayPrivateDestinations,
     messageLifetimeMs: config.messageLifetimeSeconds * 1000,
+    mix: { enabled: config.mix, maxDelayMs: config.mixDelayMs, maxHeld: config.mixMaxHeld },
     outbox: {
       maxAttempts: config.relayMaxAttempts,
       maxDelayMs: config.relayMaxDelaySeconds * 1000,
@@ -146,7 +150,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       ...(store.shared ? { rescanMs: OUTBOX_RESCAN_MS } : {})
     }
   })
-  lifecycle.started('mesh', () => { mesh.stop() })
+  lifecycle.started('mesh', async () => { await mesh.stop() })
   const inbound = createInbound({
     envelope, logger, metrics,
     dids: identity.dids,
@@ -155,6 +159,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       mediationPolicy: createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: store.usedInvitations, logger }),
       onward: mesh.onward,
       ownDids: identity.dids,
+      mixes: () => mesh.mixes().map(peer => peer.did),
       delivered: metrics.delivered,
       maxMessageBytes: config.maxMessageBytes,
       maxMediations: config.maxMediations,
@@ -179,7 +184,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     listenUrl: () => listenUrlOf(http),
     stop: async () => { await lifecycle.stop() }
   }
-  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, accepting: () => accepting }, lifecycle)
+  const http = await listenHttp(config, { inbound, live, store, keys, libp2p, metrics, logger, node, mesh, accepting: () => accepting }, lifecycle)
 
   // The DID names the bound port; with it the node can decrypt.
   await identity.name(endpointsFor(config, boundPort(http), libp2p.peerId.toString()))
@@ -240,13 +245,14 @@ interface HttpComponents {
   metrics: NodeMetrics
   logger: Logger
   node: RunningNode
+  mesh: Mesh
   /** Whether DIDComm is served yet. */
   accepting: () => boolean
 }
 
 /** HTTP and WebSocket (DIDComm, operator endpoints, the admin API), listening on the configured port. */
 async function listenHttp (config: Config, components: HttpComponents, lifecycle: Lifecycle): Promise<FastifyInstance> {
-  const { store, libp2p, metrics, node, accepting } = components
+  const { store, libp2p, metrics, node, accepting, mesh } = components
   /** What GET /ready reports: accepting, store open, libp2p listening, and a peer when bootstrap peers are configured. */
   const readiness = (): { ready: boolean, checks: Record<string, boolean> } => {
     const checks: Record<string, boolean> = {
@@ -260,6 +266,7 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
   const http = await createHttpTransport(components.inbound, components.live, {
     info: () => node.info(),
     invitation: () => node.invitation(),
+    mixes: () => mesh.mixes(),
     ready: accepting,
     readiness,
     metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() })

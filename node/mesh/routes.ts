@@ -114,7 +114,10 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
 
   async function findProven (did: string, peerId: PeerId): Promise<boolean> {
     try {
-      for await (const provider of libp2p.contentRouting.findProviders(await mediatorKey(did), { signal: AbortSignal.timeout(options.queryTimeoutMs) })) {
+      const key = await mediatorKey(did)
+      // The key is a hash of the DID: the log shows which lookups this node made, as DHT peers see them.
+      logger.debug({ key: key.toString() }, 'DHT provider lookup')
+      for await (const provider of libp2p.contentRouting.findProviders(key, { signal: AbortSignal.timeout(options.queryTimeoutMs) })) {
         if (!provider.id.equals(peerId)) {
           stats.unprovenProviders++
           logger.debug({ provider: provider.id.toString(), did }, 'ignoring unproven provider')
@@ -131,6 +134,7 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
 
   async function findPeer (peerId: PeerId): Promise<boolean> {
     try {
+      logger.debug({ peer: peerId.toString() }, 'DHT peer lookup')
       const info = await libp2p.peerRouting.findPeer(peerId, { signal: AbortSignal.timeout(options.queryTimeoutMs) })
       if (info.multiaddrs.length > 0) await libp2p.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
       return info.multiaddrs.length > 0

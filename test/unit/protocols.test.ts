@@ -93,6 +93,7 @@ function context (over: Partial<Stub> = {}): Stub {
     resolver,
     live: stubLive().live,
     onward: { open: false, destination: async () => undefined, enqueue: async () => {} },
+    mixes: () => [],
     maxRecipientsPerClient: 7,
     maxMediations: 10,
     maxMessageBytes: MAX_BYTES,

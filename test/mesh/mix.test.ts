@@ -1,0 +1,200 @@
+/**
+ * Mix hops (design §5a): a business on its own node S and a wallet at H, with mix nodes between
+ * them. Each node's debug log says which peer handed it each message and which peer it relayed to
+ * (and how many bytes): from those the test checks what each node saw.
+ */
+import assert from 'node:assert/strict'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { after, before, describe, it } from 'node:test'
+import { fromString } from 'uint8arrays'
+import { BASIC_MESSAGE, MeshAgent } from '../../client/index.ts'
+import type { ReceivedMessage } from '../../client/index.ts'
+import { generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
+import { bucketOf } from '../../didcomm/padding.ts'
+import { LIBP2P_URI } from '../../didcomm/transport.ts'
+import { MIX_PROTOCOL } from '../../node/mesh/directory.ts'
+import type { MixPeer } from '../../node/mesh/directory.ts'
+import { mediatorKey } from '../../node/mesh/routes.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
+import type { LoggedTestNode } from '../helpers/node.ts'
+import { startDhtPeer } from './helpers.ts'
+
+const nodes = testNodes('didcomm-mesh-mix-', { logs: true })
+after(async () => { await nodes.stopAll() })
+
+interface Seen {
+  /** Peers that handed this node a DIDComm message over libp2p. */
+  from: string[]
+  /** Peers this node relayed a message to, with its size on the wire. */
+  to: Array<{ peer: string, bytes: number }>
+  /** DHT keys and peers this node looked up. */
+  lookedUp: string[]
+}
+
+/** What `node` saw, from its debug log (lines after `since`). */
+function seen (node: LoggedTestNode, since = 0): Seen {
+  const result: Seen = { from: [], to: [], lookedUp: [] }
+  for (const line of node.logs().slice(since).split('\n')) {
+    if (line === '') continue
+    const record = JSON.parse(line) as { msg?: string, transport?: string, peer?: string, to?: string, bytes?: number, outcome?: string, key?: string }
+    if (record.msg === 'message' && record.transport === 'libp2p' && record.peer !== undefined) result.from.push(record.peer)
+    if (record.msg === 'relayed' && record.outcome === 'accepted') result.to.push({ peer: record.to ?? '', bytes: record.bytes ?? 0 })
+    if (record.msg === 'DHT provider lookup') result.lookedUp.push(record.key ?? '')
+    if (record.msg === 'DHT peer lookup') result.lookedUp.push(record.peer ?? '')
+  }
+  return result
+}
+
+async function mixesAt (node: LoggedTestNode): Promise<MixPeer[]> {
+  const res = await fetch(`${node.url}/mesh/mixes`)
+  assert.equal(res.status, 200)
+  return ((await res.json()) as { mixes: MixPeer[] }).mixes
+}
+
+const peerIds = (list: MixPeer[]): string[] => list.map(m => m.peerId).sort()
+/** Runs `step` for 0…count-1, one after the other. */
+async function sequence<T> (count: number, step: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = []
+  for (let i = 0; i < count; i++) results.push(await step(i))
+  return results
+}
+
+const texts = (got: ReceivedMessage[]): string[] => got.filter(m => m.type === BASIC_MESSAGE).map(m => String(m.body.content))
+
+/** Picks up until every one of `wanted` has arrived; returns the basic messages received. */
+async function pickupUntil (agent: MeshAgent, wanted: string[], what: string): Promise<ReceivedMessage[]> {
+  const got: ReceivedMessage[] = []
+  await waitFor(async () => {
+    got.push(...(await agent.pickup()).filter(m => m.type === BASIC_MESSAGE))
+    const have = new Set(texts(got))
+    return wanted.every(t => have.has(t)) ? true : undefined
+  }, 60_000, what)
+  return got
+}
+
+describe('mix hops between a business on node S and a wallet at node H', () => {
+  let s: LoggedTestNode
+  let h: LoggedTestNode
+  let mixes: LoggedTestNode[]
+  let optedOut: LoggedTestNode
+  let business: MeshAgent
+  let wallet: MeshAgent
+
+  before(async () => {
+    // Every node bootstraps to all started before it, so the mesh is complete and each learns every mix.
+    const started: LoggedTestNode[] = []
+    const next = async (flags: Record<string, unknown> = {}): Promise<LoggedTestNode> => {
+      const node = await nodes.start({ bootstrap: started.map(n => n.info.multiaddrs[0]), ...flags })
+      started.push(node)
+      return node
+    }
+    s = await next()
+    h = await next()
+    mixes = [await next(), await next(), await next()]
+    optedOut = await next({ mix: false })
+    const everyMix = peerIds([s, h, ...mixes].map(n => ({ did: n.did, peerId: n.info.peerId })))
+    for (const node of [s, h]) {
+      const others = everyMix.filter(p => p !== node.info.peerId)
+      await waitFor(async () => JSON.stringify(peerIds(await mixesAt(node))) === JSON.stringify(others) ? true : undefined, 20_000, `${node.url}'s mix directory`)
+    }
+
+    business = await MeshAgent.open(await nodes.dir())
+    await business.connect(s.node.invitation().url)
+    wallet = await MeshAgent.open(await nodes.dir())
+    await wallet.connect(h.node.invitation().url)
+    const offer = await business.createInvitation({ label: 'Acme' })
+    await wallet.acceptInvitation(offer.url, { label: 'Alice' })
+    await waitFor(async () => {
+      await business.pickup()
+      return business.contacts.find(c => c.name === 'Alice')
+    }, 60_000, 'the wallet accepting the invitation')
+  })
+
+  it('the directory lists the mix peers with their DIDs: never the node itself, nor a node with --mix false', async () => {
+    const listed = await mixesAt(s)
+    assert.deepEqual(peerIds(listed), peerIds([h, ...mixes].map(n => ({ did: n.did, peerId: n.info.peerId }))))
+    for (const node of [h, ...mixes]) assert.ok(listed.some(m => m.peerId === node.info.peerId && m.did === node.did), `${node.url} listed with its DID`)
+    assert.ok(peerIds(await mixesAt(optedOut)).length === 5, 'a node that does not mix still lists the mixes to its own clients')
+    // The DIDComm query the client makes answers the same DIDs.
+    assert.deepEqual((await business.mixNodes()).sort(), listed.map(m => m.did).sort())
+  })
+
+  /**
+   * Sends one message and waits for it; returns what each node saw meanwhile. One at a time, so
+   * that a mix that is the first hop of one message and the second of another is not taken for one
+   * that saw both ends of the same message.
+   */
+  async function sendOne (sender: MeshAgent, contact: string, receiver: MeshAgent, text: string): Promise<Map<LoggedTestNode, Seen>> {
+    const all = [s, h, ...mixes, optedOut]
+    const marks = all.map(n => n.logs().length)
+    await sender.send(contact, text)
+    const got = await pickupUntil(receiver, [text], text)
+    // Padding is the sender's: the application sees its body and no pad.
+    for (const m of got) {
+      assert.equal(m.message.pad, undefined)
+      assert.deepEqual(Object.keys(m.body), ['content'])
+    }
+    return new Map(all.map((n, i) => [n, seen(n, marks[i])]))
+  }
+
+  it('messages each way pass two mix hops: no node but the two ends sees both, S never looks up H', async () => {
+    const count = 10
+    const runs = [
+      ...await sequence(count, async i => ({ from: s, to: h, saw: await sendOne(business, 'Alice', wallet, `to the wallet #${i}`) })),
+      ...await sequence(count, async i => ({ from: h, to: s, saw: await sendOne(wallet, 'Acme', business, `to the business #${i}`) }))
+    ]
+    const hKeys = await Promise.all(h.info.dids.map(async did => (await mediatorKey(did)).toString()))
+    const sizes: number[] = []
+    for (const { from, to, saw } of runs) {
+      const of = (n: LoggedTestNode): Seen => saw.get(n) as Seen
+      // The sender's node hands it to one first mix; the recipient's mediator gets it from another.
+      const first = [...saw].filter(([n, v]) => n !== to && v.from.includes(from.info.peerId)).map(([n]) => n)
+      const last = [...saw].filter(([n, v]) => n !== from && v.to.some(t => t.peer === to.info.peerId)).map(([n]) => n)
+      assert.equal(first.length, 1, 'one first hop')
+      assert.equal(last.length, 1, 'one last hop')
+      assert.ok(mixes.includes(first[0] as LoggedTestNode) && mixes.includes(last[0] as LoggedTestNode), 'both hops are mixes')
+      assert.notEqual(first[0], last[0], 'one mix saw both ends')
+      assert.ok(!of(to).from.includes(from.info.peerId), 'the recipient\'s mediator heard from the sender\'s node')
+      assert.ok(!of(from).to.some(t => t.peer === to.info.peerId), 'the sender\'s node relayed to the recipient\'s mediator')
+      // The node that opted out carried nothing.
+      assert.deepEqual([of(optedOut).from, of(optedOut).to], [[], []])
+      sizes.push(...[...saw.values()].flatMap(v => v.to.map(t => t.bytes)))
+      // The hop that needs a lookup makes it: S only ever needs the first mix.
+      if (from === s) assert.deepEqual(of(s).lookedUp.filter(k => hKeys.includes(k) || k === h.info.peerId), [])
+    }
+    // Every relayed frame is a bucket size on the wire.
+    assert.ok(sizes.length >= 3 * 2 * count)
+    assert.deepEqual(sizes.filter(b => bucketOf(b) !== b), [], 'frames off a bucket')
+  })
+
+  it('0 mix hops goes straight from S to H, as before', async () => {
+    const mark = h.logs().length
+    await business.send('Alice', 'direct', { mixHops: 0 })
+    await pickupUntil(wallet, ['direct'], 'the direct message')
+    assert.ok(seen(h, mark).from.includes(s.info.peerId))
+    await assert.rejects(business.send('Alice', 'too many', { mixHops: 4 }), RangeError)
+  })
+
+  it('a peer claiming a DID that does not name it is not listed; an oversized claim is cut off', async () => {
+    const rogue = await startDhtPeer(s.info.multiaddrs[0] as string)
+    try {
+      const keys = { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
+      const naming = (peer: string): string => peerDid2For(keys.keyAgreement, keys.authentication, [{ uri: LIBP2P_URI + peer, accept: ['didcomm/v2'] }])
+      for (const claim of [h.did, naming(mixes[0]?.info.peerId as string), 'x'.repeat(9000), naming(rogue.peerId.toString())]) {
+        const stream = await rogue.dialProtocol(peerIdFromString(s.info.peerId), MIX_PROTOCOL)
+        const lp = lpStream(stream, { maxDataLength: 16_384 })
+        await lp.write(fromString(claim))
+        await lp.read().catch(() => undefined)
+        await stream.close().catch(() => {})
+      }
+      // Only the last claim names the rogue itself: that one is kept (it could decrypt what is sent to it).
+      await waitFor(async () => (await mixesAt(s)).some(m => m.peerId === rogue.peerId.toString()) ? true : undefined, 5_000, 'the honest claim')
+      const listed = await mixesAt(s)
+      assert.equal(listed.length, 5)
+      assert.equal(listed.filter(m => m.did === h.did).length, 1)
+    } finally {
+      await rogue.stop()
+    }
+  })
+})
