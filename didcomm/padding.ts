@@ -9,7 +9,9 @@ const STEPPED_UP_TO = 16 * 1024
 /** `,"pad":""`: the least a fill member adds to a JWE. */
 const FILL_OVERHEAD = 9
 /** Packs tried when aiming a plaintext pad at a bucket (each one is an encryption). */
-const MAX_ROUNDS = 4
+const MAX_ROUNDS = 6
+/** Characters below a bucket that are close enough: about one step of a block cipher in two layers. */
+const CLOSE_ENOUGH = 32
 
 /** The bucket a text of `size` characters is padded up to. */
 export function bucketOf (size: number): number {
@@ -38,20 +40,21 @@ export function fillJwe (packed: string): string {
 export async function packPadded (pack: (pad: string) => Promise<string>): Promise<string> {
   let best = await pack('')
   const limit = bucketOf(best.length)
-  let length = 0
+  // Pad lengths known to fit (`fits`) and known to overshoot (`over`).
+  let fits = 0
+  let over = Infinity
   // Packed size grows by 4/3 per pad byte (base64url), up to about 2 when layers nest: aim below first.
   let growth = 2.5
-  for (let round = 0; round < MAX_ROUNDS; round++) {
-    const more = Math.floor((limit - best.length) / growth)
-    if (more <= 0) break
-    const tried = await pack(' '.repeat(length + more))
+  for (let round = 0; round < MAX_ROUNDS && limit - best.length >= CLOSE_ENOUGH && over - fits > 1; round++) {
+    const length = Math.min(fits + Math.max(1, Math.floor((limit - best.length) / growth)), Math.floor((fits + over) / 2))
+    const tried = await pack(' '.repeat(length))
     if (tried.length > limit) {
-      growth *= 1.5
+      over = length
       continue
     }
-    growth = Math.max(4 / 3, (tried.length - best.length) / more)
+    growth = Math.max(4 / 3, (tried.length - best.length) / (length - fits))
+    fits = length
     best = tried
-    length += more
   }
   return best
 }

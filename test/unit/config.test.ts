@@ -63,7 +63,10 @@ describe('loadConfig', () => {
       relayMaxDelaySeconds: 3600,
       outboxMaxPerOrigin: 1000,
       outboxMaxMessages: 100_000,
-      outboxMaxBytes: 1024 ** 3
+      outboxMaxBytes: 1024 ** 3,
+      mix: true,
+      mixDelayMs: 30,
+      mixMaxHeld: 1000
     })
   })
 
