@@ -5,6 +5,7 @@
  * its own. A claimed DID is kept only when its document names the claiming peer's ID (anyone can
  * claim any DID; only the peer a DID names can decrypt what is sent to it through the mesh).
  * A node that does not mix registers no handler, sends an empty claim and is listed by nobody.
+ * A peer is listed while it is connected: a mix that went down is not offered to senders.
  */
 import type { Connection, IdentifyResult, PeerId, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
@@ -20,10 +21,8 @@ export const MIX_PROTOCOL = '/didcomm-mesh/mix/1.0.0'
 export interface MixDirectoryInit {
   /** Offer this node as a mix (answer the protocol, send our DID). */
   mix: boolean
-  /** Peers kept at most; the one gone longest (else the oldest) makes room. */
+  /** Peers listed at most; the one listed longest makes room. */
   maxPeers?: number
-  /** A peer disconnected this long is no longer listed. */
-  staleMs?: number
   timeoutMs?: number
 }
 
@@ -44,13 +43,13 @@ export interface MixDirectory {
   list(): MixPeer[]
 }
 
-const DEFAULTS = { maxPeers: 256, staleMs: 10 * 60_000, timeoutMs: 5_000 }
+const DEFAULTS = { maxPeers: 256, timeoutMs: 5_000 }
 
 export function createMixDirectory (components: MixDirectoryComponents, init: MixDirectoryInit): MixDirectory {
   const { libp2p, resolver, logger } = components
   const options = { ...DEFAULTS, ...init }
-  /** By peer ID, in insertion order; `gone` is when the peer disconnected. */
-  const peers = new Map<string, { did: string, gone?: number }>()
+  /** Mediator DIDs by peer ID, in the order they were listed. */
+  const peers = new Map<string, string>()
   const asking = new Set<string>()
 
   /** Keeps `claim` when it is a DID whose document names `peer`. */
@@ -66,19 +65,12 @@ export function createMixDirectory (components: MixDirectoryComponents, init: Mi
       logger.debug({ err, peer: peer.toString() }, 'mix peer claimed an unresolvable DID; ignored')
       return
     }
+    // It may have gone while its claim was checked.
+    if (libp2p.getConnections(peer).length === 0) return
     const key = peer.toString()
     peers.delete(key)
-    if (peers.size >= options.maxPeers) evictOne()
-    peers.set(key, { did })
-  }
-
-  function evictOne (): void {
-    let victim: string | undefined
-    let since = Infinity
-    for (const [key, entry] of peers) {
-      if (entry.gone !== undefined && entry.gone < since) [victim, since] = [key, entry.gone]
-    }
-    peers.delete(victim ?? peers.keys().next().value as string)
+    if (peers.size >= options.maxPeers) peers.delete(peers.keys().next().value as string)
+    peers.set(key, did)
   }
 
   const ownClaim = (): Uint8Array => fromString(options.mix ? components.did() : '')
@@ -111,10 +103,7 @@ export function createMixDirectory (components: MixDirectoryComponents, init: Mi
   const onIdentify = (event: CustomEvent<IdentifyResult>): void => {
     if (event.detail.protocols.includes(MIX_PROTOCOL)) void ask(event.detail.peerId)
   }
-  const onDisconnect = (event: CustomEvent<PeerId>): void => {
-    const entry = peers.get(event.detail.toString())
-    if (entry !== undefined) entry.gone = Date.now()
-  }
+  const onDisconnect = (event: CustomEvent<PeerId>): void => { peers.delete(event.detail.toString()) }
 
   return {
     async start () {
@@ -141,14 +130,6 @@ export function createMixDirectory (components: MixDirectoryComponents, init: Mi
       if (options.mix) await libp2p.unhandle(MIX_PROTOCOL)
     },
 
-    list () {
-      const now = Date.now()
-      const listed: MixPeer[] = []
-      for (const [peerId, entry] of peers) {
-        if (entry.gone !== undefined && now - entry.gone > options.staleMs) continue
-        listed.push({ did: entry.did, peerId })
-      }
-      return listed
-    }
+    list: () => [...peers].map(([peerId, did]) => ({ did, peerId }))
   }
 }

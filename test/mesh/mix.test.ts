@@ -79,6 +79,7 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
   let mixes: LoggedTestNode[]
   let optedOut: LoggedTestNode
   let business: MeshAgent
+  let businessDir: string
   let wallet: MeshAgent
 
   before(async () => {
@@ -99,7 +100,8 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
       await waitFor(async () => JSON.stringify(peerIds(await mixesAt(node))) === JSON.stringify(others) ? true : undefined, 20_000, `${node.url}'s mix directory`)
     }
 
-    business = await MeshAgent.open(await nodes.dir())
+    businessDir = await nodes.dir()
+    business = await MeshAgent.open(businessDir)
     await business.connect(s.node.invitation().url)
     wallet = await MeshAgent.open(await nodes.dir())
     await wallet.connect(h.node.invitation().url)
@@ -174,6 +176,26 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
     await pickupUntil(wallet, ['direct'], 'the direct message')
     assert.ok(seen(h, mark).from.includes(s.info.peerId))
     await assert.rejects(business.send('Alice', 'too many', { mixHops: 4 }), RangeError)
+  })
+
+  it('a mix that goes down is no longer offered; a message already routed through it waits and goes on once it is back', async () => {
+    const down = mixes[2] as LoggedTestNode
+    await down.stop()
+    for (const node of [s, h]) {
+      await waitFor(async () => (await mixesAt(node)).some(m => m.peerId === down.info.peerId) ? undefined : true, 10_000, `${node.url} to drop the stopped mix`)
+    }
+    // The agent opened again asks its node for the list again (an agent keeps it for a minute).
+    const reopened = await MeshAgent.open(businessDir)
+    assert.ok(!(await reopened.mixNodes()).includes(down.did))
+    const during = Array.from({ length: 5 }, (_, i) => `while a mix is down #${i}`)
+    for (const text of during) await reopened.send('Alice', text)
+    await pickupUntil(wallet, during, 'the messages sent while a mix is down')
+
+    await reopened.send('Alice', 'through the stopped mix', { via: [down.did, (mixes[0] as LoggedTestNode).did] })
+    const back = await down.restart()
+    mixes[2] = back
+    await pickupUntil(wallet, ['through the stopped mix'], 'the message held for the stopped mix')
+    await waitFor(async () => (await mixesAt(s)).some(m => m.peerId === back.info.peerId) ? true : undefined, 20_000, 'the mix listed again')
   })
 
   it('a peer claiming a DID that does not name it is not listed; an oversized claim is cut off', async () => {
