@@ -1,11 +1,14 @@
 import type { Envelope } from './envelope.ts'
 
 /**
- * Size buckets, so that a message's size on the wire does not link the hops of its path nor tell
- * what it holds: 2 KiB steps up to 16 KiB, then powers of two.
+ * Size buckets, so that a message's size on the wire does not tell what it holds, nor link the hops
+ * of its path: 2 KiB steps up to 16 KiB, then eight steps per doubling (at most 12.5 % added; whole
+ * powers of two would double a message that is just over one).
  */
 const STEP = 2048
 const STEPPED_UP_TO = 16 * 1024
+/** Buckets per doubling above STEPPED_UP_TO, as a power of two. */
+const DOUBLING_STEPS_LOG2 = 3
 /** `,"pad":""`: the least a fill member adds to a JWE. */
 const FILL_OVERHEAD = 9
 /** Packs tried when aiming a plaintext pad at a bucket (each one is an encryption). */
@@ -13,21 +16,28 @@ const MAX_ROUNDS = 6
 /** Characters below a bucket that are close enough: about one step of a block cipher in two layers. */
 const CLOSE_ENOUGH = 32
 
-/** The bucket a text of `size` characters is padded up to. */
+/** The bucket the padded plaintext of a message of `size` characters (packed) is brought up to. */
 export function bucketOf (size: number): number {
-  if (size <= STEPPED_UP_TO) return Math.max(STEP, Math.ceil(size / STEP) * STEP)
-  return 2 ** Math.ceil(Math.log2(size))
+  const step = size <= STEPPED_UP_TO ? STEP : 2 ** (Math.floor(Math.log2(size)) - DOUBLING_STEPS_LOG2)
+  return Math.max(STEP, Math.ceil(size / step) * step)
+}
+
+/** The size a forward layer is filled to: the next multiple of 2 KiB. */
+export function forwardSizeOf (size: number): number {
+  return Math.max(STEP, Math.ceil(size / STEP) * STEP)
 }
 
 /**
- * A packed JWE (JSON serialisation) filled to exactly a bucket with a top-level `pad` member, which
- * JWE readers ignore. Only for layers a mesh node reads: it re-serialises the JSON it forwards, so
- * whitespace would not survive, but a member does. The fill is outside the encryption, so it
- * hides nothing from the layer's reader: it only evens out what the wire shows.
+ * A forward (a packed JWE, JSON serialisation) filled to a multiple of 2 KiB with a top-level `pad`
+ * member, which JWE readers ignore. What it wraps is already of a bucket size, so its own size
+ * varies only with the DIDs in its header: the fill evens that out. A bucket per layer instead
+ * would compound (a layer is 4/3 of what it wraps, base64url), doubling the size at each hop.
+ * Only for layers a mesh node reads: it re-serialises the JSON it forwards, so whitespace would not
+ * survive, but a member does. The fill is outside the encryption: it only evens out the wire.
  */
 export function fillJwe (packed: string): string {
   const compact = JSON.stringify(JSON.parse(packed) as unknown)
-  const size = bucketOf(compact.length + FILL_OVERHEAD)
+  const size = forwardSizeOf(compact.length + FILL_OVERHEAD)
   return `${compact.slice(0, -1)},"pad":"${' '.repeat(size - compact.length - FILL_OVERHEAD)}"}`
 }
 

@@ -11,7 +11,7 @@ import { fromString } from 'uint8arrays'
 import { BASIC_MESSAGE, MeshAgent } from '../../client/index.ts'
 import type { ReceivedMessage } from '../../client/index.ts'
 import { generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
-import { bucketOf } from '../../didcomm/padding.ts'
+import { forwardSizeOf } from '../../didcomm/padding.ts'
 import { LIBP2P_URI } from '../../didcomm/transport.ts'
 import { MIX_PROTOCOL } from '../../node/mesh/directory.ts'
 import type { MixPeer } from '../../node/mesh/directory.ts'
@@ -143,11 +143,14 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
   it('messages each way pass two mix hops: no node but the two ends sees both, S never looks up H', async () => {
     const count = 10
     const runs = [
-      ...await sequence(count, async i => ({ from: s, to: h, saw: await sendOne(business, 'Alice', wallet, `to the wallet #${i}`) })),
-      ...await sequence(count, async i => ({ from: h, to: s, saw: await sendOne(wallet, 'Acme', business, `to the business #${i}`) }))
+      // Of lengths that differ (up to 1 KB), but fall in one bucket.
+      ...await sequence(count, async i => ({ from: s, to: h, saw: await sendOne(business, 'Alice', wallet, `to the wallet #${i} ${'.'.repeat(i * 101)}`) })),
+      ...await sequence(count, async i => ({ from: h, to: s, saw: await sendOne(wallet, 'Acme', business, `to the business #${i} ${'.'.repeat(i * 101)}`) }))
     ]
     const hKeys = await Promise.all(h.info.dids.map(async did => (await mediatorKey(did)).toString()))
     const sizes: number[] = []
+    /** Per direction, the frame sizes hop by hop of each message. */
+    const paths = new Map<LoggedTestNode, Set<string>>([[s, new Set()], [h, new Set()]])
     for (const { from, to, saw } of runs) {
       const of = (n: LoggedTestNode): Seen => saw.get(n) as Seen
       // The sender's node hands it to one first mix; the recipient's mediator gets it from another.
@@ -162,12 +165,17 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
       // The node that opted out carried nothing.
       assert.deepEqual([of(optedOut).from, of(optedOut).to], [[], []])
       sizes.push(...[...saw.values()].flatMap(v => v.to.map(t => t.bytes)))
+      paths.get(from)?.add(JSON.stringify([from, first[0] as LoggedTestNode, last[0] as LoggedTestNode].map(n => of(n).to.map(t => t.bytes))))
       // The hop that needs a lookup makes it: S only ever needs the first mix.
       if (from === s) assert.deepEqual(of(s).lookedUp.filter(k => hKeys.includes(k) || k === h.info.peerId), [])
     }
-    // Every relayed frame is a bucket size on the wire.
+    // Every relayed frame is filled to a 2 KiB step on the wire, and messages of one bucket have the
+    // same frame sizes hop by hop.
     assert.ok(sizes.length >= 3 * 2 * count)
-    assert.deepEqual(sizes.filter(b => bucketOf(b) !== b), [], 'frames off a bucket')
+    assert.deepEqual(sizes.filter(b => forwardSizeOf(b) !== b), [], 'frames off a step')
+    // The ten lengths grow the packed message by about 1.6 KB in all: two buckets at most, where
+    // without padding each message would have sizes of its own.
+    for (const [from, seenPaths] of paths) assert.ok(seenPaths.size <= 2, `from ${from.url}, frame sizes hop by hop: ${[...seenPaths].join(' ')}`)
   })
 
   it('0 mix hops goes straight from S to H, as before', async () => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { createEnvelope } from '../../didcomm/envelope.ts'
 import { didSecrets, generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
 import type { DidKeys } from '../../didcomm/keys.ts'
-import { bucketOf, fillJwe, packPadded, paddedEnvelope } from '../../didcomm/padding.ts'
+import { bucketOf, fillJwe, forwardSizeOf, packPadded, paddedEnvelope } from '../../didcomm/padding.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
 import { forwardMessage } from '../../protocols/routing/messages.ts'
 
@@ -22,16 +22,21 @@ const text = (n: number): { id: string, type: string, body: Record<string, unkno
   ({ id: `m-${n}`, type: 'https://didcomm.org/basicmessage/2.0/message', body: { content: 'x'.repeat(n) }, from: alice, to: [bob] })
 
 describe('size buckets', () => {
-  it('2 KiB steps up to 16 KiB, then powers of two', () => {
-    assert.deepEqual([0, 1, 2048, 2049, 6000, 16_384, 16_385, 40_000, 65_536, 65_537].map(bucketOf),
-      [2048, 2048, 2048, 4096, 6144, 16_384, 32_768, 65_536, 65_536, 131_072])
+  it('2 KiB steps up to 16 KiB, then eight steps per doubling; forwards in 2 KiB steps', () => {
+    assert.deepEqual([0, 1, 2048, 2049, 6000, 16_384, 16_385, 40_000, 65_536, 65_537, 1_000_000].map(bucketOf),
+      [2048, 2048, 2048, 4096, 6144, 16_384, 18_432, 40_960, 65_536, 73_728, 1_048_576])
+    for (const size of [1000, 16_385, 65_537, 1_000_000]) {
+      assert.ok(bucketOf(size) - size <= size / 8 + 2048, `at most an eighth added to ${size}`)
+      assert.equal(forwardSizeOf(size) % 2048, 0)
+      assert.ok(forwardSizeOf(size) - size < 2048)
+    }
   })
 
-  it('a forward filled to its bucket is exactly the bucket size, and its reader still opens it', async () => {
+  it('a forward filled is exactly a multiple of 2 KiB, and its reader still opens it', async () => {
     for (const n of [0, 500, 3000, 9000, 20_000]) {
       const inner = await envelope.pack(text(n), bob, alice, { protectSender: true })
       const filled = fillJwe(await envelope.anoncrypt(forwardMessage(bob, inner, { mediator }), mediator))
-      assert.equal(filled.length, bucketOf(filled.length))
+      assert.equal(filled.length, forwardSizeOf(filled.length))
       // What the next hop stores or relays is the attachment serialised again: the fill survives it.
       assert.equal(JSON.stringify(JSON.parse(filled)).length, filled.length)
       const opened = await envelope.unpack(filled)
