@@ -56,7 +56,8 @@ export async function packPadded (pack: (pad: string) => Promise<string>): Promi
   // Packed size grows by 4/3 per pad byte (base64url), up to about 2 when layers nest: aim below first.
   let growth = 2.5
   for (let round = 0; round < MAX_ROUNDS && limit - best.length >= CLOSE_ENOUGH && over - fits > 1; round++) {
-    const length = Math.min(fits + Math.max(1, Math.floor((limit - best.length) / growth)), Math.floor((fits + over) / 2))
+    // Aimed half of CLOSE_ENOUGH below the limit: a cipher step's rounding then stays under it.
+    const length = Math.min(fits + Math.max(1, Math.floor((limit - CLOSE_ENOUGH / 2 - best.length) / growth)), Math.floor((fits + over) / 2))
     const tried = await pack(' '.repeat(length))
     if (tried.length > limit) {
       over = length
