@@ -376,13 +376,14 @@ export class MeshAgent {
    * `count` mix nodes in random order, from the home node's directory: never our own node nor the
    * recipient's mediator, never one node twice (compared by the libp2p peer their DIDs name, since
    * a node has several DIDs over time). None when both ends share our node: it holds both keylists,
-   * so hops would hide nothing from it.
+   * so hops would hide nothing from it. None either when the recipient's mediator is outside the
+   * mesh (names no libp2p peer): mixes relay for mesh peers only to mesh mediators.
    */
   private async drawMixes (theirMediator: string, count: number): Promise<string[]> {
     if (count === 0) return []
     const node = this.requireNode()
     const ends = await Promise.all([node.did, node.routingDid, theirMediator].map(async did => await this.peerOf(did)))
-    if (ends.slice(0, 2).includes(ends[2] as string)) return []
+    if (ends[2] === theirMediator || ends.slice(0, 2).includes(ends[2] as string)) return []
     const taken = new Set(ends)
     const candidates: string[] = []
     for (const did of await this.mixNodes()) {
