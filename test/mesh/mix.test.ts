@@ -18,7 +18,7 @@ import type { MixPeer } from '../../node/mesh/directory.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
-import { startDhtPeer } from './helpers.ts'
+import { fingerprints, leaksIn, leaksInDir, startDhtPeer } from './helpers.ts'
 
 const nodes = testNodes('didcomm-mesh-mix-', { logs: true })
 after(async () => { await nodes.stopAll() })
@@ -226,5 +226,26 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
     } finally {
       await rogue.stop()
     }
+  })
+
+  it('the privacy scan of every data dir and log: only S holds the business\'s pairwise DID, only H the wallet\'s', async () => {
+    const contact = business.contact('Alice')
+    const fresh = (uri?: string): string => peerDid2For(generateOkpKey('X25519'), generateOkpKey('Ed25519'), uri === undefined ? [] : [{ uri, accept: ['didcomm/v2'] }])
+    const all = [s, h, ...mixes, optedOut]
+    // Pieces any DID routed through these nodes shares are no evidence.
+    const unrelated = [...all.flatMap(n => n.info.dids), fresh(s.did), fresh(h.did), fresh()]
+    const secrets = {
+      "business's pairwise DID": fingerprints(contact.myDid, unrelated),
+      "wallet's pairwise DID": fingerprints(contact.theirDid, unrelated)
+    }
+    for (const node of all) await node.stop()
+    const found = new Map<LoggedTestNode, string[]>()
+    for (const node of all) found.set(node, [...await leaksInDir(node.config.dataDir, secrets), ...leaksIn(node.logs(), secrets)].map(leak => leak.split(' (')[0] as string))
+    // Positive controls: the scan finds what each home node does hold.
+    assert.ok(found.get(s)?.includes("business's pairwise DID"))
+    assert.ok(found.get(h)?.includes("wallet's pairwise DID"))
+    assert.ok(!(found.get(s) ?? []).includes("wallet's pairwise DID"), 'S holds the wallet\'s pairwise DID')
+    assert.ok(!(found.get(h) ?? []).includes("business's pairwise DID"), 'H holds the business\'s pairwise DID')
+    for (const node of [...mixes, optedOut]) assert.deepEqual(found.get(node), [], `${node.url} holds a pairwise DID`)
   })
 })
