@@ -11,7 +11,7 @@ import { fromString } from 'uint8arrays'
 import { BASIC_MESSAGE, MeshAgent } from '../../client/index.ts'
 import type { ReceivedMessage } from '../../client/index.ts'
 import { generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
-import { forwardSizeOf } from '../../didcomm/padding.ts'
+import { bucketOf, forwardSizeOf } from '../../didcomm/padding.ts'
 import { LIBP2P_URI } from '../../didcomm/transport.ts'
 import { MIX_PROTOCOL } from '../../node/mesh/directory.ts'
 import type { MixPeer } from '../../node/mesh/directory.ts'
@@ -50,6 +50,12 @@ async function mixesAt (node: LoggedTestNode): Promise<MixPeer[]> {
   const res = await fetch(`${node.url}/mesh/mixes`)
   assert.equal(res.status, 200)
   return ((await res.json()) as { mixes: MixPeer[] }).mixes
+}
+
+/** Bytes queued in `node`'s mailboxes, from its metrics. */
+async function mailboxBytes (node: LoggedTestNode): Promise<number> {
+  const text = await (await fetch(`${node.url}/metrics`)).text()
+  return Number(/^didcomm_mesh_mailbox_bytes (\d+)$/m.exec(text)?.[1] ?? NaN)
 }
 
 const peerIds = (list: MixPeer[]): string[] => list.map(m => m.peerId).sort()
@@ -184,6 +190,24 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
     await pickupUntil(wallet, ['direct'], 'the direct message')
     assert.ok(seen(h, mark).from.includes(s.info.peerId))
     await assert.rejects(business.send('Alice', 'too many', { mixHops: 4 }), RangeError)
+  })
+
+  it('what H stores for the wallet is padded: each message just under a bucket', async () => {
+    const stored: number[] = []
+    for (const [i, text] of ['short', `longer ${'.'.repeat(100)}`, `longest ${'.'.repeat(250)}`].entries()) {
+      const before = await mailboxBytes(h)
+      await business.send('Alice', text)
+      stored.push(await waitFor(async () => {
+        const grown = await mailboxBytes(h) - before
+        return grown > 0 ? grown : undefined
+      }, 20_000, `message ${i} stored at H`))
+    }
+    await pickupUntil(wallet, ['short'], 'the padded messages')
+    // Each lands just under its bucket (within a cipher step); the three lengths span less than a
+    // bucket, so at least two share one, and take the same bytes give or take that step.
+    for (const size of stored) assert.ok(size > bucketOf(size) - 64, `${size} is not just under a bucket`)
+    const buckets = stored.map(bucketOf)
+    assert.ok(new Set(buckets).size <= 2, stored.join(', '))
   })
 
   it('a mix that goes down is no longer offered; a message already routed through it waits and goes on once it is back', async () => {
