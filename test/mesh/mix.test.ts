@@ -179,7 +179,7 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
       // The hop that needs a lookup makes it: S only ever needs the first mix.
       if (from === s) assert.deepEqual(of(s).lookedUp.filter(k => hKeys.includes(k) || k === h.info.peerId), [])
     }
-    // Drawn at random per message: 80 draws from five mixes miss one with odds of 1 in 10^9.
+    // Drawn at random per message: 40 messages drawing two of five mixes miss one with odds of about 1 in 10^8.
     assert.equal(drawn.size, mixes.length)
     // Every relayed frame is filled to a 2 KiB step on the wire, and messages of one bucket have the
     // same frame sizes hop by hop.
