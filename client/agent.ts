@@ -357,7 +357,8 @@ export class MeshAgent {
       await this.post(theirs, packed)
       return
     }
-    if (!libraryForwards) packed = await this.forwardFor(theirs, contact.theirDid, packed)
+    // A mediator outside the mesh (no libp2p peer) gets its forward unfilled: it may not expect a JWE with extra members.
+    if (!libraryForwards) packed = await this.forwardFor(theirs, contact.theirDid, packed, await this.peerOf(theirs) !== theirs)
     const path = [...options.via ?? await this.drawMixes(theirs, mixHopCount(options.mixHops ?? this.mixHops)), theirs]
     for (let i = path.length - 2; i >= 0; i--) packed = await this.forwardFor(path[i] as string, path[i + 1] as string, packed)
     const first = path[0] as string
@@ -367,9 +368,10 @@ export class MeshAgent {
     await this.post((await this.endpointsOf(node.did)).http, packed)
   }
 
-  /** An anonymous forward for `mediator` to pass `packed` on to `next`, filled to a size bucket. */
-  private async forwardFor (mediator: string, next: string, packed: string): Promise<string> {
-    return fillJwe(await this.envelope.anoncrypt(forwardMessage(next, packed, { mediator }), mediator))
+  /** An anonymous forward for `mediator` to pass `packed` on to `next`, filled to a 2 KiB step unless `fill` is false. */
+  private async forwardFor (mediator: string, next: string, packed: string, fill = true): Promise<string> {
+    const forward = await this.envelope.anoncrypt(forwardMessage(next, packed, { mediator }), mediator)
+    return fill ? fillJwe(forward) : forward
   }
 
   /**
