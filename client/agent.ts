@@ -363,7 +363,8 @@ export class MeshAgent {
     for (let i = path.length - 2; i >= 0; i--) packed = await this.forwardFor(path[i] as string, path[i + 1] as string, packed)
     const first = path[0] as string
     if (first !== node.did && first !== node.routingDid) {
-      packed = fillJwe(await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did))
+      const forward = await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did)
+      packed = await this.peerOf(node.did) === node.did ? forward : fillJwe(forward)
     }
     await this.post((await this.endpointsOf(node.did)).http, packed)
   }
