@@ -346,6 +346,7 @@ export class MeshAgent {
    */
   private async sendMessage (contact: Contact, message: PlainMessage, options: SendOptions = {}): Promise<void> {
     const node = this.requireNode()
+    const hops = mixHopCount(options.mixHops ?? this.mixHops)
     const full: PlainMessage = { ...message, from: contact.myDid, to: [contact.theirDid], created_time: Math.floor(Date.now() / 1000) }
     const service = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint
     if (service === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
@@ -359,7 +360,7 @@ export class MeshAgent {
     }
     // A mediator outside the mesh (no libp2p peer) gets its forward unfilled: it may not expect a JWE with extra members.
     if (!libraryForwards) packed = await this.forwardFor(theirs, contact.theirDid, packed, await this.peerOf(theirs) !== theirs)
-    const path = [...options.via ?? await this.drawMixes(theirs, mixHopCount(options.mixHops ?? this.mixHops)), theirs]
+    const path = [...options.via ?? await this.drawMixes(theirs, hops), theirs]
     for (let i = path.length - 2; i >= 0; i--) packed = await this.forwardFor(path[i] as string, path[i + 1] as string, packed)
     const first = path[0] as string
     if (first !== node.did && first !== node.routingDid) {
