@@ -65,7 +65,7 @@ describe('loadConfig', () => {
       outboxMaxMessages: 100_000,
       outboxMaxBytes: 1024 ** 3,
       mix: true,
-      mixDelayMs: 30,
+      mixDelayMs: 10,
       mixMaxHeld: 1000
     })
   })
