@@ -114,10 +114,7 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
 
   async function findProven (did: string, peerId: PeerId): Promise<boolean> {
     try {
-      const key = await mediatorKey(did)
-      // The key is a hash of the DID: the log shows which lookups this node made, as DHT peers see them.
-      logger.debug({ key: key.toString() }, 'DHT provider lookup')
-      for await (const provider of libp2p.contentRouting.findProviders(key, { signal: AbortSignal.timeout(options.queryTimeoutMs) })) {
+      for await (const provider of libp2p.contentRouting.findProviders(await mediatorKey(did), { signal: AbortSignal.timeout(options.queryTimeoutMs) })) {
         if (!provider.id.equals(peerId)) {
           stats.unprovenProviders++
           logger.debug({ provider: provider.id.toString(), did }, 'ignoring unproven provider')
@@ -134,7 +131,6 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
 
   async function findPeer (peerId: PeerId): Promise<boolean> {
     try {
-      logger.debug({ peer: peerId.toString() }, 'DHT peer lookup')
       const info = await libp2p.peerRouting.findPeer(peerId, { signal: AbortSignal.timeout(options.queryTimeoutMs) })
       if (info.multiaddrs.length > 0) await libp2p.peerStore.merge(peerId, { multiaddrs: info.multiaddrs })
       return info.multiaddrs.length > 0
@@ -165,6 +161,8 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
     },
 
     async lookup (did) {
+      // Which mediators this node needed a route to (the DID as the node's logger hashes it): only its next hops.
+      logger.debug({ did }, 'route lookup')
       const cached = cache.get(did)
       if (cached !== undefined && cached.until > Date.now()) {
         stats.lookups.cache++

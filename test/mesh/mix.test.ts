@@ -15,7 +15,8 @@ import { bucketOf, forwardSizeOf } from '../../didcomm/padding.ts'
 import { LIBP2P_URI } from '../../didcomm/transport.ts'
 import { MIX_PROTOCOL } from '../../node/mesh/directory.ts'
 import type { MixPeer } from '../../node/mesh/directory.ts'
-import { mediatorKey } from '../../node/mesh/routes.ts'
+import { didHasher } from '../../node/log.ts'
+import { loadOrCreateNodeKeys, nodeSecret } from '../../storage/node-key-file.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
 import type { LoggedTestNode } from '../helpers/node.ts'
 import { fingerprints, leaksIn, leaksInDir, startDhtPeer } from './helpers.ts'
@@ -28,7 +29,7 @@ interface Seen {
   from: string[]
   /** Peers this node relayed a message to, with its size on the wire. */
   to: Array<{ peer: string, bytes: number }>
-  /** DHT keys and peers this node looked up. */
+  /** Mediator DIDs this node looked a route up for (cache, connection or DHT), as its log hashes them. */
   lookedUp: string[]
 }
 
@@ -37,11 +38,10 @@ function seen (node: LoggedTestNode, since = 0): Seen {
   const result: Seen = { from: [], to: [], lookedUp: [] }
   for (const line of node.logs().slice(since).split('\n')) {
     if (line === '') continue
-    const record = JSON.parse(line) as { msg?: string, transport?: string, peer?: string, to?: string, bytes?: number, outcome?: string, key?: string }
+    const record = JSON.parse(line) as { msg?: string, transport?: string, peer?: string, to?: string, bytes?: number, outcome?: string, did?: string }
     if (record.msg === 'message' && record.transport === 'libp2p' && record.peer !== undefined) result.from.push(record.peer)
     if (record.msg === 'relayed' && record.outcome === 'accepted') result.to.push({ peer: record.to ?? '', bytes: record.bytes ?? 0 })
-    if (record.msg === 'DHT provider lookup') result.lookedUp.push(record.key ?? '')
-    if (record.msg === 'DHT peer lookup') result.lookedUp.push(record.peer ?? '')
+    if (record.msg === 'route lookup') result.lookedUp.push(record.did ?? '')
   }
   return result
 }
@@ -50,6 +50,11 @@ async function mixesAt (node: LoggedTestNode): Promise<MixPeer[]> {
   const res = await fetch(`${node.url}/mesh/mixes`)
   assert.equal(res.status, 200)
   return ((await res.json()) as { mixes: MixPeer[] }).mixes
+}
+
+/** `dids` as `node`'s log names them: a keyed hash under a secret made from its key file. */
+async function asLoggedBy (node: LoggedTestNode, dids: readonly string[]): Promise<string[]> {
+  return dids.map(didHasher(nodeSecret(await loadOrCreateNodeKeys(node.config.dataDir), 'log-hash')))
 }
 
 /** Bytes queued in `node`'s mailboxes, from its metrics. */
@@ -148,14 +153,14 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
     return new Map(all.map((n, i) => [n, seen(n, marks[i])]))
   }
 
-  it('messages each way pass two mix hops: no node but the two ends sees both, S never looks up H', async () => {
+  it('messages each way pass two mix hops: no node but the two ends sees both, S never looks H up', async () => {
     const count = 20
     const runs = [
       // Of lengths that differ (up to 1 KB), in one or two buckets.
       ...await sequence(count, async i => ({ from: s, to: h, saw: await sendOne(business, 'Alice', wallet, `to the wallet #${i} ${'.'.repeat(i * 50)}`) })),
       ...await sequence(count, async i => ({ from: h, to: s, saw: await sendOne(wallet, 'Acme', business, `to the business #${i} ${'.'.repeat(i * 50)}`) }))
     ]
-    const hKeys = await Promise.all(h.info.dids.map(async did => (await mediatorKey(did)).toString()))
+    const hDids = await asLoggedBy(s, h.info.dids)
     const sizes: number[] = []
     /** Per direction, the frame sizes hop by hop of each message. */
     const paths = new Map<LoggedTestNode, Set<string>>([[s, new Set()], [h, new Set()]])
@@ -177,7 +182,10 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
       sizes.push(...[...saw.values()].flatMap(v => v.to.map(t => t.bytes)))
       paths.get(from)?.add(JSON.stringify([from, first[0] as LoggedTestNode, last[0] as LoggedTestNode].map(n => of(n).to.map(t => t.bytes))))
       // The hop that needs a lookup makes it: S only ever needs the first mix.
-      if (from === s) assert.deepEqual(of(s).lookedUp.filter(k => hKeys.includes(k) || k === h.info.peerId), [])
+      if (from === s) {
+        assert.ok(of(s).lookedUp.length > 0, 'S looked up its first hop')
+        assert.deepEqual(of(s).lookedUp.filter(k => hDids.includes(k)), [], 'S looked up H')
+      }
     }
     // Drawn at random per message: 40 messages drawing two of five mixes miss one with odds of about 1 in 10^8.
     assert.equal(drawn.size, mixes.length)
@@ -192,9 +200,13 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
 
   it('0 mix hops goes straight from S to H, as before', async () => {
     const mark = h.logs().length
+    const sMark = s.logs().length
     await business.send('Alice', 'direct', { mixHops: 0 })
     await pickupUntil(wallet, ['direct'], 'the direct message')
     assert.ok(seen(h, mark).from.includes(s.info.peerId))
+    // The control of the lookup check above: without mixes S does look H up, and its log says so.
+    const hDids = await asLoggedBy(s, h.info.dids)
+    assert.ok(seen(s, sMark).lookedUp.some(did => hDids.includes(did)))
     await assert.rejects(business.send('Alice', 'too many', { mixHops: 4 }), RangeError)
   })
 
