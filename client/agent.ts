@@ -6,9 +6,11 @@ import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
+import { fillJwe, paddedEnvelope } from '../didcomm/padding.ts'
 import { didcommEndpoints, postPacked } from '../didcomm/transport.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
+import { MAX_MIX_HOPS, MIX_LIST, MIX_QUERY, mixListBody, randomSample } from '../protocols/mix-directory/messages.ts'
 import { invitation, parseInvitation, parseInvitationUrl } from '../protocols/out-of-band/messages.ts'
 import type { Invitation } from '../protocols/out-of-band/messages.ts'
 import { PICKUP_VERSIONS } from '../protocols/pickup/messages.ts'
@@ -30,6 +32,9 @@ const PING = `${TRUST_PING_PROTOCOL}/ping`
 const PING_RESPONSE = `${TRUST_PING_PROTOCOL}/ping-response`
 const PICKUP_BATCH = 50
 const RECONNECT_MAX_MS = 5_000
+/** How long the node's list of mix nodes is used before asking again. */
+const MIX_LIST_TTL_MS = 60_000
+const DEFAULT_MIX_HOPS = 2
 
 /** A message this agent received, decrypted, with the relationship it belongs to. */
 export interface ReceivedMessage {
@@ -47,8 +52,18 @@ export interface ReceivedMessage {
 export type MessageHandler = (message: ReceivedMessage) => void | Promise<void>
 
 export interface SendOptions {
-  /** Mediator DIDs of extra mesh hops, in order, between this agent's node and the recipient's. */
+  /** Mediator DIDs of extra mesh hops, in order, between this agent's node and the recipient's (instead of random mix hops). */
   via?: string[]
+  /** Mix hops drawn at random for this message, 0 to 3; the agent's own setting by default. */
+  mixHops?: number
+}
+
+export interface AgentOptions {
+  /**
+   * Mix hops drawn at random per message (0 to 3, default 2): mesh nodes between this agent's node
+   * and the recipient's, so that neither node learns the other. Fewer when the node knows fewer mixes.
+   */
+  mixHops?: number
 }
 
 export interface LiveConnection {
@@ -86,22 +101,28 @@ export class MeshAgent {
   private readonly store: AgentStore
   private readonly resolver: DIDResolver
   private readonly envelope: Envelope
+  /** Packs with the plaintext padded to a size bucket: what a recipient or the node reads. */
+  private readonly padded: Envelope
+  private readonly mixHops: number
+  private mixList: { dids: string[], until: number } | undefined
 
-  private constructor (store: AgentStore) {
+  private constructor (store: AgentStore, options: AgentOptions) {
     this.store = store
     this.resolver = createResolver()
     // Every DID of the agent has its own keys.
     this.envelope = createEnvelope(this.resolver, didSecrets(did => this.store.state.keys[did]))
+    this.padded = paddedEnvelope(this.envelope)
+    this.mixHops = mixHopCount(options.mixHops ?? DEFAULT_MIX_HOPS)
   }
 
   /** Opens the agent kept in `dir`, creating a new identity there on first use. */
-  static async open (dir: string): Promise<MeshAgent> {
+  static async open (dir: string, options: AgentOptions = {}): Promise<MeshAgent> {
     const store = await AgentStore.open(dir, () => {
       const keys = newKeys()
       const did = peerDid2For(keys.keyAgreement, keys.authentication, [])
       return { version: 1, did, keys: { [did]: keys }, contacts: [], invitations: [], seen: [] }
     })
-    return new MeshAgent(store)
+    return new MeshAgent(store, options)
   }
 
   /** The agent's own DID, which holds the mediation. Contacts never see it. */
@@ -174,6 +195,26 @@ export class MeshAgent {
       : { id: randomUUID(), type: content.type, body: content.body }
     await this.sendMessage(contact, message, options)
     return message.id
+  }
+
+  /**
+   * The mediator DIDs of the mix nodes the home node knows (mesh peers offering to be hops), asked
+   * of it at most once a minute. Empty when the node does not offer the directory.
+   */
+  async mixNodes (): Promise<string[]> {
+    const node = this.requireNode()
+    if (this.mixList !== undefined && this.mixList.until > Date.now()) return this.mixList.dids
+    let dids: string[] = []
+    try {
+      const reply = await this.requestTo(node.did, MIX_QUERY, {})
+      const parsed = mixListBody.safeParse(reply?.type === MIX_LIST ? reply.body : undefined)
+      if (parsed.success) dids = parsed.data.mixes
+    } catch (err) {
+      // A node without the directory: messages go without mix hops.
+      if (!(err instanceof NodeRefusedError && err.code === PROBLEM.unsupported)) throw err
+    }
+    this.mixList = { dids, until: Date.now() + MIX_LIST_TTL_MS }
+    return dids
   }
 
   /** Fetches every waiting message once; each is acknowledged only after `handler` succeeded for it. */
@@ -279,6 +320,8 @@ export class MeshAgent {
   private async receive (packed: string): Promise<ReceivedMessage | undefined> {
     const { message, sender } = await this.envelope.unpack(packed)
     if (this.store.state.seen.includes(message.id)) return undefined
+    // The sender's size padding means nothing to the application.
+    delete message.pad
     const to = message.to?.[0]
     let contact = sender === undefined ? undefined : this.store.state.contacts.find(c => c.theirDid === sender && (to === undefined || c.myDid === to))
     const pending = this.store.state.invitations.findIndex(i => i.id === message.pthid)
@@ -319,29 +362,69 @@ export class MeshAgent {
   }
 
   /**
-   * Packs for the contact, wrapped by the library for the contact's mediator, then wrapped once more
-   * for each extra hop and for our own node, so the mesh carries it. Skipped when both share a node.
+   * Packs for the contact (plaintext padded to a size bucket), wrapped in a forward for the
+   * contact's mediator, then in one for each mix hop (drawn at random unless `via` names them) and
+   * one for our own node: each node learns only the hop before and the hop after it. Every forward
+   * is filled to a bucket on the wire. The first hop is skipped when it is our own node.
    */
   private async sendMessage (contact: Contact, message: PlainMessage, options: SendOptions = {}): Promise<void> {
     const node = this.requireNode()
+    const hops = mixHopCount(options.mixHops ?? this.mixHops)
     const full: PlainMessage = { ...message, from: contact.myDid, to: [contact.theirDid], created_time: Math.floor(Date.now() / 1000) }
-    let packed = await this.envelope.pack(full, contact.theirDid, contact.myDid, { forward: true, protectSender: true })
-    const theirs = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint.uri
-    if (theirs === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
+    const service = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint
+    if (service === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
+    const theirs = service.uri
+    // A mediator outside the mesh reached directly, or routing keys: the library wraps its forwards.
+    const libraryForwards = !theirs.startsWith('did:') || service.routing_keys.length > 0
+    let packed = await this.padded.pack(full, contact.theirDid, contact.myDid, { forward: libraryForwards, protectSender: true })
     if (!theirs.startsWith('did:')) {
       await this.post(theirs, packed)
       return
     }
-    const path = [...options.via ?? [], theirs]
-    for (let i = path.length - 2; i >= 0; i--) {
-      const hop = path[i] as string
-      packed = await this.envelope.anoncrypt(forwardMessage(path[i + 1] as string, packed, { mediator: hop }), hop)
-    }
+    // A mediator outside the mesh (no libp2p peer) gets its forward unfilled: it may not expect a JWE with extra members.
+    if (!libraryForwards) packed = await this.forwardFor(theirs, contact.theirDid, packed, await this.peerOf(theirs) !== theirs)
+    const path = [...options.via ?? await this.drawMixes(theirs, hops), theirs]
+    for (let i = path.length - 2; i >= 0; i--) packed = await this.forwardFor(path[i] as string, path[i + 1] as string, packed)
     const first = path[0] as string
     if (first !== node.did && first !== node.routingDid) {
-      packed = await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did)
+      const forward = await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did)
+      packed = await this.peerOf(node.did) === node.did ? forward : fillJwe(forward)
     }
     await this.post((await this.endpointsOf(node.did)).http, packed)
+  }
+
+  /** An anonymous forward for `mediator` to pass `packed` on to `next`, filled to a 2 KiB step unless `fill` is false. */
+  private async forwardFor (mediator: string, next: string, packed: string, fill = true): Promise<string> {
+    const forward = await this.envelope.anoncrypt(forwardMessage(next, packed, { mediator }), mediator)
+    return fill ? fillJwe(forward) : forward
+  }
+
+  /**
+   * `count` mix nodes in random order, from the home node's directory: never our own node nor the
+   * recipient's mediator, never one node twice (compared by the libp2p peer their DIDs name, since
+   * a node has several DIDs over time). None when both ends share our node: it holds both keylists,
+   * so hops would hide nothing from it. None either when the recipient's mediator is outside the
+   * mesh (names no libp2p peer): mixes relay for mesh peers only to mesh mediators.
+   */
+  private async drawMixes (theirMediator: string, count: number): Promise<string[]> {
+    if (count === 0) return []
+    const node = this.requireNode()
+    const ends = await Promise.all([node.did, node.routingDid, theirMediator].map(async did => await this.peerOf(did)))
+    if (ends[2] === theirMediator || ends.slice(0, 2).includes(ends[2] as string)) return []
+    const taken = new Set(ends)
+    const candidates: string[] = []
+    for (const did of await this.mixNodes()) {
+      const peer = await this.peerOf(did)
+      if (taken.has(peer)) continue
+      taken.add(peer)
+      candidates.push(did)
+    }
+    return randomSample(candidates, count)
+  }
+
+  /** The libp2p peer a mediator DID names, or the DID itself when it names none. */
+  private async peerOf (did: string): Promise<string> {
+    return (await didcommEndpoints(this.resolver, did).catch(() => ({ libp2p: undefined }))).libp2p ?? did
   }
 
   private requireNode (): HomeNode {
@@ -357,7 +440,7 @@ export class MeshAgent {
   }
 
   private async packFor (nodeDid: string, type: string, body: Record<string, unknown>, extra: Partial<PlainMessage> = {}): Promise<string> {
-    return await this.envelope.pack({ id: randomUUID(), type, body, from: this.did, to: [nodeDid], created_time: Math.floor(Date.now() / 1000), ...extra }, nodeDid, this.did)
+    return await this.padded.pack({ id: randomUUID(), type, body, from: this.did, to: [nodeDid], created_time: Math.floor(Date.now() / 1000), ...extra }, nodeDid, this.did)
   }
 
   /** A request to a node over HTTP: the decrypted reply, or undefined when it accepted without one. */
@@ -433,4 +516,10 @@ export class MeshAgent {
     const disclosed = (reply?.body.disclosures as unknown[] | undefined) ?? []
     return disclosed.length > 0 ? '4.0' : '3.0'
   }
+}
+
+/** A mix hop count as given, or a RangeError naming the allowed range. */
+function mixHopCount (hops: number): number {
+  if (!Number.isInteger(hops) || hops < 0 || hops > MAX_MIX_HOPS) throw new RangeError(`mix hops must be an integer from 0 to ${MAX_MIX_HOPS}, not ${hops}`)
+  return hops
 }

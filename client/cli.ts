@@ -88,10 +88,11 @@ export function addAgentCommands (program: Command): void {
     })
 
   withDir(agent.command('send <contact> <text>').description('send a basic message to a contact'))
-    .option('--via <mediator-did>', 'an extra mesh hop (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
-    .action(async (contact: string, text: string, opts: AgentOptions & { via?: string[] }) => {
+    .option('--via <mediator-did>', 'an extra mesh hop (repeatable), instead of random mix hops', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--mix-hops <n>', 'mix nodes drawn at random for this message, 0 to 3 (default 2)')
+    .action(async (contact: string, text: string, opts: AgentOptions & { via?: string[], mixHops?: string }) => {
       const a = await MeshAgent.open(opts.dir)
-      const id = await a.send(contact, text, opts.via === undefined ? {} : { via: opts.via })
+      const id = await a.send(contact, text, { ...(opts.via === undefined ? {} : { via: opts.via }), ...(opts.mixHops === undefined ? {} : { mixHops: Number(opts.mixHops) }) })
       print(opts.json, { id }, `sent (${id})`)
     })
 

@@ -117,7 +117,13 @@ export const configSchema = z.object({
   pushQueueMax: positive.default(10_000)
     .describe('Pushes waiting to be sent or retried, in all; wake-ups past it are dropped and counted (the messages themselves stay queued)'),
   maxPushDevicesPerClient: positive.default(10)
-    .describe('Most push registrations (Web Push, FCM and APNs together) one client may hold; a new one past it replaces the oldest')
+    .describe('Most push registrations (Web Push, FCM and APNs together) one client may hold; a new one past it replaces the oldest'),
+  mix: z.boolean().default(true)
+    .describe('Offer this node as a mix hop: mesh peers learn its mediator DID and list it to their clients, which pick mix hops at random from those lists. false: the node is listed by no one and holds nothing; it still relays multi-hop forwards from mesh peers, without delay, and still lists other mixes to its own clients'),
+  mixDelayMs: z.int().min(0).max(10_000).default(10)
+    .describe('Longest random delay a mix node holds each forward relayed for a mesh peer (uniform from 0), so forwards do not leave in the order they came; 0 = no delay. Two mix hops add about this much to a message\'s latency on average'),
+  mixMaxHeld: positive.default(1000)
+    .describe('Forwards a mix node holds for their delay at once; more go on without delay (bounded memory)')
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -1,9 +1,11 @@
 /**
- * `npm run example`: three mediator nodes on 127.0.0.1, a business on node 1, a customer's wallet on
- * node 2, node 3 as an extra relay hop. The business invites, the customer accepts and goes offline,
- * the business sends three messages (one via node 3), the customer comes back, picks them up and
- * replies, and the business gets the reply live. Ends with what each node's data dir holds, and
- * fails (exit 1) if any node saw both pairwise DIDs of the relationship.
+ * `npm run example`: six mediator nodes on 127.0.0.1, a business on node 1, a customer's wallet on
+ * node 2, nodes 3 to 6 as mix nodes. The business invites, the customer accepts and goes offline,
+ * the business sends three messages (two mix hops each, the second three), the customer comes back,
+ * picks them up and replies, and the business gets the reply live. Every message's path is shown,
+ * node by node, with what each node on it could see. Ends with who saw what: each node's data dir
+ * for the pairwise DIDs, and for the nodes; fails (exit 1) if any node saw both pairwise DIDs, if
+ * node 2 ever heard from node 1 or node 1 relayed to node 2, or if a mix saw both ends of a message.
  */
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,20 +17,25 @@ import { loadConfig } from '../config/load.ts'
 import { createNode } from '../node/node.ts'
 import type { MeshNode } from '../node/node.ts'
 
-const DEADLINE_MS = 60_000
+const DEADLINE_MS = 90_000
+const MIX_NODES = 4
 
 interface ExampleNode {
   name: string
   node: MeshNode
   dataDir: string
   did: string
-  /** Messages that arrived from other nodes over libp2p, counted from the node's own debug log. */
-  fromMesh: number
+  peerId: string
+  /** From the node's own debug log: the peers that handed it a message over libp2p, and those it relayed to. */
+  from: string[]
+  to: string[]
 }
 
 const temps: string[] = []
 const nodes: ExampleNode[] = []
 const connections: LiveConnection[] = []
+/** Nodes that heard from a message's sender's node and relayed to its recipient's, message by message. */
+const bridges: string[] = []
 
 async function temp (what: string): Promise<string> {
   const path = await mkdtemp(join(tmpdir(), `didcomm-mesh-example-${what}-`))
@@ -53,34 +60,57 @@ async function until<T> (check: () => T | undefined | Promise<T | undefined>, wh
 async function startNode (name: string, bootstrap: string[]): Promise<ExampleNode> {
   const dataDir = await temp(name.replace(' ', ''))
   const config = loadConfig({ flags: { dataDir, host: '127.0.0.1', httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: 'debug', bootstrap } })
-  const entry = { name, dataDir, fromMesh: 0 } as ExampleNode
-  // The node logs each message it handles; the example counts the ones that came over the mesh.
+  const entry = { name, dataDir, from: [], to: [] } as unknown as ExampleNode
+  // The node logs each message it handles (with the peer that handed it over) and each relay (with the peer it went to).
   const logger = pino({ level: 'debug' }, {
     write: (line: string) => {
-      const record = JSON.parse(line) as { msg?: string, transport?: string }
-      if (record.msg === 'message' && record.transport === 'libp2p') entry.fromMesh++
+      const record = JSON.parse(line) as { msg?: string, transport?: string, peer?: string, to?: string, outcome?: string }
+      if (record.msg === 'message' && record.transport === 'libp2p' && record.peer !== undefined) entry.from.push(record.peer)
+      if (record.msg === 'relayed' && record.outcome === 'accepted' && record.to !== undefined) entry.to.push(record.to)
     }
   })
   entry.node = createNode(config, { logger })
   await entry.node.start()
   entry.did = entry.node.info().did
+  entry.peerId = entry.node.info().peerId
   nodes.push(entry)
   return entry
 }
 
-const relayed = (n: ExampleNode): number => n.node.info().mesh.outbox.delivered
+const nameOf = (peer: string): string => nodes.find(n => n.peerId === peer)?.name ?? peer
 
-/** Runs `act`, then waits until each hop of `path` relayed one more message to the next and that node received it. */
-async function hops (path: ExampleNode[], act: () => Promise<void>): Promise<void> {
-  const sent = path.map(relayed)
-  const arrived = path.map(n => n.fromMesh)
-  await act()
-  for (let i = 0; i < path.length - 1; i++) {
-    const from = path[i] as ExampleNode
-    const to = path[i + 1] as ExampleNode
-    await until(() => relayed(from) > (sent[i] as number) && to.fromMesh > (arrived[i + 1] as number) ? true : undefined, `${from.name} relaying to ${to.name}`)
-    say(from.name, `relayed a forward to ${to.name} over libp2p (it could read only the next hop: ${to.name})`)
+/**
+ * Runs `act` (which sends one message from `origin`'s client to `destination`'s), waits until it
+ * arrived at `destination`, then follows it from node to node by what each relayed, and shows what
+ * each node on the path could see: the hop before it and the hop after it, nothing more.
+ */
+async function traced<T> (origin: ExampleNode, destination: ExampleNode, act: () => Promise<T>): Promise<T> {
+  const marks = nodes.map(n => ({ from: n.from.length, to: n.to.length }))
+  const news = (n: ExampleNode): { from: string[], to: string[] } => {
+    const mark = marks[nodes.indexOf(n)] as { from: number, to: number }
+    return { from: n.from.slice(mark.from), to: n.to.slice(mark.to) }
   }
+  const result = await act()
+  await until(() => news(destination).from.length > 0 ? true : undefined, `the message at ${destination.name}`)
+  const path = [origin]
+  for (let at = origin; at !== destination && path.length <= nodes.length;) {
+    // A hop logs its relay once the next one acknowledged it, which may be just after it arrived.
+    const from = at
+    const next = await until(() => nodes.find(n => n.peerId === news(from).to[0]), `${from.name}'s relay`)
+    path.push(next)
+    at = next
+  }
+  say('path', path.map(n => n.name).join(' → '))
+  for (const [i, n] of path.entries()) {
+    const before = i === 0 ? 'its client' : (path[i - 1] as ExampleNode).name
+    const after = i === path.length - 1 ? 'its client\'s mailbox' : (path[i + 1] as ExampleNode).name
+    say(n.name, `saw ${before} → ${after}`)
+  }
+  for (const n of nodes) {
+    const { from, to } = news(n)
+    if (n !== origin && n !== destination && from.includes(origin.peerId) && to.includes(destination.peerId)) bridges.push(`${n.name} (${origin.name} → ${destination.name})`)
+  }
+  return result
 }
 
 /** Every byte of every file under `dir`. */
@@ -92,16 +122,28 @@ async function bytesOf (dir: string): Promise<Buffer> {
   return Buffer.concat(parts)
 }
 
+/** The mix nodes `node` lists to its clients (GET /mesh/mixes). */
+async function mixCount (node: ExampleNode): Promise<number> {
+  const res = await fetch(`${node.node.listenUrl()}/mesh/mixes`)
+  return ((await res.json()) as { mixes: unknown[] }).mixes.length
+}
+
 async function main (): Promise<boolean> {
-  console.log('didcomm-mesh example: three mediator nodes, a business and a customer\n')
-  const n1 = await startNode('node 1', [])
-  say(n1.name, `started: ${short(n1.did)} at ${n1.node.info().endpoints.http}`)
-  const seed = n1.node.info().multiaddrs.slice(0, 1)
-  const n2 = await startNode('node 2', seed)
-  say(n2.name, `started: ${short(n2.did)} at ${n2.node.info().endpoints.http}, joined the mesh through node 1`)
-  const n3 = await startNode('node 3', seed)
-  say(n3.name, `started: ${short(n3.did)} at ${n3.node.info().endpoints.http}, a relay hop`)
-  await until(() => n1.node.info().peers.length >= 2 ? true : undefined, 'nodes 2 and 3 to connect')
+  console.log(`didcomm-mesh example: ${2 + MIX_NODES} mediator nodes, a business and a customer\n`)
+  // Each node joins through all the earlier ones, so every node knows every mix.
+  const seeds = (): string[] => nodes.map(n => n.node.info().multiaddrs[0] as string)
+  const n1 = await startNode('node 1', seeds())
+  say(n1.name, `started: ${short(n1.did)} at ${n1.node.info().endpoints.http}, the business's node`)
+  const n2 = await startNode('node 2', seeds())
+  say(n2.name, `started: ${short(n2.did)} at ${n2.node.info().endpoints.http}, the customer's home node`)
+  for (let i = 0; i < MIX_NODES; i++) {
+    const mix = await startNode(`node ${i + 3}`, seeds())
+    say(mix.name, `started: ${short(mix.did)}, a mix node`)
+  }
+  for (const home of [n1, n2]) {
+    await until(async () => await mixCount(home) >= MIX_NODES + 1 ? true : undefined, `${home.name} to learn the mix nodes`)
+    say(home.name, `knows ${await mixCount(home)} mix nodes (GET /mesh/mixes): its peers told it their DIDs`)
+  }
 
   const business = await MeshAgent.open(await temp('business'))
   const home1 = await business.connect(n1.node.invitation().url)
@@ -117,27 +159,24 @@ async function main (): Promise<boolean> {
 
   const offer = await business.createInvitation({ label: 'Acme Bank' })
   say('business', `invites: ${offer.url.slice(0, 60)}…`)
-  let contact = await customer.acceptInvitation(offer.url, { label: 'Alice' })
-  await hops([n2, n1], async () => {
-    say('customer', `accepts the invitation from "${contact.name}" with a new pairwise DID ${short(contact.myDid)}`)
+  let contact = await traced(n2, n1, async () => {
+    const accepted = await customer.acceptInvitation(offer.url, { label: 'Alice' })
+    say('customer', `accepts the invitation from "${accepted.name}" with a new pairwise DID ${short(accepted.myDid)}, through two mix nodes`)
+    return accepted
   })
   const accepted = await until(() => live.find(m => m.contact !== undefined), 'the acceptance at the business')
   say('business', `new contact "${accepted.contact?.name ?? '?'}" (live), its pairwise DID ${short(contact.theirDid)} for this relationship`)
 
   say('customer', 'goes offline')
   const texts = ['Your statement for May is ready', 'A new device signed in to your account', 'Your card ships tomorrow']
-  await hops([n1, n2], async () => {
-    await business.send('Alice', texts[0] as string)
-    say('business', `sends #1 "${texts[0] as string}"`)
-  })
-  await hops([n1, n3, n2], async () => {
-    await business.send('Alice', texts[1] as string, { via: [n3.did] })
-    say('business', `sends #2 "${texts[1] as string}" via node 3`)
-  })
-  await hops([n1, n2], async () => {
-    await business.send('Alice', texts[2] as string)
-    say('business', `sends #3 "${texts[2] as string}"`)
-  })
+  for (const [i, text] of texts.entries()) {
+    // The second message takes three mix hops, the others the default two; the mixes are drawn per message.
+    const mixHops = i === 1 ? 3 : 2
+    await traced(n1, n2, async () => {
+      await business.send('Alice', text, { mixHops })
+      say('business', `sends #${i + 1} "${text}" through ${mixHops} mix nodes`)
+    })
+  }
   say(n2.name, 'keeps the three messages queued for the customer\'s pairwise DID')
 
   say('customer', 'comes back online and picks up')
@@ -151,7 +190,7 @@ async function main (): Promise<boolean> {
 
   contact = customer.contact('Acme Bank')
   const reply = 'Thanks! Please ship the card to my office.'
-  await hops([n2, n1], async () => {
+  await traced(n2, n1, async () => {
     await customer.send(contact.name, reply)
     say('customer', `replies "${reply}"`)
   })
@@ -176,6 +215,18 @@ async function main (): Promise<boolean> {
     console.log(`  ${n.name}: ${seen.length === 0 ? 'neither' : seen.join(' and ')}`)
     if (sawCustomer && sawBusiness) ok = false
   }
+  // Who saw which nodes: the business's and the customer's nodes never met, and no mix saw both ends.
+  console.log('\nwho saw which node (each node\'s own log of the peers it heard from and relayed to):')
+  for (const n of nodes) {
+    const heard = [...new Set(n.from.map(nameOf))].sort().join(', ') || 'none'
+    const sent = [...new Set(n.to.map(nameOf))].sort().join(', ') || 'none'
+    console.log(`  ${n.name}: heard from ${heard}; relayed to ${sent}`)
+  }
+  const met = n2.from.includes(n1.peerId) || n1.to.includes(n2.peerId) || n1.from.includes(n2.peerId) || n2.to.includes(n1.peerId)
+  if (met) console.log('  FAIL: node 1 and node 2 exchanged a message directly')
+  for (const bridge of bridges) console.log(`  FAIL: ${bridge} saw both ends of a message`)
+  ok &&= !met && bridges.length === 0
+  if (!met && bridges.length === 0) console.log('  OK: node 1 and node 2 never exchanged a message, and no mix saw both ends of one.')
   // The scan must find each DID at its own node, or it proves nothing.
   const sawOwn = (await bytesOf(n1.dataDir)).includes(businessDid) && (await bytesOf(n2.dataDir)).includes(customerDid)
   if (!sawOwn) console.log('  FAIL: a home node does not hold its client\'s pairwise DID; the scan is not working')

@@ -95,7 +95,8 @@ export function createInbound (components: InboundComponents): Inbound {
     // Forwards are exempt: senders resend them until acknowledged, and stores keep each packed message once.
     if (inbound.sender !== undefined && inbound.message.type !== FORWARD) replay.check(inbound.sender, inbound.message)
     // `mid`, the DIDComm message id (random, chosen by the sender), correlates this node's lines with the sender's.
-    logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: inbound.sender, transport: session.transport }, 'message')
+    // `peer`: the libp2p peer that handed it over (the previous hop of a relay).
+    logger.debug({ mid: inbound.message.id, type: inbound.message.type, from: inbound.sender, transport: session.transport, peer: session.peer }, 'message')
     return await components.dispatch(inbound, {
       nodeDid: inbound.to,
       session,

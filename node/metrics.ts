@@ -20,6 +20,8 @@ export interface MetricSources {
   routes: () => RouteStats
   liveSessions: () => number
   peers: () => number
+  mixPeers: () => number
+  mixHeld: () => number
 }
 
 export interface NodeMetrics {
@@ -86,6 +88,8 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   new Gauge({ name: `${PREFIX}ready`, help: 'Whether the node is ready (1) or not (0), as GET /ready answers', registers: [registry], collect () { this.set(sources.ready?.() === true ? 1 : 0) } })
   new Gauge({ name: `${PREFIX}data_dir_available_bytes`, help: 'Bytes available to the node on the filesystem of its data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.available ?? 0) } })
   new Gauge({ name: `${PREFIX}data_dir_size_bytes`, help: 'Size in bytes of the filesystem of the data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.size ?? 0) } })
+  new Gauge({ name: `${PREFIX}mix_peers`, help: 'Mesh peers in the mix directory offered to clients', registers: [registry], collect () { this.set(sources.mixPeers?.() ?? 0) } })
+  new Gauge({ name: `${PREFIX}mix_held`, help: 'Forwards held for their random mix delay now', registers: [registry], collect () { this.set(sources.mixHeld?.() ?? 0) } })
   new Counter({
     name: `${PREFIX}route_lookups_total`,
     help: 'Mediator route lookups, by where the answer came from',

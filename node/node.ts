@@ -5,6 +5,7 @@ import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
 import { didWebPath } from '../didcomm/did-web.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
+import { paddedEnvelope } from '../didcomm/padding.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import { createMediationPolicy } from '../protocols/coordinate-mediation/policy.ts'
 import { createDispatcher } from '../protocols/index.ts'
@@ -143,7 +144,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   // The mesh, the protocols and the pipeline in front of them.
   // did:web documents are fetched under the relay's destination rules; the node's own is at hand.
   const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations }), own: identity.document })
-  const envelope = createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe })
+  // What the node packs for its clients (replies, deliveries, problem reports) is padded to a size bucket.
+  const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe }))
   const { mediations } = store
   const mailbox = meteredMailbox(store.mailbox, limits, metrics)
   // Mail for a client with no live socket wakes its devices (push is made just below; it is first called later).
@@ -157,12 +159,14 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   lifecycle.started('push', () => { push.stop() })
   const mesh = createMesh({
     libp2p, resolver, logger, metrics,
+    did: identity.did,
     outbox: store.outbox,
     report: undeliverableReports({ mailbox, envelope, live, nodeDid: identity.did })
   }, {
     relayOpen: config.relayOpen,
     relayPrivateDestinations: config.relayPrivateDestinations,
     messageLifetimeMs: config.messageLifetimeSeconds * 1000,
+    mix: { enabled: config.mix, maxDelayMs: config.mixDelayMs, maxHeld: config.mixMaxHeld },
     outbox: {
       maxAttempts: config.relayMaxAttempts,
       maxDelayMs: config.relayMaxDelaySeconds * 1000,
@@ -173,7 +177,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       ...(store.shared ? { rescanMs: OUTBOX_RESCAN_MS } : {})
     }
   })
-  lifecycle.started('mesh', () => { mesh.stop() })
+  lifecycle.started('mesh', async () => { await mesh.stop() })
   const inbound = createInbound({
     envelope, logger, metrics,
     dids: identity.dids,
@@ -183,6 +187,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
       mediationPolicy: createMediationPolicy(config.mediation, { secret: nodeSecret(keys, 'invite'), used: store.usedInvitations, logger }),
       onward: mesh.onward,
       ownDids: identity.dids,
+      mixes: () => mesh.mixes().map(peer => peer.did),
       delivered: metrics.delivered,
       maxMessageBytes: config.maxMessageBytes,
       maxMediations: config.maxMediations,
@@ -295,7 +300,7 @@ interface HttpComponents {
 
 /** HTTP and WebSocket (DIDComm, operator endpoints, the admin API), listening on the configured port. */
 async function listenHttp (config: Config, components: HttpComponents, lifecycle: Lifecycle): Promise<FastifyInstance> {
-  const { store, libp2p, metrics, node, accepting } = components
+  const { store, libp2p, metrics, node, accepting, mesh } = components
   /** What GET /ready reports: accepting, store open, libp2p listening, and a peer when bootstrap peers are configured. */
   const readiness = (): { ready: boolean, checks: Record<string, boolean> } => {
     const checks: Record<string, boolean> = {
@@ -310,6 +315,7 @@ async function listenHttp (config: Config, components: HttpComponents, lifecycle
   const http = await createHttpTransport(components.inbound, components.live, {
     info: () => node.info(),
     invitation: () => node.invitation(),
+    mixes: () => mesh.mixes(),
     ready: accepting,
     readiness,
     metrics: async () => ({ contentType: metrics.registry.contentType, text: await metrics.registry.metrics() }),

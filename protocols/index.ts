@@ -4,6 +4,9 @@ import { DISCOVER_FEATURES_PROTOCOL, discoverFeaturesHandlers } from './discover
 import type { Feature } from './discover-features/handler.ts'
 import type { Handler } from './message.ts'
 import { quotedType } from './message.ts'
+import { mixDirectoryHandlers } from './mix-directory/handler.ts'
+import type { MixDirectoryComponents } from './mix-directory/handler.ts'
+import { MIX_DIRECTORY_PROTOCOL } from './mix-directory/messages.ts'
 import { pickupHandlers, pickupProtocols } from './pickup/handler.ts'
 import type { PickupComponents } from './pickup/handler.ts'
 import { PROBLEM } from './problem-report/codes.ts'
@@ -18,7 +21,7 @@ import { ROUTING_PROTOCOL } from './routing/messages.ts'
 import { TRUST_PING_PROTOCOL, trustPingHandlersByType } from './trust-ping/handler.ts'
 
 /** Everything any protocol needs; each takes only its own part of it. */
-export type DispatcherComponents = RoutingComponents & MediationComponents & PickupComponents & PushComponents
+export type DispatcherComponents = RoutingComponents & MediationComponents & PickupComponents & PushComponents & MixDirectoryComponents
 
 /** What this node discloses: the protocols it implements, with its role in each, and its size limit. */
 function features (components: DispatcherComponents): Feature[] {
@@ -29,6 +32,7 @@ function features (components: DispatcherComponents): Feature[] {
     ...pushProtocols(components).map(id => ({ 'feature-type': 'protocol' as const, id, roles: ['notification-sender'] })),
     { 'feature-type': 'protocol', id: TRUST_PING_PROTOCOL, roles: ['receiver'] },
     { 'feature-type': 'protocol', id: DISCOVER_FEATURES_PROTOCOL, roles: ['responder'] },
+    { 'feature-type': 'protocol', id: MIX_DIRECTORY_PROTOCOL, roles: ['responder'] },
     { 'feature-type': 'protocol', id: PROBLEM_REPORT_PROTOCOL },
     { 'feature-type': 'constraint', id: 'max_receive_bytes', value: components.maxMessageBytes }
   ]
@@ -43,6 +47,7 @@ export function createDispatcher (components: DispatcherComponents): Handler {
     ...mediationHandlers(components),
     ...pickupHandlers(components),
     ...pushHandlers(components),
+    ...mixDirectoryHandlers(components),
     ...trustPingHandlersByType,
     ...problemReportHandlersByType,
     ...discoverFeaturesHandlers(() => disclosed)

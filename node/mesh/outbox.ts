@@ -36,6 +36,8 @@ export interface OutboxComponents {
   lookup: (did: string) => Promise<Route | undefined>
   forget: (did: string) => void
   send: (route: Route, packed: string) => Promise<DeliveryResult>
+  /** Waited for before an entry is sent (a mix node's random delay). */
+  hold?: (entry: OutboxEntry) => Promise<void>
   /** Tells the entry's origin (a local client) that it was not delivered. */
   report: (entry: OutboxEntry, code: string, comment: string) => Promise<void>
   logger: Logger
@@ -211,7 +213,10 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
         const results: DeliveryResult[] = route === undefined
           ? window.map(() => ({ outcome: 'retry', reason: 'no route' }))
-          : await Promise.all(window.map(async entry => await components.send(route, entry.message)))
+          : await Promise.all(window.map(async entry => {
+            await components.hold?.(entry)
+            return await components.send(route, entry.message)
+          }))
         const retry = (await Promise.all(window.map(async (entry, i) => await settle(hop, entry, results[i] as DeliveryResult)))).some(Boolean)
         if (!retry) {
           hop.failures = 0

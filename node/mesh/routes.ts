@@ -161,6 +161,8 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
     },
 
     async lookup (did) {
+      // Which mediators this node needed a route to (the DID as the node's logger hashes it): only its next hops.
+      logger.debug({ did }, 'route lookup')
       const cached = cache.get(did)
       if (cached !== undefined && cached.until > Date.now()) {
         stats.lookups.cache++

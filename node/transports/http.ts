@@ -34,6 +34,8 @@ export interface OperatorEndpoints {
   info: () => unknown
   /** GET /oob */
   invitation: () => unknown
+  /** GET /mesh/mixes: the mix directory this node offers its clients (public anyway: any mesh peer learns it) */
+  mixes: () => unknown
   /** Whether the node can decrypt yet (DIDComm requests wait for it) */
   ready: () => boolean
   /** GET /ready: every check and their conjunction */
@@ -178,6 +180,7 @@ export async function createHttpTransport (inbound: Inbound, live: LiveDelivery,
       return await reply.type('application/did+json').send(JSON.stringify(document))
     })
   }
+  app.get('/mesh/mixes', async () => ({ mixes: operator.mixes() }))
 
   registerWebSocket(app, inbound, live, { rule: init.websocketFrames, idleSeconds: init.websocketIdleSeconds, rateLimiter: init.rateLimiter, clientAddress: init.clientAddress }, logger)
   return app

@@ -10,7 +10,7 @@ import type { PushVocabulary } from '../push-notifications/messages.ts'
  * A browser wallet's Web Push subscription (the W3C Push API's PushSubscription: RFC 8030 endpoint,
  * RFC 8291 keys), registered the way RFC 0734 registers an FCM token. The project's own protocol.
  */
-export const PUSH_WEBPUSH = 'https://didcomm-mesh.dev/push-notifications-webpush/1.0'
+export const PUSH_WEBPUSH = 'https://didcomm-mesh.org/push-notifications-webpush/1.0'
 
 /** Push services' endpoints are a few hundred characters. */
 export const ENDPOINT_MAX = 2048

@@ -71,7 +71,10 @@ describe('loadConfig', () => {
       pushIntervalSeconds: 60,
       pushMaxAttempts: 5,
       pushQueueMax: 10_000,
-      maxPushDevicesPerClient: 10
+      maxPushDevicesPerClient: 10,
+      mix: true,
+      mixDelayMs: 10,
+      mixMaxHeld: 1000
     })
   })
 

@@ -95,6 +95,7 @@ function context (over: Partial<Stub> = {}): Stub {
     resolver,
     live: stubLive().live,
     onward: { open: false, destination: async () => undefined, enqueue: async () => {} },
+    mixes: () => [],
     maxRecipientsPerClient: 7,
     maxMediations: 10,
     maxMessageBytes: MAX_BYTES,
@@ -374,7 +375,7 @@ describe('pickup', () => {
 
 describe('push notifications', () => {
   const FCM = 'https://didcomm.org/push-notifications-fcm/1.0'
-  const WEBPUSH = 'https://didcomm-mesh.dev/push-notifications-webpush/1.0'
+  const WEBPUSH = 'https://didcomm-mesh.org/push-notifications-webpush/1.0'
 
   /** In-memory devices; `revoked` makes register find no mediation, as when a revoke won the race. */
   function stubDevices (revoked = false) {
@@ -432,3 +433,33 @@ function createEcdhKey (): string {
   ecdh.generateKeys()
   return ecdh.getPublicKey().toString('base64url')
 }
+describe('mix directory', () => {
+  const MIX_QUERY = 'https://didcomm-mesh.org/mix-directory/1.0/query'
+
+  it('answers a client of this node with the mix DIDs, at most 64 drawn at random; discover-features discloses it', async () => {
+    const many = Array.from({ length: 100 }, (_, i) => `did:ex:mix-${i}`)
+    const stub = context({ mediations: stubMediations({ granted: [CLIENT] }).mediations, mixes: () => many })
+    const query = message(MIX_QUERY)
+    const reply = onlyReply(await dispatch({ message: query, sender: CLIENT }, stub))
+    assert.equal(reply.type, 'https://didcomm-mesh.org/mix-directory/1.0/mixes')
+    assert.equal(reply.thid, query.id)
+    const listed = reply.body.mixes as string[]
+    assert.equal(listed.length, 64)
+    assert.equal(new Set(listed).size, 64)
+    assert.ok(listed.every(did => many.includes(did)))
+    const again = onlyReply(await dispatch({ message: message(MIX_QUERY), sender: CLIENT }, stub)).body.mixes as string[]
+    assert.notDeepEqual(again, listed, 'a fresh sample each time')
+
+    const few = onlyReply(await dispatch({ message: message(MIX_QUERY), sender: CLIENT }, context({ mediations: stubMediations({ granted: [CLIENT] }).mediations, mixes: () => ['did:ex:a'] })))
+    assert.deepEqual(few.body.mixes, ['did:ex:a'])
+
+    const features = onlyReply(await dispatch({ message: message('https://didcomm.org/discover-features/2.0/queries', { queries: [{ 'feature-type': 'protocol', match: 'https://didcomm-mesh.org/mix-directory/*' }] }) }, context()))
+    assert.deepEqual(features.body.disclosures, [{ 'feature-type': 'protocol', id: 'https://didcomm-mesh.org/mix-directory/1.0', roles: ['responder'] }])
+  })
+
+  it('refuses an anonymous sender and a DID holding no mediation here', async () => {
+    const stub = context({ mixes: () => ['did:ex:a'] })
+    await rejectsWith(dispatch({ message: message(MIX_QUERY) }, stub), 'e.p.trust.crypto.unauthenticated', 401)
+    await rejectsWith(dispatch({ message: message(MIX_QUERY), sender: 'did:ex:stranger' }, stub), 'e.p.req.not-enrolled', 403)
+  })
+})
