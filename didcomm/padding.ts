@@ -11,12 +11,8 @@ const STEPPED_UP_TO = 16 * 1024
 const DOUBLING_STEPS_LOG2 = 3
 /** `,"pad":""`: the least a fill member adds to a JWE. */
 const FILL_OVERHEAD = 9
-/** Packs tried when aiming a plaintext pad at a bucket (each one is an encryption). */
-const MAX_ROUNDS = 6
-/** Characters below a bucket that are close enough: about one step of a block cipher in two layers. */
-const CLOSE_ENOUGH = 32
 
-/** The bucket the padded plaintext of a message of `size` characters (packed) is brought up to. */
+/** The bucket a plaintext of `size` bytes is padded up to. */
 export function bucketOf (size: number): number {
   const step = size <= STEPPED_UP_TO ? STEP : 2 ** (Math.floor(Math.log2(size)) - DOUBLING_STEPS_LOG2)
   return Math.max(STEP, Math.ceil(size / step) * step)
@@ -42,38 +38,20 @@ export function fillJwe (packed: string): string {
 }
 
 /**
- * Packs a message whose plaintext carries a `pad` header (which recipients ignore) long enough that
- * the packed text lands just below a bucket boundary: within one step of the cipher (a few dozen
- * characters for authcrypt's block cipher wrapped in anoncrypt). `pack` packs the message with the
- * given pad. The pad is inside the encryption, so only the recipient learns the real size.
+ * `message` with a `pad` header (which recipients ignore) bringing its JSON to a bucket size. Its
+ * size once packed is a function of that size and of the keys it is packed for, so messages of one
+ * bucket to one recipient are the same size on the wire, with one encryption each. The pad is inside
+ * the encryption: only the recipient learns the real size.
  */
-export async function packPadded (pack: (pad: string) => Promise<string>): Promise<string> {
-  let best = await pack('')
-  const limit = bucketOf(best.length)
-  // Pad lengths known to fit (`fits`) and known to overshoot (`over`).
-  let fits = 0
-  let over = Infinity
-  // Packed size grows by 4/3 per pad byte (base64url), up to about 2 when layers nest: aim below first.
-  let growth = 2.5
-  for (let round = 0; round < MAX_ROUNDS && limit - best.length >= CLOSE_ENOUGH && over - fits > 1; round++) {
-    // Aimed half of CLOSE_ENOUGH below the limit: a cipher step's rounding then stays under it.
-    const length = Math.min(fits + Math.max(1, Math.floor((limit - CLOSE_ENOUGH / 2 - best.length) / growth)), Math.floor((fits + over) / 2))
-    const tried = await pack(' '.repeat(length))
-    if (tried.length > limit) {
-      over = length
-      continue
-    }
-    growth = Math.max(4 / 3, (tried.length - best.length) / (length - fits))
-    fits = length
-    best = tried
-  }
-  return best
+export function padded<T extends object> (message: T): T & { pad: string } {
+  const size = Buffer.byteLength(JSON.stringify({ ...message, pad: '' }))
+  return { ...message, pad: ' '.repeat(bucketOf(size) - size) }
 }
 
-/** `envelope` with every message it packs padded (packPadded); unpacking is unchanged. */
+/** `envelope` with every message it packs padded; unpacking is unchanged. */
 export function paddedEnvelope (envelope: Envelope): Envelope {
   return {
     ...envelope,
-    pack: async (message, to, from, options) => await packPadded(async pad => await envelope.pack({ ...message, pad }, to, from, options))
+    pack: async (message, to, from, options) => await envelope.pack(padded(message), to, from, options)
   }
 }

@@ -47,7 +47,9 @@ async function waiting (client: string, recipients: string[], { mailbox, live }:
     if (s.oldest !== undefined && (total.oldest === undefined || s.oldest < total.oldest)) total.oldest = s.oldest
     if (s.newest !== undefined && (total.newest === undefined || s.newest > total.newest)) total.newest = s.newest
   }
-  const beyondPushes = total.count - live.pushing(client)
+  // Pushes claimed while the store was read were counted (they were not in `exclude`), and are no longer in pushing()'s room.
+  const claimedSince = [...live.inFlight(client)].filter(id => !exclude.has(id)).length
+  const beyondPushes = total.count - claimedSince - live.pushing(client)
   return beyondPushes > 0 ? { ...total, count: beyondPushes } : { count: 0, bytes: 0 }
 }
 

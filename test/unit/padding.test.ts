@@ -3,7 +3,7 @@ import { describe, it } from 'node:test'
 import { createEnvelope } from '../../didcomm/envelope.ts'
 import { didSecrets, generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
 import type { DidKeys } from '../../didcomm/keys.ts'
-import { bucketOf, fillJwe, forwardSizeOf, packPadded, paddedEnvelope } from '../../didcomm/padding.ts'
+import { bucketOf, fillJwe, forwardSizeOf, padded, paddedEnvelope } from '../../didcomm/padding.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
 import { forwardMessage } from '../../protocols/routing/messages.ts'
 
@@ -44,30 +44,21 @@ describe('size buckets', () => {
     }
   })
 
-  it('a padded plaintext lands within one cipher step below its bucket; the recipient reads the message with a pad header', async () => {
-    const sizes: Array<{ raw: number, padded: number }> = []
-    for (const n of [0, 10, 700, 1500, 5000, 12_000, 30_000]) {
-      const raw = await envelope.pack(text(n), bob, alice, { protectSender: true })
-      const padded = await paddedEnvelope(envelope).pack(text(n), bob, alice, { protectSender: true })
-      const bucket = bucketOf(raw.length)
-      assert.ok(padded.length <= bucket && padded.length > bucket - 64, `${padded.length} for bucket ${bucket}`)
-      const { message } = await envelope.unpack(padded)
-      assert.deepEqual(message.body, text(n).body)
-      assert.equal(typeof message.pad, 'string')
-      sizes.push({ raw: raw.length, padded: padded.length })
+  it('a padded plaintext is a bucket long, packs to one size per bucket and recipient, and the recipient reads it with a pad header', async () => {
+    const sizes = new Map<number, Set<number>>()
+    for (const n of [0, 10, 700, 1500, 5000, 5200, 12_000, 30_000, 30_500]) {
+      const message = padded(text(n))
+      const plaintext = Buffer.byteLength(JSON.stringify(message))
+      assert.equal(plaintext, bucketOf(plaintext), `${n}: padded to a bucket`)
+      assert.ok(plaintext - Buffer.byteLength(JSON.stringify(text(n))) < Math.max(2048, plaintext / 8) + 16, `${n}: at most a step added`)
+      const packed = await paddedEnvelope(envelope).pack(text(n), bob, alice, { protectSender: true })
+      const { message: opened } = await envelope.unpack(packed)
+      assert.deepEqual(opened.body, text(n).body)
+      assert.equal(typeof opened.pad, 'string')
+      sizes.set(plaintext, (sizes.get(plaintext) ?? new Set()).add(packed.length))
     }
-    // Two messages of different lengths in one bucket are the same size, give or take a cipher step.
-    const [empty, short] = sizes as [{ raw: number, padded: number }, { raw: number, padded: number }]
-    assert.equal(bucketOf(empty.raw), bucketOf(short.raw))
-    assert.notEqual(empty.raw, short.raw)
-    assert.ok(Math.abs(empty.padded - short.padded) < 64)
-  })
-
-  it('packPadded stops at the bucket when the pad cannot get closer, and never overshoots', async () => {
-    let calls = 0
-    // A "cipher" with 1000-character steps: the best it can do below 4096 is 4000.
-    const packed = await packPadded(async pad => { calls++; return 'x'.repeat(3000 + Math.floor(pad.length / 500) * 1000) })
-    assert.equal(packed.length, 4000)
-    assert.ok(calls <= 7, 'one pack, then at most six tries')
+    // Different lengths in one bucket (0 and 10, 5000 and 5200, 30,000 and 30,500) pack to exactly one size.
+    assert.ok(sizes.size < 9, 'some lengths share a bucket')
+    for (const [bucket, lengths] of sizes) assert.equal(lengths.size, 1, `bucket ${bucket}: ${[...lengths].join(', ')}`)
   })
 })
