@@ -2,7 +2,7 @@
  * nginx, run by a test in front of a node with deploy/nginx.conf, over TLS with a certificate made
  * for the occasion (trusted only by the clients the test gives it to). Listens on 127.0.0.1 only.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { request as httpRequest, Agent as HttpAgent } from 'node:http'
@@ -10,6 +10,7 @@ import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import { join } from 'node:path'
 import { applyChanges, toolMissing } from './deploy-files.ts'
 import { tempDir, waitFor } from './node.ts'
+import { localhostCertificate } from './tls.ts'
 
 export const NGINX_SITE = new URL('../../deploy/nginx.conf', import.meta.url)
 
@@ -21,13 +22,14 @@ export function nginxMissing (): string | undefined {
 // One free-port helper: the benchmark's.
 export { freePort } from '../../bench/lib/ports.ts'
 
-/** A self-signed certificate for 127.0.0.1 and localhost (EC P-256, valid one day). */
-export async function testCertificate (dir: string): Promise<{ cert: string, certPath: string, keyPath: string }> {
+/** The test certificate (helpers/tls.ts) in `dir`, where nginx reads it. */
+async function testCertificate (dir: string): Promise<{ cert: string, certPath: string, keyPath: string }> {
+  const { cert, key } = await localhostCertificate()
   const certPath = join(dir, 'cert.pem')
   const keyPath = join(dir, 'key.pem')
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-keyout', keyPath, '-out', certPath, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' })
-  return { cert: await readFile(certPath, 'utf8'), certPath, keyPath }
+  await writeFile(certPath, cert)
+  await writeFile(keyPath, key, { mode: 0o600 })
+  return { cert, certPath, keyPath }
 }
 
 export interface TestNginx {
