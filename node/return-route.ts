@@ -1,7 +1,9 @@
 /**
  * `return_route: "none"`: the sender wants no reply on the connection it used, so replies travel as
  * any message to it would. A client of this node (a DID holding mediation, or one in a client's
- * keylist) finds them in its mailbox here (pushed if it is live); anyone else gets them at the
+ * keylist) finds them in its mailbox here (pushed if it is live). Anyone else, only on an open relay
+ * (a DID costs nothing to make: on a closed node, strangers would have it post replies to any
+ * public URL and fill its outbox), gets them at the
  * endpoint its DID document names, through the outbox and the relay's destination rules: a DID whose
  * service is a mediator DID gets them wrapped in a forward for that mediator. The way is chosen
  * before the request is handled, so a reply with nowhere to go refuses the request rather than being
@@ -21,7 +23,7 @@ export interface ReturnRouteComponents {
   mediations: Pick<Mediations, 'get' | 'findRecipient'>
   mailbox: Pick<Mailbox, 'add'>
   live: Pick<LiveDelivery, 'queued'>
-  onward: Pick<Onward, 'destination' | 'enqueue'>
+  onward: Pick<Onward, 'open' | 'destination' | 'enqueue'>
   resolver: DIDResolver
   envelope: Pick<Envelope, 'pack'>
   /** Every DID this node answers to. */
@@ -74,6 +76,7 @@ export function createReturnRoutes (components: ReturnRouteComponents): ReturnRo
     if (holder !== undefined) return toMailbox(sender, holder.client, holder.recipient, dialect)
     // Only the library wraps forwards and it does not speak the legacy dialect: such a client gets its replies here or on the connection.
     if (dialect !== undefined) throw new ProblemReportError(PROBLEM.cantUseEndpoint, 'return_route none: replies in the legacy JWE dialect go only to clients of this node; omit return_route to get them in the answer')
+    if (!onward.open) throw new ProblemReportError(PROBLEM.cantUseEndpoint, 'return_route none: this node sends replies elsewhere only for its own clients; omit return_route to get them in the answer')
     const next = await nextHop(sender)
     const destination = await onward.destination(next)
     if (destination === 'refused') throw new ProblemReportError(PROBLEM.destinationNotAllowed, 'return_route none: this node does not send to the endpoint your DID names')

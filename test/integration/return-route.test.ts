@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { CM3, PICKUP3, TestAgent, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestNode } from '../helpers/node.ts'
 
 const PING = 'https://didcomm.org/trust-ping/2.0/ping'
@@ -44,11 +45,14 @@ describe('return_route', () => {
   const nodes = testNodes()
   let node: TestNode
   let strict: TestNode
+  let closed: TestNode
 
   before(async () => {
-    node = await nodes.start()
+    // Replies to strangers' endpoints are relays: only an open relay sends them.
+    node = await nodes.start({ relayOpen: true })
     // Default relay rules: no loopback or private destinations.
-    strict = await nodes.start({ relayPrivateDestinations: false })
+    strict = await nodes.start({ relayOpen: true, relayPrivateDestinations: false })
+    closed = await nodes.start()
   })
   after(async () => { await nodes.stopAll() })
 
@@ -134,5 +138,25 @@ describe('return_route', () => {
     const answer = await ping(agent, node, agent.did, { return_route: 'none' })
     assert.equal(answer.status, 400)
     assert.equal((await agent.unpack(answer.text)).message.body.code, 'e.p.xfer.cant-use-endpoint')
+  })
+
+  it('"none" from a stranger on a closed relay: refused, nothing sent, nothing queued (no relaying for DIDs that cost nothing)', async () => {
+    const inbox = await endpoint()
+    try {
+      const agent = new TestAgent()
+      const stranger = agent.newDid(inbox.url)
+      const answer = await ping(agent, closed, stranger, { return_route: 'none' })
+      assert.equal(answer.status, 400)
+      const report = (await agent.unpack(answer.text)).message
+      assert.equal(report.body.code, 'e.p.xfer.cant-use-endpoint')
+      assert.match(String(report.body.comment), /only for its own clients/)
+      // Without return_route the same stranger is answered in the body, as always.
+      assert.equal((await agent.unpack((await ping(agent, closed, stranger, {})).text)).message.type, PING_RESPONSE)
+      await sleep(300)
+      assert.deepEqual(inbox.bodies, [])
+      assert.equal(closed.node.info().mesh.outbox.depth, 0)
+    } finally {
+      await inbox.close()
+    }
   })
 })
