@@ -70,6 +70,10 @@ export async function unwrapLegacyAuthcrypt (jwe: JweJson, privateKeyFor: Privat
   if (senderKid.length > LEGACY_LIMITS.maxKidChars || !senderKid.includes('#')) throw new UnwrapError('the sender key is not a DID URL')
   const ours = ourRecipient(jwe, privateKeyFor)
   if (ours === undefined) return undefined
+  // Draft 03 binds no tag into the key wrap: another recipient could wrap new content under the
+  // content key it unwrapped and pass it off as the sender's. So every recipient must be a key of
+  // one DID, ours (what the standard path's apv check requires).
+  if (new Set(ours.recipientKids.map(kid => kid.split('#')[0])).size !== 1) throw new UnwrapError('a legacy authcrypt JWE must have recipients of one DID only')
   // The library cannot open this dialect either: say why here.
   const senderKey = await senderKeyFor(senderKid)
   if (senderKey === undefined) throw new UnwrapError('the sender key is not an X25519 keyAgreement key of its DID')

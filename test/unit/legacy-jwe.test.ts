@@ -123,6 +123,16 @@ describe('the legacy JWE dialect (Veramo 7)', () => {
     await unpackError(node.envelope, jwe)
   })
 
+  it('refuses authcrypt with a recipient of another DID: that co-recipient holds the content key and could forge as the sender', async () => {
+    const message = { ...ping(aliceDid, node.did), to: [node.did, malloryDid] }
+    const jwe = await packed(alice, message, 'authcrypt')
+    assert.equal(jwe.recipients.length, 2)
+    assert.match(await unpackError(node.envelope, jwe), /recipients of one DID/)
+    // Anoncrypt names no sender: nothing to forge, so several recipients are fine there.
+    const anon = await packed(alice, { ...ping(undefined, node.did), to: [node.did, malloryDid] }, 'anoncrypt')
+    assert.equal((await node.envelope.unpack(JSON.stringify(anon))).sender, undefined)
+  })
+
   it('leaves a JWE to keys that are not ours unopened', async () => {
     const other = nodeParty()
     await unpackError(node.envelope, await packed(alice, ping(aliceDid, other.did), 'authcrypt'))
