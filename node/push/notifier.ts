@@ -169,10 +169,16 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
     const key = clientKey(client)
     if (stopped || intervals.get(key) !== interval) return
     interval.devices = undefined
-    const needed = !components.live(client) && await components.waiting(client)
-    if (stopped || intervals.get(key) !== interval) return
-    if (needed || interval.early > 0) await pushAll(client)
-    else intervals.delete(key)
+    try {
+      const needed = !components.live(client) && await components.waiting(client)
+      if (stopped || intervals.get(key) !== interval) return
+      if (needed || interval.early > 0) await pushAll(client)
+      else intervals.delete(key)
+    } catch (err) {
+      // The store failed: this interval must not stay open for good, folding every later wake-up.
+      if (intervals.get(key) === interval) intervals.delete(key)
+      throw err
+    }
   }
 
   return {

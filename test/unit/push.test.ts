@@ -145,6 +145,23 @@ describe('push notifier', () => {
     n.stop()
   })
 
+  it('a store failure at the interval\'s end does not leave the client without pushes for good', async () => {
+    let failing = true
+    let sent = 0
+    const { notifier: n } = notifier([device('d1')], async () => { sent++; return 'sent' }, { intervalMs: 50 }, {
+      waiting: async () => { if (failing) throw new Error('the database cannot be reached'); return true }
+    })
+    n.wake('did:ex:client')
+    await waitFor(() => sent === 1 ? true : undefined, 1000, 'the first push')
+    // Folded into the interval; its end asks the store, which fails.
+    n.wake('did:ex:client')
+    await new Promise(resolve => setTimeout(resolve, 120))
+    failing = false
+    n.wake('did:ex:client')
+    await waitFor(() => sent === 2 ? true : undefined, 1000, 'a push once the store is back')
+    n.stop()
+  })
+
   it('one push per interval; a client with no devices costs one lookup per interval; a send that throws is retried', async () => {
     let lookups = 0
     let attempts = 0
