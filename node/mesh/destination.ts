@@ -17,10 +17,10 @@ for (const [network, prefix] of [
   ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
 ] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv4')
-// Unspecified, loopback, NAT64 and 6to4 (they embed IPv4 addresses), discard, documentation,
-// unique-local, link-local, site-local and multicast.
+// Unspecified, loopback and IPv4-compatible (::/96), SIIT (::ffff:0:0:0/96), NAT64, 6to4 and Teredo
+// (they embed IPv4 addresses), discard, documentation, unique-local, link-local, site-local and multicast.
 for (const [network, prefix] of [
-  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
+  ['::', 96], ['::ffff:0:0:0', 96], ['2001::', 32], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32],
   ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
 ] as const) NOT_PUBLIC.addSubnet(network, prefix, 'ipv6')
 

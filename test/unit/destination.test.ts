@@ -8,7 +8,8 @@ describe('relay destinations', () => {
     for (const address of [
       '127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1',
       '0.0.0.0', '224.0.0.1', '255.255.255.255', '::', '::1', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1',
-      '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:169.254.169.254', '::ffff:10.0.0.1', '64:ff9b::a00:1', 'not an address'
+      '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:169.254.169.254', '::ffff:10.0.0.1', '64:ff9b::a00:1', '::127.0.0.1',
+      '::a9fe:a9fe', '::ffff:0:7f00:1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'not an address'
     ]) assert.equal(isPublicAddress(address), false, address)
     for (const address of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '100.128.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
       assert.equal(isPublicAddress(address), true, address)
