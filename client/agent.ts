@@ -6,7 +6,7 @@ import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
 import type { DIDResolver } from '../didcomm/resolver.ts'
-import { fillJwe, paddedEnvelope } from '../didcomm/padding.ts'
+import { fillJwe, padded, paddedEnvelope } from '../didcomm/padding.ts'
 import { didcommEndpoints, postPacked } from '../didcomm/transport.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
 import { DISCOVER_FEATURES_PROTOCOL } from '../protocols/discover-features/handler.ts'
@@ -362,10 +362,8 @@ export class MeshAgent {
   }
 
   /**
-   * Packs for the contact (plaintext padded to a size bucket), wrapped in a forward for the
-   * contact's mediator, then in one for each mix hop (drawn at random unless `via` names them) and
-   * one for our own node: each node learns only the hop before and the hop after it. Every forward
-   * is filled to a bucket on the wire. The first hop is skipped when it is our own node.
+   * Sends to the contact along the path packForMesh builds, its mix hops drawn at random unless
+   * `via` names them; straight to a mediator outside the mesh named by URL.
    */
   private async sendMessage (contact: Contact, message: PlainMessage, options: SendOptions = {}): Promise<void> {
     const node = this.requireNode()
@@ -374,29 +372,17 @@ export class MeshAgent {
     const service = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint
     if (service === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
     const theirs = service.uri
-    // A mediator outside the mesh reached directly, or routing keys: the library wraps its forwards.
-    const libraryForwards = !theirs.startsWith('did:') || service.routing_keys.length > 0
-    let packed = await this.padded.pack(full, contact.theirDid, contact.myDid, { forward: libraryForwards, protectSender: true })
     if (!theirs.startsWith('did:')) {
-      await this.post(theirs, packed)
+      await this.post(theirs, await sealFor(this.envelope, full, true))
       return
     }
-    // A mediator outside the mesh (no libp2p peer) gets its forward unfilled: it may not expect a JWE with extra members.
-    if (!libraryForwards) packed = await this.forwardFor(theirs, contact.theirDid, packed, await this.peerOf(theirs) !== theirs)
-    const path = [...options.via ?? await this.drawMixes(theirs, hops), theirs]
-    for (let i = path.length - 2; i >= 0; i--) packed = await this.forwardFor(path[i] as string, path[i + 1] as string, packed)
-    const first = path[0] as string
-    if (first !== node.did && first !== node.routingDid) {
-      const forward = await this.envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: this.did }), node.did, this.did)
-      packed = await this.peerOf(node.did) === node.did ? forward : fillJwe(forward)
+    const route: MeshRoute = {
+      mediator: { did: theirs, mesh: await this.peerOf(theirs) !== theirs },
+      routingKeys: service.routing_keys.length > 0,
+      mixes: options.via ?? await this.drawMixes(theirs, hops),
+      node: { did: node.did, routingDid: node.routingDid, client: this.did, mesh: await this.peerOf(node.did) !== node.did }
     }
-    await this.post((await this.endpointsOf(node.did)).http, packed)
-  }
-
-  /** An anonymous forward for `mediator` to pass `packed` on to `next`, filled to a 2 KiB step unless `fill` is false. */
-  private async forwardFor (mediator: string, next: string, packed: string, fill = true): Promise<string> {
-    const forward = await this.envelope.anoncrypt(forwardMessage(next, packed, { mediator }), mediator)
-    return fill ? fillJwe(forward) : forward
+    await this.post((await this.endpointsOf(node.did)).http, await packForMesh(this.envelope, full, route))
   }
 
   /**
@@ -522,4 +508,48 @@ export class MeshAgent {
 function mixHopCount (hops: number): number {
   if (!Number.isInteger(hops) || hops < 0 || hops > MAX_MIX_HOPS) throw new RangeError(`mix hops must be an integer from 0 to ${MAX_MIX_HOPS}, not ${hops}`)
   return hops
+}
+
+/** A message's way across the mesh, as its sender resolved it. */
+export interface MeshRoute {
+  /** The recipient's mediator, and whether it is a mesh node (names a libp2p peer). */
+  mediator: { did: string, mesh: boolean }
+  /** The recipient's service names routing keys: the library wraps the forwards for them and for its mediator. */
+  routingKeys: boolean
+  /** Mediator DIDs of the hops between the sender's node and the recipient's mediator, in order. */
+  mixes: readonly string[]
+  /** The sender's node (either of its DIDs), the agent DID it mediates for, and whether it is a mesh node. */
+  node: { did: string, routingDid?: string, client: string, mesh: boolean }
+}
+
+/**
+ * `message` (from/to set) as an agent sends it across the mesh: packed for the recipient (plaintext
+ * padded to a size bucket), wrapped in a forward for the recipient's mediator, then in one for each
+ * mix hop and one for the sender's own node, so each node learns only the hop before and the hop
+ * after it. Every forward a mesh node reads is filled to a 2 KiB step on the wire. The node's
+ * forward is left out when the path starts at the node itself.
+ */
+export async function packForMesh (envelope: Envelope, message: PlainMessage, route: MeshRoute): Promise<string> {
+  const to = message.to?.[0] as string
+  let packed = await sealFor(envelope, message, route.routingKeys)
+  // A mediator outside the mesh gets its forward unfilled: it may not expect a JWE with extra members.
+  if (!route.routingKeys) packed = await forwardFor(envelope, route.mediator.did, to, packed, route.mediator.mesh)
+  const path = [...route.mixes, route.mediator.did]
+  for (let i = path.length - 2; i >= 0; i--) packed = await forwardFor(envelope, path[i] as string, path[i + 1] as string, packed)
+  const first = path[0] as string
+  const { node } = route
+  if (first === node.did || first === node.routingDid) return packed
+  const forward = await envelope.pack(forwardMessage(first, packed, { mediator: node.did, from: node.client }), node.did, node.client)
+  return node.mesh ? fillJwe(forward) : forward
+}
+
+/** `message` for its recipient, plaintext padded, the sender's key id hidden from mediators; `forward`: wrapped as the recipient's DID document asks. */
+async function sealFor (envelope: Envelope, message: PlainMessage, forward: boolean): Promise<string> {
+  return await envelope.pack(padded(message), message.to?.[0] as string, message.from as string, { forward, protectSender: true })
+}
+
+/** An anonymous forward for `mediator` to pass `packed` on to `next`, filled to a 2 KiB step unless `fill` is false. */
+async function forwardFor (envelope: Envelope, mediator: string, next: string, packed: string, fill = true): Promise<string> {
+  const forward = await envelope.anoncrypt(forwardMessage(next, packed, { mediator }), mediator)
+  return fill ? fillJwe(forward) : forward
 }

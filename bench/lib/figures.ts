@@ -14,6 +14,9 @@ export const FIGURES = {
   e2e_per_s: 'business -> its node -> home node -> live wallet, concurrent senders, pushes acknowledged',
   e2e_p50_ms: 'business -> its node -> home node -> live wallet, one message at a time',
   e2e_p99_ms: 'business -> its node -> home node -> live wallet, one message at a time',
+  e2e_mix2_p50_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
+  e2e_mix2_p99_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
+  mix2_over_relay_p50: '(e2e_mix2_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops add, in single relays',
   rss_idle_mb: "one node's RSS, idle after start",
   rss_loaded_mb: "one node's RSS at the end of the ingest run",
   disk_bytes_per_message: "one node's data dir growth per queued message"
@@ -49,6 +52,19 @@ export const STORE_FIGURES = {
   pg2_db_cpu_ms_per_forward: 'PostgreSQL, two replicas: PostgreSQL (postmaster and all its children)',
   pg2_load_cpu_ms_per_forward: 'PostgreSQL, two replicas: the load generator'
 } as const
+
+/** A bound the project set for a figure: printed with the table as met or not, never failing a run. */
+export interface Target { max?: number, min?: number }
+
+/** The targets the table shows (issue 17's for mix hops: at most twice a single relay). */
+export const TARGETS: Readonly<Record<string, Target>> = {
+  mix2_over_relay_p50: { max: 2 }
+}
+
+/** Whether `value` is within `target`. */
+export function meets (target: Target, value: number): boolean {
+  return (target.max === undefined || value <= target.max) && (target.min === undefined || value >= target.min)
+}
 
 /** A set of figures in table order, each with what it measures. */
 export type FigureSet = Readonly<Record<string, string>>

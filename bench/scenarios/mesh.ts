@@ -1,8 +1,9 @@
 /**
  * A 10-node mesh in this process. A business posts to its node, which finds the wallet's home node
  * (through the DHT the first time: route_cold_ms), relays, and the home node pushes the message live to
- * the wallet's WebSocket (e2e_*). relay_*: one acknowledged node-to-node hop on a warm connection, from
- * a bare mesh peer to the home node (acknowledged after the home node's durable write).
+ * the wallet's WebSocket (e2e_*). e2e_mix2_*: the same through two mix nodes, the path built by the
+ * client library, alternating with the direct messages. relay_*: one acknowledged node-to-node hop on
+ * a warm connection, from a bare mesh peer to the home node (acknowledged after the home node's durable write).
  */
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -13,6 +14,7 @@ import { createMeshLibp2p } from '../../node/libp2p.ts'
 import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { createRelay } from '../../node/mesh/relay.ts'
 import { mediatorKey } from '../../node/mesh/routes.ts'
+import { MIX_LIST, MIX_QUERY, mixListBody, randomSample } from '../../protocols/mix-directory/messages.ts'
 import { ThirdPartyAgent } from '../lib/agent.ts'
 import { removeScratch, scratchDir } from '../lib/cleanup.ts'
 import type { Figures } from '../lib/figures.ts'
@@ -101,6 +103,46 @@ async function sequentialE2e (sender: InProcessNode, socket: WalletSocket, forwa
   return latencies
 }
 
+/** Both lists' messages in turn (a's first), so that the machine's noise falls on both alike. */
+function alternate<T> (a: readonly T[], b: readonly T[]): T[] {
+  return a.flatMap((item, i) => [item, b[i] as T])
+}
+
+/** The even and the odd places of `list`: alternate's two lists again. */
+function unalternate<T> (list: readonly T[]): [T[], T[]] {
+  return [list.filter((_, i) => i % 2 === 0), list.filter((_, i) => i % 2 === 1)]
+}
+
+/** The mediator DIDs `business`'s node lists as mixes (the DIDComm query a MeshAgent makes), none of them `home`'s. */
+async function mixesFor (business: ThirdPartyAgent, sender: InProcessNode, home: InProcessNode): Promise<string[]> {
+  const reply = await business.request(sender.url, sender.did, MIX_QUERY, {})
+  if (reply.type !== MIX_LIST) throw new Error(`mix query answered ${reply.type}`)
+  return mixListBody.parse(reply.body).mixes.filter(did => !home.info.dids.includes(did))
+}
+
+/**
+ * Two mixes drawn at random from the sender's directory, as a MeshAgent draws them (never its own
+ * node nor the recipient's mediator), once for the whole run: a fresh pair per message would time
+ * first contacts between mixes (route lookups, dials), which route_cold_ms stands for.
+ */
+async function drawTwoMixes (business: ThirdPartyAgent, sender: InProcessNode, home: InProcessNode): Promise<string[]> {
+  const mixes = await waitFor(async () => {
+    const listed = await mixesFor(business, sender, home)
+    return listed.length >= 2 ? listed : undefined
+  }, 20_000, "two mixes in the business's node's directory")
+  return randomSample(mixes, 2)
+}
+
+/** Fails unless each of `mixes` relayed at least `count` messages: the mixed messages did take the mixes. */
+async function checkRelayedBy (mesh: Mesh, mixes: readonly string[], count: number): Promise<void> {
+  for (const did of mixes) {
+    const mix = mesh.nodes.find(node => node.info.dids.includes(did))
+    if (mix === undefined) throw new Error(`the mix ${did} is no node of the mesh`)
+    // A mix counts a relay once the next hop acknowledged it, which may come after the wallet's push.
+    await waitFor(() => mix.node.info().mesh.outbox.delivered >= count ? true : undefined, 10_000, `the mix at ${mix.url} to relay every mixed message`)
+  }
+}
+
 /** Receives and acknowledges pushes until `count` messages have arrived. */
 async function receivePushes (socket: WalletSocket, count: number): Promise<void> {
   for (let received = 0; received < count;) received += (await socket.acknowledge(await socket.next(DELIVERY))).length
@@ -136,21 +178,33 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
   const business = new ThirdPartyAgent()
   await business.mediate(sender.url, sender.did)
   const viaSender = await packForwards(business, { to: pairwise, bodyBytes: KIB, via: { next: home.did, mediator: sender.did } }, 1 + settings.e2eRuns + settings.e2eMessages)
+  const mix = { node: sender.did, mixes: await drawTwoMixes(business, sender, home), mediator: home.did }
+  const mixed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix }, 1 + settings.e2eRuns)
   const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
   const socket = await WalletSocket.open(wallet, home)
   try {
     await socket.goLive()
     await waitForRoute(peer, mesh.nodes[0] as InProcessNode, home)
-    const [cold, ...e2e] = await sequentialE2e(sender, socket, viaSender.slice(0, 1 + settings.e2eRuns))
+    const [cold] = await sequentialE2e(sender, socket, viaSender.slice(0, 1))
+    // The mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
+    await sequentialE2e(sender, socket, mixed.slice(0, 1))
+    const [e2e, e2eMix2] = unalternate(await sequentialE2e(sender, socket, alternate(viaSender.slice(1, 1 + settings.e2eRuns), mixed.slice(1))))
+    await checkRelayedBy(mesh, mix.mixes, mixed.length)
     const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
     const hops = await relayHops(peer, home, direct)
+    const relayP50 = percentile(hops, 0.5)
+    const e2eP50 = percentile(e2e, 0.5)
+    const e2eMix2P50 = percentile(e2eMix2, 0.5)
     return {
       route_cold_ms: round(cold ?? NaN),
-      relay_p50_ms: percentile(hops, 0.5),
+      relay_p50_ms: relayP50,
       relay_p99_ms: percentile(hops, 0.99),
       e2e_per_s: e2eRate,
-      e2e_p50_ms: percentile(e2e, 0.5),
-      e2e_p99_ms: percentile(e2e, 0.99)
+      e2e_p50_ms: e2eP50,
+      e2e_p99_ms: percentile(e2e, 0.99),
+      e2e_mix2_p50_ms: e2eMix2P50,
+      e2e_mix2_p99_ms: percentile(e2eMix2, 0.99),
+      mix2_over_relay_p50: round((e2eMix2P50 - e2eP50) / relayP50, 2)
     }
   } finally {
     await socket.close()
