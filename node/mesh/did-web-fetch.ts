@@ -4,8 +4,7 @@
  * without the rules anyone could make the node fetch from its own host or network. HTTPS only,
  * no redirects, a time limit and a size cap; the resolver caches what comes back.
  */
-import { request } from 'node:https'
-import { DestinationNotAllowedError, safeLookup, urlAllowed } from './destination.ts'
+import { DestinationNotAllowedError, ResponseTooLargeError, safeRequest } from './destination.ts'
 
 export interface DidWebFetchInit {
   /** Whether loopback, private and other non-public addresses may be fetched from (as --relay-private-destinations). */
@@ -23,37 +22,14 @@ export function createDidWebFetcher (init: DidWebFetchInit = {}): (url: string) 
   const timeoutMs = init.timeoutMs ?? 5_000
   const maxBytes = init.maxBytes ?? DID_WEB_MAX_BYTES
   return async url => {
-    if (!url.startsWith('https://') || !urlAllowed(url, privateDestinations)) throw new DestinationNotAllowedError('this node does not fetch DID documents from that address')
-    const body = await new Promise<Buffer>((resolve, reject) => {
-      const req = request(url, {
-        headers: { accept: 'application/did+json, application/json' },
-        signal: AbortSignal.timeout(timeoutMs),
-        // A socket of its own each time: a pooled one would skip the address check of its connect.
-        agent: false,
-        ...(privateDestinations ? {} : { lookup: safeLookup })
-      }, response => {
-        if (response.statusCode !== 200) {
-          response.destroy()
-          reject(new Error(`the DID document's server answered ${response.statusCode ?? 'nothing'}`))
-          return
-        }
-        const chunks: Buffer[] = []
-        let size = 0
-        response.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > maxBytes) {
-            response.destroy()
-            reject(new Error(`the DID document is larger than ${maxBytes} bytes`))
-            return
-          }
-          chunks.push(chunk)
-        })
-        response.on('end', () => { resolve(Buffer.concat(chunks)) })
-        response.on('error', reject)
-      })
-      req.on('error', reject)
-      req.end()
-    })
-    return JSON.parse(body.toString('utf8')) as unknown
+    if (!url.startsWith('https://')) throw new DestinationNotAllowedError('this node does not fetch DID documents from that address')
+    let answer
+    try {
+      answer = await safeRequest(url, { method: 'GET', headers: { accept: 'application/did+json, application/json' }, privateDestinations, timeoutMs, maxResponseBytes: maxBytes })
+    } catch (err) {
+      throw err instanceof ResponseTooLargeError ? new Error(`the DID document is larger than ${maxBytes} bytes`) : err
+    }
+    if (answer.status !== 200) throw new Error(`the DID document's server answered ${answer.status}`)
+    return JSON.parse(answer.body.toString('utf8')) as unknown
   }
 }
