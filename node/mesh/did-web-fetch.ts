@@ -1,9 +1,12 @@
 /**
  * Fetching did:web documents for the resolver, under the relay's destination rules: a forward may
- * name any did:web as its next hop, and a did:web names the host its document is fetched from, so
- * without the rules anyone could make the node fetch from its own host or network. HTTPS only,
- * no redirects, a time limit and a size cap; the resolver caches what comes back.
+ * name any did:web as its next hop, and a JWE any did:web as its sender, before anything is
+ * authenticated; a did:web names the host its document is fetched from, so without the rules
+ * anyone could make the node connect into its own host or network. HTTPS only, no redirects, a
+ * time limit and a size cap; the resolver caches what comes back and bounds how many fetches run
+ * at once.
  */
+import { DidWebAnswerError } from '../../didcomm/did-web.ts'
 import { DestinationNotAllowedError, ResponseTooLargeError, safeRequest } from './destination.ts'
 
 export interface DidWebFetchInit {
@@ -27,9 +30,13 @@ export function createDidWebFetcher (init: DidWebFetchInit = {}): (url: string) 
     try {
       answer = await safeRequest(url, { method: 'GET', headers: { accept: 'application/did+json, application/json' }, privateDestinations, timeoutMs, maxResponseBytes: maxBytes })
     } catch (err) {
-      throw err instanceof ResponseTooLargeError ? new Error(`the DID document is larger than ${maxBytes} bytes`) : err
+      throw err instanceof ResponseTooLargeError ? new DidWebAnswerError(`the DID document is larger than ${maxBytes} bytes`) : err
     }
-    if (answer.status !== 200) throw new Error(`the DID document's server answered ${answer.status}`)
-    return JSON.parse(answer.body.toString('utf8')) as unknown
+    if (answer.status !== 200) throw new DidWebAnswerError(`the DID document's server answered ${answer.status}`)
+    try {
+      return JSON.parse(answer.body.toString('utf8')) as unknown
+    } catch {
+      throw new DidWebAnswerError('the DID document is not JSON')
+    }
   }
 }
