@@ -1,10 +1,10 @@
 /**
  * Fetching did:web documents for the resolver, under the relay's destination rules: a forward may
  * name any did:web as its next hop, and a JWE any did:web as its sender, before anything is
- * authenticated; a did:web names the host its document is fetched from, so without the rules
- * anyone could make the node connect into its own host or network. HTTPS only, no redirects, a
- * time limit and a size cap; the resolver caches what comes back and bounds how many fetches run
- * at once.
+ * authenticated; a did:web names the host and port its document is fetched from, so without the
+ * rules anyone could make the node connect into its own host or network, or to any port of any
+ * host. HTTPS only, on the allowed ports only, no redirects, a time limit and a size cap; the
+ * resolver caches what comes back and bounds how many fetches run at once.
  */
 import { DidWebAnswerError } from '../../didcomm/did-web.ts'
 import { DestinationNotAllowedError, ResponseTooLargeError, safeRequest } from './destination.ts'
@@ -12,6 +12,8 @@ import { DestinationNotAllowedError, ResponseTooLargeError, safeRequest } from '
 export interface DidWebFetchInit {
   /** Whether loopback, private and other non-public addresses may be fetched from (as --relay-private-destinations). */
   privateDestinations?: boolean
+  /** The ports a document may be fetched from (as --did-web-ports); 443 when unset. */
+  ports?: readonly number[]
   timeoutMs?: number
   /** The largest document read; a larger one fails. */
   maxBytes?: number
@@ -22,10 +24,11 @@ export const DID_WEB_MAX_BYTES = 64 * 1024
 
 export function createDidWebFetcher (init: DidWebFetchInit = {}): (url: string) => Promise<unknown> {
   const privateDestinations = init.privateDestinations ?? false
+  const ports = new Set(init.ports ?? [443])
   const timeoutMs = init.timeoutMs ?? 5_000
   const maxBytes = init.maxBytes ?? DID_WEB_MAX_BYTES
   return async url => {
-    if (!url.startsWith('https://')) throw new DestinationNotAllowedError('this node does not fetch DID documents from that address')
+    if (!url.startsWith('https://') || !ports.has(Number(new URL(url).port || 443))) throw new DestinationNotAllowedError('this node does not fetch DID documents from that address')
     let answer
     try {
       answer = await safeRequest(url, { method: 'GET', headers: { accept: 'application/did+json, application/json' }, privateDestinations, timeoutMs, maxResponseBytes: maxBytes })
