@@ -49,6 +49,7 @@ interface JsonSchemaProperty {
   maxLength?: number
   enum?: unknown[]
   format?: string
+  items?: JsonSchemaProperty
 }
 
 export function describeOptions(): OptionInfo[] {
@@ -77,7 +78,7 @@ function describeType(property: JsonSchemaProperty): string {
     case 'boolean':
       return 'a boolean (true/false/1/0/yes/no)'
     case 'array':
-      return 'a list of strings'
+      return property.items?.type === 'integer' ? `a list of ${describeType(property.items).replace(/^an integer/, 'integers')}` : 'a list of strings'
     case 'string':
       if (property.maxLength !== undefined) return `a string of ${property.minLength ?? 0} to ${property.maxLength} characters`
       if (property.minLength !== undefined && property.minLength > 1) return `a string of at least ${property.minLength} characters`

@@ -40,6 +40,8 @@ export const configSchema = z.object({
     .describe('Operator token for the mesh view at GET /status (peers, routes, outbox per next hop, relay latency): sent as the password of HTTP Basic auth or as a Bearer token. Unset: no /status. Give it by environment, not flag: flags show in ps'),
   didWeb: z.string().refine(isDidWebId, 'a domain, its port as %3A<port>, then :path:segments (e.g. mediator.example.com or example.com:mediators:one)').optional()
     .describe('A stable mediator DID, did:web:<this value>, for wallets to keep when the public URL changes (a did:peer:2 names its URL): the node serves its document at https://<domain>/.well-known/did.json (or /<path>/did.json) from its HTTP port, with the keys and services of its did:peer:2, names it in invitations and /info (and in the grants of wallets that speak to it), and keeps answering its did:peer DIDs. The domain must reach this node over HTTPS (a TLS proxy)'),
+  didWebPorts: z.array(z.coerce.number().pipe(port.min(1))).default([443])
+    .describe("Ports this node fetches other parties' did:web documents from (a did:web may name any port, as %3A<port>, and anyone may send a message naming one); others are refused without connecting. Empty: no did:web is fetched"),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
     .describe('Log level'),
   maxMessageBytes: z.int().min(1024).default(1_048_576)

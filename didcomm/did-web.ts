@@ -1,7 +1,8 @@
 /**
  * did:web (https://w3c-ccg.github.io/did-method-web/): where a DID's document is fetched from, and
  * the document a party serves for its own did:web. Fetching is the caller's (resolver.ts takes a
- * `fetchDidWeb`), so the node can apply its destination rules to it.
+ * `fetchDidWeb`), so the node can apply its destination rules to it: the syntax takes any port, the
+ * node's fetcher only those its operator allows.
  */
 import type { OkpPrivateJwk } from './keys.ts'
 
@@ -10,6 +11,14 @@ const METHOD_ID = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-
 
 export class DidWebError extends Error {
   override name = 'DidWebError'
+}
+
+/**
+ * The host of a did:web answered, but not with a document (a status other than 200, too large, not
+ * JSON): a failure of that one DID, not of its host, so other DIDs of the host are still fetched.
+ */
+export class DidWebAnswerError extends DidWebError {
+  override name = 'DidWebAnswerError'
 }
 
 /** Whether `value` (what follows `did:web:`) is a method-specific id this code resolves and serves. */

@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { concat, fromString, toString } from 'uint8arrays'
-import { DidWebError, didWebUrl } from './did-web.ts'
+import { DidWebAnswerError, DidWebError, didWebUrl } from './did-web.ts'
 import { ByteLru } from './lru.ts'
 import { decodeMultikey, ed25519ToX25519, encodeMultikey, jwkToPublicKey, publicKeyToJwk } from './multikey.ts'
 import type { KeyType } from './multikey.ts'
@@ -226,25 +226,57 @@ export interface ResolverInit {
   own?: (did: string) => unknown
   /** How long a fetched did:web document is used before it is fetched again. */
   didWebTtlMs?: number
+  /** did:web documents fetched at once; a did:web needing another fetch meanwhile fails at once. */
+  maxDidWebFetches?: number
 }
 
-/** How long a did:web that could not be resolved is not fetched again. */
+/** How long a did:web that could not be resolved, or a host that could not be reached, is not fetched again. */
 const DID_WEB_FAILURE_MS = 30_000
+
+/**
+ * A did:web failure that says nothing of the DID's document (its host did not answer, or too many
+ * fetches were running): not remembered for the DID, which may resolve once its host or the node is free.
+ */
+class DidWebUnavailableError extends DIDResolutionError {}
 
 export function createResolver (init: ResolverInit = {}): DIDResolver & { resolveOrThrow(did: string): Promise<DIDDoc> } {
   const cacheBytes = init.cacheBytes ?? 16 * 1024 * 1024
   const didWebTtlMs = init.didWebTtlMs ?? 5 * 60_000
   // Resolving a did:peer is pure, so its cached documents never go stale; a did:web's are used for
-  // didWebTtlMs, and a did:web that failed stays failed for a while (anyone can name one as `next`:
-  // each must not cost a fetch). Keys are DIDs from outside, so the cache is bounded by the bytes
+  // didWebTtlMs, and a did:web that failed stays failed for a while (anyone can name one as `next`
+  // or `skid`: each must not cost a fetch). Keys are DIDs from outside, so the cache is bounded by the bytes
   // its documents take (their JSON length, a fair proxy).
   const cache = new ByteLru<{ doc: DIDDoc | DIDResolutionError, until: number }>(cacheBytes, (did, { doc }) => did.length + (doc instanceof Error ? 200 : JSON.stringify(doc).length))
   // did:peer:4 short form -> long form; the short form alone carries no document.
   const longForms = new ByteLru<string>(cacheBytes / 4, (short, long) => short.length + long.length)
+  // Hosts (with their ports) that did not answer, until when. Keyed by host, not DID: new path
+  // segments must not buy new connections to a host that is down or does not speak HTTPS. A host
+  // that answers without a document is not listed, or one bad path would block its good ones.
+  const failedHosts = new ByteLru<number>(cacheBytes / 64, host => host.length + 64)
+  // The fetch under way for each URL, shared by all who ask meanwhile; its size bounds the fetches at once.
+  const fetching = new Map<string, Promise<unknown>>()
+  const maxDidWebFetches = init.maxDidWebFetches ?? 8
+
+  async function fetchDidWeb (url: string, fetch: (url: string) => Promise<unknown>): Promise<unknown> {
+    const host = new URL(url).host
+    if ((failedHosts.get(host) ?? 0) > Date.now()) throw new DidWebUnavailableError('the did:web host did not answer a moment ago')
+    let pending = fetching.get(url)
+    if (pending === undefined) {
+      // Failing at once rather than queueing: the fetches are caused by anyone's messages.
+      if (fetching.size >= maxDidWebFetches) throw new DidWebUnavailableError('too many did:web documents are being fetched')
+      pending = fetch(url).catch((err: unknown) => {
+        if (err instanceof DidWebAnswerError) throw err
+        failedHosts.set(host, Date.now() + DID_WEB_FAILURE_MS)
+        throw new DidWebUnavailableError(`cannot fetch the did:web document: ${(err as Error).message}`, { cause: err })
+      }).finally(() => { fetching.delete(url) })
+      fetching.set(url, pending)
+    }
+    return await pending
+  }
 
   async function resolveDidWeb (did: string): Promise<DIDDoc> {
     const url = didWebUrl(did)
-    const input = init.own?.(did) ?? await init.fetchDidWeb?.(url)
+    const input = init.own?.(did) ?? (init.fetchDidWeb === undefined ? undefined : await fetchDidWeb(url, init.fetchDidWeb))
     if (input === undefined) throw new DIDResolutionError('did:web is not resolved by this party')
     if (!isObject(input) || input.id !== did) throw malformed("the did:web document's id is not the DID")
     return fromInputDoc(input, did)
@@ -288,7 +320,7 @@ export function createResolver (init: ResolverInit = {}): DIDResolver & { resolv
           ? new DIDResolutionError(err.message, { cause: err })
           // Decoding failures (bad keys, base58, JSON) all mean the DID is malformed; a did:web's fetch may also fail.
           : new DIDResolutionError(`cannot resolve ${did.slice(0, 60)}: ${(err as Error).message}`, { cause: err })
-      if (did.startsWith('did:web:')) cache.set(did, { doc: failure, until: Date.now() + DID_WEB_FAILURE_MS })
+      if (did.startsWith('did:web:') && !(failure instanceof DidWebUnavailableError)) cache.set(did, { doc: failure, until: Date.now() + DID_WEB_FAILURE_MS })
       throw failure
     }
     if (doc === null) throw new DIDResolutionError(`DID not found: ${did.slice(0, 60)}`)

@@ -142,8 +142,8 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const libp2p = await startLibp2p(config, keys, store, metrics, lifecycle)
 
   // The mesh, the protocols and the pipeline in front of them.
-  // did:web documents are fetched under the relay's destination rules; the node's own is at hand.
-  const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations }), own: identity.document })
+  // did:web documents are fetched under the relay's destination rules, from the allowed ports; the node's own is at hand.
+  const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations, ports: config.didWebPorts }), own: identity.document })
   // What the node packs for its clients (replies, deliveries, problem reports) is padded to a size bucket.
   const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe }))
   const { mediations } = store

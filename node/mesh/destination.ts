@@ -28,6 +28,10 @@ export class DestinationNotAllowedError extends Error {
   override name = 'DestinationNotAllowedError'
 }
 
+export class ResponseTooLargeError extends Error {
+  override name = 'ResponseTooLargeError'
+}
+
 export function isPublicAddress (address: string): boolean {
   const family = isIP(address)
   return family !== 0 && !NOT_PUBLIC.check(address, family === 4 ? 'ipv4' : 'ipv6')
@@ -69,32 +73,60 @@ export const safeLookup: LookupFunction = (hostname, options, callback) => {
   })
 }
 
-export interface PostInit {
+export interface SafeRequestInit {
+  method: 'GET' | 'POST'
+  headers?: Record<string, string | number>
+  body?: Buffer
   /** Whether loopback, private and other non-public addresses may be reached. */
   privateDestinations: boolean
   timeoutMs: number
+  /**
+   * Read the body of a 2xx answer, up to this many bytes (more fails the request). Without it no
+   * body is read: a hostile server could make it endless, and most callers pass nothing on.
+   */
+  maxResponseBytes?: number
 }
 
+export interface SafeResponse { status: number, body: Buffer }
+
 /**
- * POSTs `body` to `url` and resolves with the status code; the answer's body is never read (it is
- * not passed on, and a hostile server could make it endless). Redirects are not followed. Throws
- * DestinationNotAllowedError for an address the node may not reach, or the network's error.
+ * One HTTP(S) request to a destination from outside (a relay's next hop, a push service, a did:web
+ * host), under the destination rules. Redirects are not followed. Throws DestinationNotAllowedError
+ * for an address the node may not reach, or the network's error.
  */
-export async function postSafely (url: string, body: Buffer, headers: Record<string, string | number>, init: PostInit): Promise<number> {
-  if (!urlAllowed(url, init.privateDestinations)) throw new DestinationNotAllowedError('this node does not post to that destination')
-  return await new Promise<number>((resolve, reject) => {
+export async function safeRequest (url: string, init: SafeRequestInit): Promise<SafeResponse> {
+  if (!urlAllowed(url, init.privateDestinations)) throw new DestinationNotAllowedError('this node does not connect to that destination')
+  const { maxResponseBytes } = init
+  return await new Promise<SafeResponse>((resolve, reject) => {
     const request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, {
-      method: 'POST',
-      headers: { ...headers, 'content-length': body.length },
+      method: init.method,
+      headers: { ...init.headers, ...(init.body === undefined ? {} : { 'content-length': init.body.length }) },
       signal: AbortSignal.timeout(init.timeoutMs),
       // A socket of its own each time: a pooled one would skip the address check of its connect.
       agent: false,
       ...(init.privateDestinations ? {} : { lookup: safeLookup })
     }, response => {
-      resolve(response.statusCode ?? 0)
-      response.destroy()
+      const status = response.statusCode ?? 0
+      if (maxResponseBytes === undefined || status < 200 || status >= 300) {
+        response.destroy()
+        resolve({ status, body: Buffer.alloc(0) })
+        return
+      }
+      const chunks: Buffer[] = []
+      let size = 0
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > maxResponseBytes) {
+          response.destroy()
+          reject(new ResponseTooLargeError(`the answer is larger than ${maxResponseBytes} bytes`))
+          return
+        }
+        chunks.push(chunk)
+      })
+      response.on('end', () => { resolve({ status, body: Buffer.concat(chunks) }) })
+      response.on('error', reject)
     })
     request.on('error', reject)
-    request.end(body)
+    request.end(init.body)
   })
 }

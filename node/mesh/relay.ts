@@ -4,7 +4,7 @@ import type { MeshLibp2p } from '../libp2p.ts'
 import { retryLater } from '../wire.ts'
 import type { StatusFrame } from '../wire.ts'
 import { RelayChannel } from './channel.ts'
-import { DestinationNotAllowedError, postSafely } from './destination.ts'
+import { DestinationNotAllowedError, safeRequest } from './destination.ts'
 import type { Route } from './routes.ts'
 import { PROBLEM } from '../../protocols/problem-report/codes.ts'
 
@@ -72,7 +72,7 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
    */
   async function overHttp (url: string, packed: string): Promise<DeliveryResult> {
     try {
-      const status = await postSafely(url, Buffer.from(packed), { 'content-type': ENCRYPTED_MEDIA_TYPE }, { privateDestinations, timeoutMs })
+      const { status } = await safeRequest(url, { method: 'POST', body: Buffer.from(packed), headers: { 'content-type': ENCRYPTED_MEDIA_TYPE }, privateDestinations, timeoutMs })
       if (status >= 200 && status < 300) return { outcome: 'accepted' }
       if (status === 408 || status === 429 || status >= 500) return { outcome: 'retry', reason: `HTTP ${status}` }
       return { outcome: 'rejected', code: PROBLEM.cantUseEndpoint, comment: 'the next mediator did not accept the message' }

@@ -20,7 +20,7 @@ function hostListed (host: string, hosts: readonly string[]): boolean {
 /**
  * Whether the node may post a push to `endpoint`: https (http too with private destinations), no
  * credentials, a host on the allow-list, and not a non-public address unless allowed. A host name's
- * addresses are checked again when the push connects (postSafely).
+ * addresses are checked again when the push connects (safeRequest).
  */
 export function pushEndpointAllowed (endpoint: string, policy: PushEndpointPolicy): boolean {
   let url: URL

@@ -1,5 +1,5 @@
 import type { PushRegistration } from '../../storage/store.ts'
-import { postSafely } from '../mesh/destination.ts'
+import { safeRequest } from '../mesh/destination.ts'
 import { outcomeOf, wakeMessage } from './wire.ts'
 import type { PushOutcome } from './wire.ts'
 
@@ -18,7 +18,7 @@ export function gatewaySender (url: string, timeoutMs: number): (device: PushReg
       ...(device.platform === undefined ? {} : { device_platform: device.platform })
     })
     try {
-      return outcomeOf(await postSafely(url, Buffer.from(body), { 'content-type': 'application/json' }, { privateDestinations: true, timeoutMs }))
+      return outcomeOf((await safeRequest(url, { method: 'POST', body: Buffer.from(body), headers: { 'content-type': 'application/json' }, privateDestinations: true, timeoutMs })).status)
     } catch {
       return 'retry'
     }

@@ -1,6 +1,6 @@
 import webpush from 'web-push'
 import type { PushRegistration } from '../../storage/store.ts'
-import { DestinationNotAllowedError, postSafely } from '../mesh/destination.ts'
+import { DestinationNotAllowedError, safeRequest } from '../mesh/destination.ts'
 import { pushEndpointAllowed } from './endpoints.ts'
 import type { PushEndpointPolicy } from './endpoints.ts'
 import type { VapidKeys } from './vapid.ts'
@@ -40,7 +40,7 @@ export function webPushSender (init: WebPushSenderInit): (device: PushRegistrati
     }
     try {
       const headers = Object.fromEntries(Object.entries(request.headers).map(([name, value]) => [name, String(value)]))
-      return outcomeOf(await postSafely(request.endpoint, request.body ?? Buffer.alloc(0), headers, { privateDestinations: init.policy.privateDestinations, timeoutMs: init.timeoutMs }))
+      return outcomeOf((await safeRequest(request.endpoint, { method: 'POST', body: request.body ?? Buffer.alloc(0), headers, privateDestinations: init.policy.privateDestinations, timeoutMs: init.timeoutMs })).status)
     } catch (err) {
       return err instanceof DestinationNotAllowedError ? 'not-allowed' : 'retry'
     }

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       p2pPort: 4001,
       nodeName: 'didcomm-mesh node',
       homePage: true,
+      didWebPorts: [443],
       logLevel: 'info',
       maxMessageBytes: 1_048_576,
       maxMessagesPerRecipient: 10_000,
@@ -148,7 +149,9 @@ describe('loadConfig', () => {
       ['trustProxy', 'trust-proxy', '10.0.0.0/33', 'a list of strings'],
       ['statusToken', 'status-token', 'too-short', 'a string of at least 16 characters'],
       ['nodeName', 'node-name', '', 'a string of 1 to 64 characters'],
-      ['homePage', 'home-page', 'off', 'a boolean']
+      ['homePage', 'home-page', 'off', 'a boolean'],
+      ['didWebPorts', 'did-web-ports', ['https'], 'a list of integers from 1 to 65535'],
+      ['didWebPorts', 'did-web-ports', '0', 'a list of integers from 1 to 65535']
     ]
     for (const [key, flag, value, expected] of cases) {
       assert.throws(() => loadConfig({ flags: { [key]: value } }), configError(key, `--${flag} .*expected ${expected}`))
@@ -164,6 +167,12 @@ describe('loadConfig', () => {
   it('turns the home page off with --home-page false, and takes the status token from the environment', () => {
     assert.equal(loadConfig({ flags: { homePage: 'false' } }).homePage, false)
     assert.equal(loadConfig({ env: { DIDCOMM_MESH_STATUS_TOKEN: 'sixteen-chars-ok' } }).statusToken, 'sixteen-chars-ok')
+  })
+
+  it('takes did:web ports as a list of numbers (comma-separated in the environment, repeated flags); empty fetches no did:web', () => {
+    assert.deepEqual(loadConfig({ env: { DIDCOMM_MESH_DID_WEB_PORTS: '443, 8443' } }).didWebPorts, [443, 8443])
+    assert.deepEqual(loadConfig({ env: { DIDCOMM_MESH_DID_WEB_PORTS: '' } }).didWebPorts, [])
+    assert.deepEqual(loadConfig({ file: writeFile('ports.yaml', 'didWebPorts: [443, 8443]\n') }).didWebPorts, [443, 8443])
   })
 
   it('accepts http and https public URLs', () => {
@@ -216,6 +225,7 @@ describe('addConfigOptions', () => {
     assert.deepEqual(config.bootstrap, ['/ip4/1.2.3.4/tcp/1', '/ip4/5.6.7.8/tcp/2'])
     assert.equal(config.mdns, true)
     assert.equal(loadConfig({ flags: parse(['--legacy-jwe', 'false']) }).legacyJwe, false)
+    assert.deepEqual(loadConfig({ flags: parse(['--did-web-ports', '443', '--did-web-ports', '8443']) }).didWebPorts, [443, 8443])
   })
 
   it('leaves absent flags undefined so env and file still apply', () => {

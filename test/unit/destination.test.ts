@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, it } from 'node:test'
-import { DestinationNotAllowedError, isPublicAddress, safeLookup, urlAllowed } from '../../node/mesh/destination.ts'
+import { DestinationNotAllowedError, ResponseTooLargeError, isPublicAddress, safeLookup, safeRequest, urlAllowed } from '../../node/mesh/destination.ts'
 
 describe('relay destinations', () => {
   // Proves every kind of non-public address is refused, IPv4-mapped IPv6 forms included, and public ones are not.
@@ -31,6 +33,30 @@ describe('relay destinations', () => {
     for (const all of [false, true]) {
       const err = await new Promise(resolve => { safeLookup('localhost', { all }, resolve) })
       assert.ok(err instanceof DestinationNotAllowedError, `all: ${all}`)
+    }
+  })
+
+  // Proves the one request function the relay, push and the did:web fetcher share: the check before connecting, the body sent, the answer's body read only when asked and capped.
+  it('safeRequest: refuses a non-public address without connecting; sends the body; reads a 2xx body only when asked, up to its cap', async () => {
+    let requests = 0
+    const server = createServer((request, response) => {
+      requests++
+      let received = 0
+      request.on('data', (chunk: Buffer) => { received += chunk.length })
+      request.on('end', () => { response.writeHead(request.url === '/missing' ? 404 : 200).end(`${request.method ?? ''} ${received}`) })
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+    try {
+      await assert.rejects(safeRequest(url, { method: 'GET', privateDestinations: false, timeoutMs: 5000 }), DestinationNotAllowedError)
+      assert.equal(requests, 0)
+      const init = { privateDestinations: true, timeoutMs: 5000 }
+      assert.deepEqual(await safeRequest(url, { ...init, method: 'POST', body: Buffer.from('12345') }), { status: 200, body: Buffer.alloc(0) })
+      assert.equal((await safeRequest(url, { ...init, method: 'POST', body: Buffer.from('12345'), maxResponseBytes: 100 })).body.toString(), 'POST 5')
+      assert.deepEqual(await safeRequest(`${url}/missing`, { ...init, method: 'GET', maxResponseBytes: 100 }), { status: 404, body: Buffer.alloc(0) })
+      await assert.rejects(safeRequest(url, { ...init, method: 'GET', maxResponseBytes: 3 }), ResponseTooLargeError)
+    } finally {
+      await new Promise(resolve => server.close(resolve))
     }
   })
 })

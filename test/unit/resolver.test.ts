@@ -6,6 +6,7 @@ import { Message } from 'didcomm-node'
 import { fromString, toString } from 'uint8arrays'
 import { createPeerDid2, createResolver, didOf, DIDResolutionError } from '../../didcomm/resolver.ts'
 import { decodeMultikey, encodeMultikey } from '../../didcomm/multikey.ts'
+import { DidWebAnswerError } from '../../didcomm/did-web.ts'
 
 const b64url = (json: unknown): string => Buffer.from(JSON.stringify(json)).toString('base64url')
 
@@ -252,6 +253,74 @@ describe('malformed and unsupported DIDs', () => {
 
   it('never throws from resolve, even for non-strings', async () => {
     assert.equal(await resolver.resolve(undefined as unknown as string), null)
+  })
+})
+
+describe('did:web fetches (anyone may name a did:web, before anything is authenticated)', () => {
+  /** The did:web whose document is at `url` (the inverse of didWebUrl), for stub fetchers that serve any. */
+  function didAt (url: string): string {
+    const { host, pathname } = new URL(url)
+    const path = pathname === '/.well-known/did.json' ? '' : pathname.slice(0, -'/did.json'.length).replaceAll('/', ':')
+    return `did:web:${host.replace(':', '%3A')}${path}`
+  }
+  const documentAt = (url: string): unknown => ({ id: didAt(url), verificationMethod: [], keyAgreement: [], authentication: [], service: [] })
+
+  /** A fetcher whose fetches wait until `open()`, recording the URLs asked for. */
+  function gatedFetcher (): { fetchDidWeb: (url: string) => Promise<unknown>, urls: string[], open: () => void } {
+    const urls: string[] = []
+    let open = (): void => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    return { fetchDidWeb: async url => { urls.push(url); await gate; return documentAt(url) }, urls, open }
+  }
+
+  it('resolutions of one did:web at the same time share one fetch', async () => {
+    const { fetchDidWeb, urls, open } = gatedFetcher()
+    const resolver = createResolver({ fetchDidWeb })
+    const all = Promise.all(Array.from({ length: 50 }, async () => await resolver.resolve('did:web:mediator.example')))
+    await new Promise(resolve => setImmediate(resolve))
+    open()
+    assert.deepEqual((await all).map(doc => doc?.id), Array(50).fill('did:web:mediator.example'))
+    assert.deepEqual(urls, ['https://mediator.example/.well-known/did.json'])
+  })
+
+  it('past maxDidWebFetches at once a did:web fails at once, without a fetch, and is not remembered as failed', async () => {
+    const { fetchDidWeb, urls, open } = gatedFetcher()
+    const resolver = createResolver({ fetchDidWeb, maxDidWebFetches: 2 })
+    const held = [resolver.resolve('did:web:a.example'), resolver.resolve('did:web:b.example'), resolver.resolve('did:web:a.example')]
+    await assert.rejects(resolver.resolveOrThrow('did:web:c.example'), /too many did:web documents are being fetched/)
+    assert.equal(urls.length, 2)
+    open()
+    assert.deepEqual((await Promise.all(held)).map(doc => doc?.id), ['did:web:a.example', 'did:web:b.example', 'did:web:a.example'])
+    assert.equal((await resolver.resolve('did:web:c.example'))?.id, 'did:web:c.example', 'fetched once the others are done')
+    assert.equal(urls.length, 3)
+  })
+
+  it('the default bound is 8 fetches at once', async () => {
+    const { fetchDidWeb, urls, open } = gatedFetcher()
+    const resolver = createResolver({ fetchDidWeb })
+    const held = Array.from({ length: 8 }, async (_, i) => await resolver.resolve(`did:web:host${i}.example`))
+    assert.equal(await resolver.resolve('did:web:host8.example'), null)
+    assert.equal(urls.length, 8)
+    open()
+    assert.equal((await Promise.all(held)).filter(doc => doc !== null).length, 8)
+  })
+
+  it('a host that did not answer is not fetched from again for any of its paths; one that answered without a document is', async () => {
+    const urls: string[] = []
+    const resolver = createResolver({
+      fetchDidWeb: async url => {
+        urls.push(url)
+        if (url.includes('down.example')) throw new Error('connect ECONNREFUSED')
+        throw new DidWebAnswerError('the DID document\'s server answered 404')
+      }
+    })
+    for (const did of ['did:web:down.example', 'did:web:down.example:a', 'did:web:down.example:b:c']) assert.equal(await resolver.resolve(did), null)
+    assert.equal(urls.length, 1, 'one connection attempt for the host')
+    assert.equal(await resolver.resolve('did:web:down.example%3A8443:a'), null)
+    assert.equal(urls.length, 2, 'another port is another host')
+    // A 404 at one path says nothing of another: else naming a bad path would block a mediator's good one.
+    for (const did of ['did:web:up.example:a', 'did:web:up.example:b', 'did:web:up.example:a']) assert.equal(await resolver.resolve(did), null)
+    assert.equal(urls.length, 4, 'each path once, then remembered for its DID')
   })
 })
 
