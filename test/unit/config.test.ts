@@ -74,7 +74,8 @@ describe('loadConfig', () => {
       maxPushDevicesPerClient: 10,
       mix: true,
       mixDelayMs: 10,
-      mixMaxHeld: 1000
+      mixMaxHeld: 1000,
+      mixPeersPerHost: 2
     })
   })
 
