@@ -5,7 +5,7 @@ import type { Envelope, PlainMessage } from '../didcomm/envelope.ts'
 import { didSecrets, generateOkpKey, peerDid2For } from '../didcomm/keys.ts'
 import type { DidKeys } from '../didcomm/keys.ts'
 import { createResolver } from '../didcomm/resolver.ts'
-import type { DIDResolver } from '../didcomm/resolver.ts'
+import type { DIDCommService, DIDResolver } from '../didcomm/resolver.ts'
 import { fillJwe, padded, paddedEnvelope } from '../didcomm/padding.ts'
 import { didcommEndpoints, postPacked } from '../didcomm/transport.ts'
 import { MEDIATION_V2, MEDIATION_V3 } from '../protocols/coordinate-mediation/messages.ts'
@@ -22,7 +22,7 @@ import { PUSH_WEBPUSH } from '../protocols/push-notifications-webpush/messages.t
 import type { WebPushSubscription } from '../protocols/push-notifications-webpush/messages.ts'
 import { forwardMessage } from '../protocols/routing/messages.ts'
 import { TRUST_PING_PROTOCOL } from '../protocols/trust-ping/handler.ts'
-import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
+import { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, NotEnoughMixesError, UnknownContactError } from './errors.ts'
 import { AgentStore } from './store.ts'
 import type { Contact, HomeNode } from './store.ts'
 import { PROBLEM } from '../protocols/problem-report/codes.ts'
@@ -58,10 +58,19 @@ export interface SendOptions {
   mixHops?: number
 }
 
+/** A message's way to a contact: their DIDComm service, and the mesh hops before their mediator. */
+interface Route {
+  service: DIDCommService['serviceEndpoint']
+  hops: string[]
+}
+
 export interface AgentOptions {
   /**
    * Mix hops drawn at random per message (0 to 3, default 2): mesh nodes between this agent's node
-   * and the recipient's, so that neither node learns the other. Fewer when the node knows fewer mixes.
+   * and the recipient's, so that neither node learns the other. When the home node offers fewer
+   * usable mixes, a send fails with NotEnoughMixesError and sends nothing (never fewer hops
+   * silently); no hops are needed when both ends share a node or the recipient's mediator is
+   * outside the mesh.
    */
   mixHops?: number
 }
@@ -173,16 +182,19 @@ export class MeshAgent {
   async acceptInvitation (url: string, options: { name?: string, label?: string } = {}): Promise<Contact> {
     const offer = parseInvitationUrl(url)
     const theirDid = String(offer.from)
-    const myDid = await this.mintPairwiseDid()
     const label = typeof offer.body.label === 'string' ? offer.body.label : undefined
-    const contact = await this.addContact(options.name ?? label, myDid, theirDid)
+    const name = options.name ?? label
+    // The way there first: an acceptance that cannot be sent leaves no contact behind.
+    const route = await this.routeTo(theirDid, name ?? theirDid)
+    const myDid = await this.mintPairwiseDid()
+    const contact = await this.addContact(name, myDid, theirDid)
     await this.sendMessage(contact, {
       id: randomUUID(),
       type: PING,
       pthid: offer.id,
       body: { response_requested: false },
       ...(options.label === undefined ? {} : { label: options.label })
-    })
+    }, route)
     return contact
   }
 
@@ -193,13 +205,14 @@ export class MeshAgent {
     const message: PlainMessage = typeof content === 'string'
       ? { id: randomUUID(), type: BASIC_MESSAGE, body: { content }, lang: 'en' }
       : { id: randomUUID(), type: content.type, body: content.body }
-    await this.sendMessage(contact, message, options)
+    await this.sendMessage(contact, message, await this.routeTo(contact.theirDid, contact.name, options))
     return message.id
   }
 
   /**
    * The mediator DIDs of the mix nodes the home node knows (mesh peers offering to be hops), asked
-   * of it at most once a minute. Empty when the node does not offer the directory.
+   * of it at most once a minute. Empty when the node does not offer the directory: then a send that
+   * wants mix hops fails.
    */
   async mixNodes (): Promise<string[]> {
     const node = this.requireNode()
@@ -210,7 +223,7 @@ export class MeshAgent {
       const parsed = mixListBody.safeParse(reply?.type === MIX_LIST ? reply.body : undefined)
       if (parsed.success) dids = parsed.data.mixes
     } catch (err) {
-      // A node without the directory: messages go without mix hops.
+      // A node without the directory lists no mixes.
       if (!(err instanceof NodeRefusedError && err.code === PROBLEM.unsupported)) throw err
     }
     this.mixList = { dids, until: Date.now() + MIX_LIST_TTL_MS }
@@ -331,7 +344,7 @@ export class MeshAgent {
       contact = await this.addContact(typeof message.label === 'string' ? message.label : undefined, used?.myDid ?? '', sender)
     }
     if (message.type === PING && contact !== undefined && message.body.response_requested !== false) {
-      await this.sendMessage(contact, { id: randomUUID(), type: PING_RESPONSE, thid: message.id, body: {} })
+      await this.sendMessage(contact, { id: randomUUID(), type: PING_RESPONSE, thid: message.id, body: {} }, await this.routeTo(contact.theirDid, contact.name))
     }
     return { id: message.id, type: message.type, body: message.body, ...(sender === undefined ? {} : { from: sender }), ...(contact === undefined ? {} : { contact }), message }
   }
@@ -362,35 +375,50 @@ export class MeshAgent {
   }
 
   /**
-   * Sends to the contact along the path packForMesh builds, its mix hops drawn at random unless
-   * `via` names them; straight to a mediator outside the mesh named by URL.
+   * The way to `theirDid` (`name` in errors): its DIDComm service, then the mesh hops before its
+   * mediator, `via` or mix hops drawn at random. Decided before anything is stored or sent.
    */
-  private async sendMessage (contact: Contact, message: PlainMessage, options: SendOptions = {}): Promise<void> {
+  private async routeTo (theirDid: string, name: string, options: SendOptions = {}): Promise<Route> {
+    const count = mixHopCount(options.mixHops ?? this.mixHops)
+    const service = (await this.resolver.resolve(theirDid))?.service[0]?.serviceEndpoint
+    if (service === undefined) throw new UnknownContactError(`${name}'s DID has no DIDComm service to send to`)
+    // A mediator outside the mesh reached by URL: no mesh hop leads there.
+    if (!service.uri.startsWith('did:')) return { service, hops: [] }
+    return { service, hops: options.via ?? await this.drawMixes(service.uri, count) }
+  }
+
+  /**
+   * Packs for the contact (plaintext padded to a size bucket), wrapped in a forward for the
+   * contact's mediator, then in one for each hop of `route` and one for our own node: each node
+   * learns only the hop before and the hop after it. Every forward is filled to a bucket on the
+   * wire. The first hop is skipped when it is our own node.
+   */
+  private async sendMessage (contact: Contact, message: PlainMessage, route: Route): Promise<void> {
     const node = this.requireNode()
-    const hops = mixHopCount(options.mixHops ?? this.mixHops)
     const full: PlainMessage = { ...message, from: contact.myDid, to: [contact.theirDid], created_time: Math.floor(Date.now() / 1000) }
-    const service = (await this.resolver.resolve(contact.theirDid))?.service[0]?.serviceEndpoint
-    if (service === undefined) throw new UnknownContactError(`${contact.name}'s DID has no DIDComm service to send to`)
-    const theirs = service.uri
+    const theirs = route.service.uri
     if (!theirs.startsWith('did:')) {
       await this.post(theirs, await sealFor(this.envelope, full, true))
       return
     }
-    const route: MeshRoute = {
+    const meshRoute: MeshRoute = {
       mediator: { did: theirs, mesh: await this.peerOf(theirs) !== theirs },
-      routingKeys: service.routing_keys.length > 0,
-      mixes: options.via ?? await this.drawMixes(theirs, hops),
+      routingKeys: route.service.routing_keys.length > 0,
+      mixes: route.hops,
       node: { did: node.did, routingDid: node.routingDid, client: this.did, mesh: await this.peerOf(node.did) !== node.did }
     }
-    await this.post((await this.endpointsOf(node.did)).http, await packForMesh(this.envelope, full, route))
+    await this.post((await this.endpointsOf(node.did)).http, await packForMesh(this.envelope, full, meshRoute))
   }
+
+
 
   /**
    * `count` mix nodes in random order, from the home node's directory: never our own node nor the
    * recipient's mediator, never one node twice (compared by the libp2p peer their DIDs name, since
    * a node has several DIDs over time). None when both ends share our node: it holds both keylists,
    * so hops would hide nothing from it. None either when the recipient's mediator is outside the
-   * mesh (names no libp2p peer): mixes relay for mesh peers only to mesh mediators.
+   * mesh (names no libp2p peer): mixes relay for mesh peers only to mesh mediators. Otherwise
+   * NotEnoughMixesError when fewer than `count` are usable: never fewer hops than asked.
    */
   private async drawMixes (theirMediator: string, count: number): Promise<string[]> {
     if (count === 0) return []
@@ -405,6 +433,7 @@ export class MeshAgent {
       taken.add(peer)
       candidates.push(did)
     }
+    if (candidates.length < count) throw new NotEnoughMixesError(count, candidates.length)
     return randomSample(candidates, count)
   }
 

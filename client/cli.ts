@@ -53,6 +53,10 @@ export function addAgentCommands (program: Command): void {
   const withDir = (command: Command): Command => command
     .option('--dir <path>', 'the agent\'s directory (env DIDCOMM_MESH_AGENT_DIR)', DEFAULT_DIR)
     .option('--json', 'print JSON')
+  // The commands that send; with fewer mixes offered than asked they fail rather than send with fewer.
+  const withMixHops = (command: Command): Command => command
+    .option('--mix-hops <n>', 'mix nodes drawn at random for the message, 0 to 3 (default 2; fails when the node offers fewer)')
+  const mixHopsOf = (opts: { mixHops?: string }): { mixHops?: number } => opts.mixHops === undefined ? {} : { mixHops: Number(opts.mixHops) }
 
   withDir(agent.command('init').description('create the agent (if new) and get mediation from a home node'))
     .requiredOption('--node <invitation|did>', 'the node\'s out-of-band invitation (URL or JSON) or mediator DID')
@@ -72,11 +76,11 @@ export function addAgentCommands (program: Command): void {
       print(opts.json, made, made.url)
     })
 
-  withDir(agent.command('accept <url>').description('accept an invitation: a new pairwise DID and a contact'))
+  withMixHops(withDir(agent.command('accept <url>').description('accept an invitation: a new pairwise DID and a contact')))
     .option('--name <name>', 'your name for the contact (default: its label)')
     .option('--label <name>', 'how the other side will name you')
-    .action(async (url: string, opts: AgentOptions & { name?: string, label?: string }) => {
-      const a = await MeshAgent.open(opts.dir)
+    .action(async (url: string, opts: AgentOptions & { name?: string, label?: string, mixHops?: string }) => {
+      const a = await MeshAgent.open(opts.dir, mixHopsOf(opts))
       const contact = await a.acceptInvitation(url, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(opts.label === undefined ? {} : { label: opts.label }) })
       print(opts.json, contact, `new contact: ${contact.name}`)
     })
@@ -87,12 +91,11 @@ export function addAgentCommands (program: Command): void {
       print(opts.json, a.contacts, a.contacts.map(c => c.name).join('\n') || '(no contacts)')
     })
 
-  withDir(agent.command('send <contact> <text>').description('send a basic message to a contact'))
+  withMixHops(withDir(agent.command('send <contact> <text>').description('send a basic message to a contact')))
     .option('--via <mediator-did>', 'an extra mesh hop (repeatable), instead of random mix hops', (value: string, previous: string[] = []) => [...previous, value])
-    .option('--mix-hops <n>', 'mix nodes drawn at random for this message, 0 to 3 (default 2)')
     .action(async (contact: string, text: string, opts: AgentOptions & { via?: string[], mixHops?: string }) => {
       const a = await MeshAgent.open(opts.dir)
-      const id = await a.send(contact, text, { ...(opts.via === undefined ? {} : { via: opts.via }), ...(opts.mixHops === undefined ? {} : { mixHops: Number(opts.mixHops) }) })
+      const id = await a.send(contact, text, { ...(opts.via === undefined ? {} : { via: opts.via }), ...mixHopsOf(opts) })
       print(opts.json, { id }, `sent (${id})`)
     })
 

@@ -2,4 +2,4 @@
 export { MeshAgent, BASIC_MESSAGE } from './agent.ts'
 export type { AgentOptions, LiveConnection, MessageHandler, PushDevice, PushDevices, PushKind, ReceivedMessage, SendOptions } from './agent.ts'
 export type { Contact, HomeNode } from './store.ts'
-export { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, UnknownContactError } from './errors.ts'
+export { MediationDeniedError, NodeRefusedError, NodeUnreachableError, NotConnectedError, NotEnoughMixesError, UnknownContactError } from './errors.ts'

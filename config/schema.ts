@@ -125,7 +125,9 @@ export const configSchema = z.object({
   mixDelayMs: z.int().min(0).max(10_000).default(10)
     .describe('Longest random delay a mix node holds each forward relayed for a mesh peer (uniform from 0), so forwards do not leave in the order they came; 0 = no delay. Two mix hops add about this much to a message\'s latency on average'),
   mixMaxHeld: positive.default(1000)
-    .describe('Forwards a mix node holds for their delay at once; more go on without delay (bounded memory)')
+    .describe('Forwards a mix node holds for their delay at once; more go on without delay (bounded memory)'),
+  mixPeersPerHost: positive.default(2)
+    .describe('Mix peers this node lists to its clients from one IP address: peer IDs cost nothing to make, and one machine must not fill the mix directory (256 peers; when full it keeps those it has and refuses newcomers). Raise it for several nodes on one machine (a local or test mesh on 127.0.0.1)')
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -59,7 +59,8 @@ async function until<T> (check: () => T | undefined | Promise<T | undefined>, wh
 
 async function startNode (name: string, bootstrap: string[]): Promise<ExampleNode> {
   const dataDir = await temp(name.replace(' ', ''))
-  const config = loadConfig({ flags: { dataDir, host: '127.0.0.1', httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: 'debug', bootstrap } })
+  // All the example's nodes are on 127.0.0.1: each lists them all as mixes, not just two of that address.
+  const config = loadConfig({ flags: { dataDir, host: '127.0.0.1', httpPort: 0, p2pPort: 0, p2pWsPort: 0, logLevel: 'debug', bootstrap, mixPeersPerHost: 2 + MIX_NODES } })
   const entry = { name, dataDir, from: [], to: [] } as unknown as ExampleNode
   // The node logs each message it handles (with the peer that handed it over) and each relay (with the peer it went to).
   const logger = pino({ level: 'debug' }, {

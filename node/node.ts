@@ -166,7 +166,7 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     relayOpen: config.relayOpen,
     relayPrivateDestinations: config.relayPrivateDestinations,
     messageLifetimeMs: config.messageLifetimeSeconds * 1000,
-    mix: { enabled: config.mix, maxDelayMs: config.mixDelayMs, maxHeld: config.mixMaxHeld },
+    mix: { enabled: config.mix, maxDelayMs: config.mixDelayMs, maxHeld: config.mixMaxHeld, peersPerHost: config.mixPeersPerHost },
     outbox: {
       maxAttempts: config.relayMaxAttempts,
       maxDelayMs: config.relayMaxDelaySeconds * 1000,

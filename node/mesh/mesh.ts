@@ -31,6 +31,8 @@ export interface MeshInit {
     maxDelayMs: number
     /** Forwards held at once; more go on without delay. */
     maxHeld: number
+    /** Mix peers listed from one IP address. */
+    peersPerHost?: number
   }
 }
 
@@ -65,7 +67,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
   const privateDestinations = init.relayPrivateDestinations ?? false
   const relay = createRelay(libp2p, { timeoutMs: init.relayTimeoutMs, privateDestinations })
   const mix = init.mix ?? { enabled: true, maxDelayMs: 0, maxHeld: 0 }
-  const directory = createMixDirectory({ libp2p, resolver, logger, did: components.did }, { mix: mix.enabled })
+  const directory = createMixDirectory({ libp2p, resolver, logger, did: components.did }, { mix: mix.enabled, ...(mix.peersPerHost === undefined ? {} : { maxPeersPerHost: mix.peersPerHost }) })
   const mixer = createMixer(mix.enabled ? mix : { maxDelayMs: 0, maxHeld: 0 })
   const outbox = createOutbox({
     store: components.outbox,

@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
 import { stat } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { BASIC_MESSAGE, MediationDeniedError, MeshAgent, NodeUnreachableError, NotConnectedError, UnknownContactError } from '../../client/index.ts'
+import { BASIC_MESSAGE, MediationDeniedError, MeshAgent, NodeUnreachableError, NotConnectedError, NotEnoughMixesError, UnknownContactError } from '../../client/index.ts'
 import type { ReceivedMessage } from '../../client/index.ts'
 import { AGENT_FILE } from '../../client/store.ts'
+import { generateOkpKey, peerDid2For } from '../../didcomm/keys.ts'
 import { createResolver } from '../../didcomm/resolver.ts'
+import { invitation } from '../../protocols/out-of-band/messages.ts'
 import { TRUST_PING_PROTOCOL } from '../../protocols/trust-ping/handler.ts'
 import { TestAgent, post } from '../helpers/client.ts'
 import { testNodes, waitFor } from '../helpers/node.ts'
@@ -17,9 +22,15 @@ import type { PushGateway, WebPushService } from '../helpers/push.ts'
 /** The suite's nodes and its agents' dirs, all cleaned up in its `after`. */
 const nodes = testNodes('didcomm-mesh-agent-')
 
-async function agentOn (node: TestNode, options: { mediation?: '2.0' | '3.0' } = {}): Promise<MeshAgent> {
-  const agent = await MeshAgent.open(await nodes.dir())
-  await agent.connect(node.did, options)
+/**
+ * Agents of the three-node mesh send without mix hops unless a test asks: between two of its nodes
+ * there is one mix, and an agent wanting two would refuse to send.
+ */
+const NO_MIXES = { mixHops: 0 }
+
+async function agentOn (node: TestNode, options: { mediation?: '2.0' | '3.0', mixHops?: number } = {}): Promise<MeshAgent> {
+  const agent = await MeshAgent.open(await nodes.dir(), { mixHops: options.mixHops ?? 0 })
+  await agent.connect(node.did, options.mediation === undefined ? {} : { mediation: options.mediation })
   return agent
 }
 
@@ -67,12 +78,12 @@ describe('MeshAgent against a three-node mesh', () => {
   after(async () => { await nodes.stopAll() })
 
   it('gets coordinate-mediation 3.0 by default and 2.0 on request, and routes through the home node with either', async () => {
-    const business = await MeshAgent.open(await nodes.dir())
+    const business = await MeshAgent.open(await nodes.dir(), NO_MIXES)
     const v3 = await business.connect(n1.node.invitation().url)
     assert.deepEqual(v3, { did: n1.did, routingDid: n1.did, mediation: '3.0', pickup: '4.0' })
     assert.deepEqual(business.node, v3)
 
-    const customer = await MeshAgent.open(await nodes.dir())
+    const customer = await MeshAgent.open(await nodes.dir(), NO_MIXES)
     const v2 = await customer.connect(n2.did, { mediation: '2.0' })
     assert.equal(v2.mediation, '2.0')
     assert.equal(v2.did, n2.did)
@@ -245,7 +256,7 @@ describe('MeshAgent against a three-node mesh', () => {
 
   it('reopening the agent keeps its DID, node and contacts, in a 0600 file', async () => {
     const path = await nodes.dir()
-    const business = await MeshAgent.open(path)
+    const business = await MeshAgent.open(path, NO_MIXES)
     await business.connect(n1.did)
     const customer = await agentOn(n2)
     await relate(business, customer)
@@ -253,7 +264,7 @@ describe('MeshAgent against a three-node mesh', () => {
     const mode = (await stat(join(path, AGENT_FILE))).mode & 0o777
     assert.equal(mode, 0o600)
 
-    const reopened = await MeshAgent.open(path)
+    const reopened = await MeshAgent.open(path, NO_MIXES)
     assert.equal(reopened.did, business.did)
     assert.deepEqual(reopened.node, business.node)
     assert.deepEqual(reopened.contacts, business.contacts)
@@ -285,9 +296,9 @@ describe('MeshAgent against a three-node mesh', () => {
     assert.ok(relayed(n3) > atN3Again)
   })
 
-  it('both agents on the same node: no relay, messages both ways', async () => {
-    const business = await agentOn(n1)
-    const customer = await agentOn(n1)
+  it('both agents on the same node: no relay, messages both ways (no mix hops needed: the node holds both ends anyway)', async () => {
+    const business = await agentOn(n1, { mixHops: 2 })
+    const customer = await agentOn(n1, { mixHops: 2 })
     await relate(business, customer)
 
     const before = relayed(n1)
@@ -296,6 +307,53 @@ describe('MeshAgent against a three-node mesh', () => {
     await customer.send('Acme', 'hello neighbour')
     assert.deepEqual((await pickupTexts(business, 1, 'same-node reply')).map(textOf), ['hello neighbour'])
     assert.equal(relayed(n1), before, 'nothing went through the mesh')
+  })
+
+  it('mix hops: wanting more than the home node offers fails with NotEnoughMixesError and sends nothing', async () => {
+    // n1 lists n3 (the agent keeps the first list it gets for a minute).
+    await waitFor(async () => ((await (await fetch(`${n1.url}/mesh/mixes`)).json()) as { mixes: Array<{ did: string }> }).mixes.some(m => m.did === n3.did) ? true : undefined, 20_000, 'n3 in n1\'s mix directory')
+    const business = await agentOn(n1, { mixHops: 2 })
+    const customer = await agentOn(n2)
+    await relate(business, customer)
+    const outbox = (): unknown => n1.node.info().mesh.outbox
+    const before = outbox()
+
+    // Between n1 and n2 the mesh has one mix, n3: two or three hops cannot be drawn.
+    for (const options of [{}, { mixHops: 3 }]) {
+      await assert.rejects(business.send('Alice', 'through too few mixes', options), (err: Error) =>
+        err instanceof NotEnoughMixesError && err.available === 1 && /not sent: \d mix hops wanted, but the home node offers 1 usable mix node /.test(err.message))
+    }
+    assert.deepEqual(outbox(), before, 'n1 queued or relayed something')
+    // One hop, through the one mix there is, goes; and it is the only message that arrives.
+    await business.send('Alice', 'through n3', { mixHops: 1 })
+    assert.deepEqual((await pickupTexts(customer, 1, 'the message through n3')).map(textOf), ['through n3'])
+    await sleep(500) // time for anything else to show up
+    assert.deepEqual(await customer.pickup(), [])
+
+    // An acceptance that cannot have its mix hops fails before it mints a DID or keeps a contact.
+    const wallet = await agentOn(n2, { mixHops: 2 })
+    await assert.rejects(wallet.acceptInvitation((await business.createInvitation()).url), NotEnoughMixesError)
+    assert.deepEqual(wallet.contacts, [])
+  })
+
+  it('a contact whose mediator is outside the mesh gets the message without mix hops, whatever the agent asks (mixes relay only to mesh mediators)', async () => {
+    const bodies: string[] = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk: Buffer) => { body += chunk.toString('utf8') })
+      req.on('end', () => { bodies.push(body); res.writeHead(202).end() })
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    try {
+      const did = (uri: string): string => peerDid2For(generateOkpKey('X25519'), generateOkpKey('Ed25519'), [{ uri, accept: ['didcomm/v2'] }])
+      const mediator = did(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`)
+      const business = await agentOn(n1, { mixHops: 2 })
+      await business.acceptInvitation(invitation(did(mediator), 'http://127.0.0.1/', { goal_code: 'connect', goal: 'test' }).url, { name: 'Elsewhere' })
+      await waitFor(() => bodies.length > 0 ? true : undefined, 20_000, 'the forward at the mediator outside the mesh')
+    } finally {
+      server.close()
+    }
   })
 
   it('errors: unknown contact, node unreachable, not connected', async () => {

@@ -185,6 +185,23 @@ describe('didcomm-mesh agent CLI', () => {
     assert.notEqual(notUrl.code, 0)
     assert.match(notUrl.stderr, /not a URL/)
   })
+
+  it('a wallet on a second node, with no mix between the two: accept exits non-zero saying why and keeps no contact; --mix-hops 0 goes', async () => {
+    const otherDir = await tempDir()
+    try {
+      const other = await launchStart(['--data-dir', otherDir.path, '--http-port', '0', '--p2p-port', '0', '--p2p-ws-port', '0', '--log-level', 'warn', '--bootstrap', field(node.stdout(), 'libp2p') as string])
+      const far = join(agentsDir.path, 'far')
+      await agent(['init', '--dir', far, '--node', field(other.stdout(), 'mediator DID') as string])
+      const url = (await agent(['invite', '--label', 'Acme', '--dir', business])).trim()
+      const refused = await run(['agent', 'accept', url, '--dir', far])
+      assert.notEqual(refused.code, 0)
+      assert.match(refused.stderr, /not sent: 2 mix hops wanted, but the home node offers 0 usable mix nodes/)
+      assert.equal((await agent(['contacts', '--dir', far])).trim(), '(no contacts)')
+      assert.equal((await agent(['accept', url, '--dir', far, '--mix-hops', '0'])).trim(), 'new contact: Acme')
+    } finally {
+      await otherDir.remove()
+    }
+  })
 })
 
 describe('didcomm-mesh agent push', () => {

@@ -34,8 +34,9 @@ export async function tempDir (prefix = 'didcomm-mesh-test-'): Promise<{ path: s
  */
 export async function startTestNode (flags: Record<string, unknown> = {}, logger?: (config: Config) => Logger): Promise<TestNode> {
   // No rate limit unless a test sets one: every test client shares 127.0.0.1. Relays to HTTP
-  // mediators on 127.0.0.1 are allowed unless a test turns them off (they are off by default).
-  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, rateLimit: 0, relayPrivateDestinations: true, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
+  // mediators on 127.0.0.1 are allowed unless a test turns them off (they are off by default). Every
+  // node of a test mesh is a mix peer on 127.0.0.1, which the mix directory would list two of.
+  const config = loadConfig({ flags: { httpPort: 0, p2pPort: 0, p2pWsPort: 0, rateLimit: 0, relayPrivateDestinations: true, mixPeersPerHost: 64, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', ...flags } })
   const node = createNode(config, { logger: logger?.(config) })
   await node.start()
   const info = node.info()

@@ -258,8 +258,11 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
     try {
       const keys = { keyAgreement: generateOkpKey('X25519'), authentication: generateOkpKey('Ed25519') }
       const naming = (peer: string): string => peerDid2For(keys.keyAgreement, keys.authentication, [{ uri: LIBP2P_URI + peer, accept: ['didcomm/v2'] }])
-      for (const claim of [h.did, naming(mixes[0]?.info.peerId as string), 'x'.repeat(9000), naming(rogue.peerId.toString())]) {
-        const stream = await rogue.dialProtocol(peerIdFromString(s.info.peerId), MIX_PROTOCOL)
+      const sPeer = peerIdFromString(s.info.peerId)
+      for (const [i, claim] of [h.did, naming(mixes[0]?.info.peerId as string), 'x'.repeat(9000), naming(rogue.peerId.toString())].entries()) {
+        // S answers one claim per connection: each on a connection of its own.
+        if (i > 0) await rogue.hangUp(sPeer)
+        const stream = await rogue.dialProtocol(sPeer, MIX_PROTOCOL)
         const lp = lpStream(stream, { maxDataLength: 16_384 })
         await lp.write(fromString(claim))
         await lp.read().catch(() => undefined)
@@ -272,6 +275,16 @@ describe('mix hops between a business on node S and a wallet at node H', () => {
       assert.equal(listed.filter(m => m.did === h.did).length, 1)
     } finally {
       await rogue.stop()
+    }
+  })
+
+  it('a node with the default --mix-peers-per-host lists two of the mixes on 127.0.0.1, however many it meets there', async () => {
+    const capped = await nodes.start({ bootstrap: [s, h, ...mixes].map(n => n.info.multiaddrs[0]), mixPeersPerHost: 2 })
+    try {
+      await waitFor(() => capped.logs().includes('mix peers of this host at the limit') ? true : undefined, 20_000, 'the per-host limit to be reached')
+      assert.equal((await mixesAt(capped)).length, 2)
+    } finally {
+      await capped.stop()
     }
   })
 

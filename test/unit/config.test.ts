@@ -75,7 +75,8 @@ describe('loadConfig', () => {
       maxPushDevicesPerClient: 10,
       mix: true,
       mixDelayMs: 10,
-      mixMaxHeld: 1000
+      mixMaxHeld: 1000,
+      mixPeersPerHost: 2
     })
   })
 
