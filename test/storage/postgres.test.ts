@@ -8,6 +8,7 @@ import type { Store, StoreLimits } from '../../storage/store.ts'
 import { SCHEMA, openDatabase } from '../../storage/postgres/database.ts'
 import type { Database, Queryable } from '../../storage/postgres/database.ts'
 import { GroupCommit } from '../../storage/postgres/group-commit.ts'
+import type { Batch } from '../../storage/postgres/group-commit.ts'
 import { SCHEMA_VERSION } from '../../storage/postgres/migrations.ts'
 import { StoreVersionError, openPostgresStore } from '../../storage/postgres/store.ts'
 import { waitFor } from '../../bench/lib/wait.ts'
@@ -81,6 +82,17 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError, String(r.reason))
     assert.deepEqual(await a.mailbox.queued(), { messages: 7, bytes: (await b.mailbox.status('did:ex:shared')).bytes })
     assert.equal((await b.mailbox.list(['did:ex:shared'], 100)).length, 7)
+  })
+
+  it('adds from both at once over many boxes (each store storing its group in one statement) neither deadlock nor overfill a box', async () => {
+    const [a, b] = await replicas({ mailbox: { maxMessages: 5, maxBytes: 1_000_000 } })
+    const boxes = ['did:ex:w', 'did:ex:x', 'did:ex:y', 'did:ex:z']
+    // Ten messages a box, each from both stores: kept once, five a box.
+    const adds = Array.from({ length: 40 }, (_, k) => [a, b].map(async store => await store.mailbox.add(boxes[k % 4] as string, `message ${k}`))).flat()
+    const results = await Promise.allSettled(adds)
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError, String(r.reason))
+    for (const box of boxes) assert.equal((await a.mailbox.status(box)).count, 5)
+    assert.equal(results.filter(r => r.status === 'fulfilled' && !r.value.duplicate).length, 20)
   })
 
   it('the same message from both is kept once', async () => {
@@ -219,6 +231,31 @@ describe('PostgreSQL store: group commit', () => {
     }
   })
 
+  it('batched operations go as one statement between the others, in lock order; a failing one fails alone', async () => {
+    const { db, transactions } = await counted()
+    try {
+      const commit = new GroupCommit(db)
+      const statements: number[][] = []
+      const insert: Batch<number, number> = async (tx, ns) => {
+        statements.push(ns)
+        return (await tx.query<{ n: number }>('INSERT INTO kept SELECT 10 / (10 - n) * 0 + n FROM unnest($1::integer[]) AS n RETURNING n', [ns])).map(row => row.n)
+      }
+      // Each time, the first goes alone and the rest arrive while it commits, as one group.
+      const alone = async (): Promise<unknown> => await commit.run(async tx => await tx.query('SELECT 1', []))
+      // Keys 1, 2, 4, 5 batched, 3 not: two batch statements, either side of it.
+      const writes = [alone(), ...[5, 1, 3, 4, 2].map(async n => await (n === 3 ? commit.run(async tx => (await tx.query<{ n: number }>('INSERT INTO kept VALUES (3) RETURNING n', []))[0]?.n, '3') : commit.runBatched(insert, n, String(n))))]
+      assert.deepEqual((await Promise.all(writes)).slice(1), [5, 1, 3, 4, 2])
+      assert.deepEqual(statements, [[1, 2], [4, 5]])
+      // 10 divides by zero.
+      const failing = await Promise.allSettled([alone(), ...[6, 10, 7].map(async n => await commit.runBatched(insert, n, String(n)))])
+      assert.deepEqual(failing.map(r => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+      assert.equal((await db.query<{ count: number }>('SELECT count(*) AS count FROM kept'))[0]?.count, 7)
+      assert.ok(transactions() <= 6, `${transactions()} transactions`)
+    } finally {
+      await db.close()
+    }
+  })
+
   it('a group chosen as a deadlock victim runs again instead of failing', async () => {
     const { db } = await counted()
     try {
@@ -306,9 +343,9 @@ describe('PostgreSQL store: schema versions', () => {
     await first.mediations.grant('did:ex:v1-client', 9)
     await first.mailbox.add('did:ex:v1-client', 'kept', 10)
     await first.close()
-    // Back to version 1: without step 2's table and record.
+    // Back to version 1: without the later steps' table, function and records.
     const sql = postgres(url, { onnotice: () => {} })
-    await sql.unsafe(`DROP TABLE ${SCHEMA}.push_devices; DELETE FROM ${SCHEMA}.schema_migrations WHERE version = 2`)
+    await sql.unsafe(`DROP TABLE ${SCHEMA}.push_devices; DROP FUNCTION ${SCHEMA}.mailbox_store; DELETE FROM ${SCHEMA}.schema_migrations WHERE version >= 2`)
     await sql.end()
     const upgraded = await openPostgresStore(url, LIMITS)
     try {
