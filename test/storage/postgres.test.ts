@@ -156,6 +156,23 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.equal((await a.mailbox.claim(['did:ex:live'], 5, new Set(), 60_000)).length, 4, 'a lapsed claim is anyone\'s')
   })
 
+  it('a route one store has read is forgotten once the other removes it: a recipient with its aliases, a revoked client\'s', async () => {
+    const [a, b] = await replicas()
+    await b.mediations.grant('did:ex:rc')
+    assert.equal(await b.mediations.addRecipient('did:ex:rc', 'did:ex:rr', ['did:ex:ra']), 'success')
+    assert.equal(await b.mediations.addRecipient('did:ex:rc', 'did:ex:rs'), 'success')
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:ra'), { client: 'did:ex:rc', recipient: 'did:ex:rr' })
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:rs'), { client: 'did:ex:rc', recipient: 'did:ex:rs' })
+    const forgotten = async (name: string): Promise<void> => {
+      await waitFor(async () => await a.mediations.findRecipient(name) === undefined ? true : undefined, 5000, `a to forget ${name}`)
+    }
+    assert.equal(await b.mediations.removeRecipient('did:ex:rc', 'did:ex:rr'), 'success')
+    await forgotten('did:ex:ra')
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:rs'), { client: 'did:ex:rc', recipient: 'did:ex:rs' })
+    assert.deepEqual(await b.mediations.revoke('did:ex:rc'), ['did:ex:rs'])
+    await forgotten('did:ex:rs')
+  })
+
   it('a signal from one store reaches the other\'s listeners, not its own', async () => {
     const [a, b] = await replicas()
     const heardByA: string[] = []
