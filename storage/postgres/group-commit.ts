@@ -8,11 +8,52 @@ import type { Database, Queryable } from './database.ts'
  */
 export type Work<T> = (tx: Queryable) => Promise<T>
 
+/**
+ * Operations of one kind that a group runs together, in one statement: `inputs` come in the group's
+ * lock order, and it returns one result for each, in that order. Held to the same rules as Work.
+ */
+export type Batch<I, O> = (tx: Queryable, inputs: I[]) => Promise<O[]>
+
 interface Pending {
+  /** The operation alone (a batch of one, for a batchable one). */
   work: Work<unknown>
+  /** A batchable operation's batch and input: neighbours in a group's lock order that share the batch go as one. */
+  batched?: { batch: Batch<unknown, unknown>, input: unknown }
   /** What it locks first (a mailbox, a name), for ordering a group; '' for nothing in particular. */
   lockKey: string
   done: PromiseWithResolvers<unknown>
+}
+
+/** What a group sends as one: an operation alone, or a run of neighbours in one batch. */
+interface Step {
+  entries: Pending[]
+  work: Work<unknown[]>
+}
+
+/** The group's steps, in its order: each run of neighbours sharing a batch becomes one step. */
+function stepsOf (group: Pending[]): Step[] {
+  const steps: Step[] = []
+  for (const entry of group) {
+    const last = steps.at(-1)
+    const batch = entry.batched?.batch
+    if (batch !== undefined && last?.entries[0]?.batched?.batch === batch) {
+      last.entries.push(entry)
+      continue
+    }
+    // Neighbours that join later land in `entries` before the step runs.
+    const entries = [entry]
+    steps.push({
+      entries,
+      work: batch === undefined
+        ? async tx => [await entry.work(tx)]
+        : async tx => {
+          const results = await batch(tx, entries.map(each => each.batched?.input))
+          if (results.length !== entries.length) throw new Error(`a batch of ${entries.length} returned ${results.length} results`)
+          return results
+        }
+    })
+  }
+  return steps
 }
 
 /** How often a group chosen as a deadlock victim runs again before its victim operation fails alone. */
@@ -34,8 +75,21 @@ export class GroupCommit {
   }
 
   async run<T> (work: Work<T>, lockKey = ''): Promise<T> {
+    return await this.enqueue({ work, lockKey })
+  }
+
+  /** Like run, but the group sends this with its neighbours (in lock order) of the same batch as one statement. */
+  async runBatched<I, O> (batch: Batch<I, O>, input: I, lockKey: string): Promise<O> {
+    const work: Work<O> = async tx => {
+      const [result] = await batch(tx, [input])
+      return result as O
+    }
+    return await this.enqueue({ work, batched: { batch: batch as Batch<unknown, unknown>, input }, lockKey })
+  }
+
+  private async enqueue<T> (operation: Omit<Pending, 'done'>): Promise<T> {
     const done = Promise.withResolvers<unknown>()
-    this.pending.push({ work, lockKey, done })
+    this.pending.push({ ...operation, done })
     this.flushing ??= this.flush()
     return await done.promise as T
   }
@@ -69,13 +123,15 @@ export class GroupCommit {
         // read, decide and write (a client's recipient cap), and must not interleave.
         const tails = new Map<string, Promise<unknown>>()
         let failed = false
-        const settled = await Promise.allSettled(group.map(async entry => {
-          const run = (tails.get(entry.lockKey) ?? Promise.resolve()).then(async () => {
+        const settled = await Promise.allSettled(stepsOf(group).map(async step => {
+          const keys = [...new Set(step.entries.map(entry => entry.lockKey))]
+          const before = keys.flatMap(key => tails.get(key) ?? [])
+          const run = (before.length === 0 ? Promise.resolve() : Promise.all(before)).then(async () => {
             // Once one has failed the transaction is lost: send nothing more on it.
             if (failed) throw new Error('group abandoned')
-            return await entry.work(tx)
+            return await step.work(tx)
           })
-          tails.set(entry.lockKey, run.catch(() => {}))
+          for (const key of keys) tails.set(key, run.catch(() => {}))
           return await run.catch((err: unknown) => {
             failed = true
             throw err
@@ -84,7 +140,7 @@ export class GroupCommit {
         // Every statement has answered before the transaction ends, so none runs on the connection after.
         const failure = settled.find(outcome => outcome.status === 'rejected')
         if (failure !== undefined) throw failure.reason
-        return settled.map(outcome => (outcome as PromiseFulfilledResult<unknown>).value)
+        return settled.flatMap(outcome => (outcome as PromiseFulfilledResult<unknown[]>).value)
       })
     } catch (err) {
       if (isStatementError(err) || isTransient(err)) {

@@ -2,37 +2,18 @@ import { MailboxFullError, contentHash } from '../store.ts'
 import type { Mailbox, MailboxLimits, MailboxStatus, QueuedMessage } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
 import type { Database, Queryable } from './database.ts'
-import type { GroupCommit } from './group-commit.ts'
+import type { Batch, GroupCommit } from './group-commit.ts'
 import { paged } from './paged.ts'
 
 const BOXES = `${SCHEMA}.mailbox_boxes`
 const MESSAGES = `${SCHEMA}.mailbox_messages`
 
 /**
- * Stores the message and counts it in its box's totals, in one statement. The insert comes first:
- * a message already there (or being stored by another transaction, which it waits for) is a
- * duplicate and counts nothing. The count is an upsert whose condition is the quota, evaluated on
- * the box row it locks, so concurrent adds from any process queue on that row and the quota is exact.
+ * Stores messages and counts them in their boxes' totals (see mailbox_store, schema step 3), a
+ * group's worth in one statement; they come sorted by box, so two processes' groups lock boxes in one
+ * order and cannot deadlock over them.
  */
-const STORE = `
-  WITH stored AS (
-    INSERT INTO ${MESSAGES} (box, id, received_at, size, message) VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (box, id) DO NOTHING
-    RETURNING size
-  ), counted AS (
-    INSERT INTO ${BOXES} AS b (box, messages, bytes)
-    SELECT $1, 1, size FROM stored WHERE $6::integer >= 1 AND size <= $7::bigint
-    ON CONFLICT (box) DO UPDATE SET messages = b.messages + 1, bytes = b.bytes + excluded.bytes
-    WHERE b.messages + 1 <= $6::integer AND b.bytes + excluded.bytes <= $7::bigint
-    RETURNING messages, bytes
-  )
-  SELECT EXISTS (SELECT FROM stored) AS stored, EXISTS (SELECT FROM counted) AS counted,
-    (SELECT messages FROM counted) AS messages, (SELECT bytes FROM counted) AS bytes`
-
-/** Takes back a message stored but not counted (its box is full), and reads the totals that refused it. */
-const UNSTORE = `
-  WITH unstored AS (DELETE FROM ${MESSAGES} WHERE box = $1 AND id = $2)
-  SELECT messages, bytes FROM ${BOXES} WHERE box = $1`
+const STORE = `SELECT stored, refused, queued_messages, queued_bytes FROM ${SCHEMA}.mailbox_store($1::bytea[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::integer, $7::bigint)`
 
 /**
  * A box's totals less the excluded messages (looked up by id), and the oldest and newest of the
@@ -91,7 +72,8 @@ const SWEEP = deletion('received_at < $1')
 
 interface Row { id: string, received_at: number, size: number, message: string }
 
-type AddOutcome = { stored: boolean, queued?: { messages: number, bytes: number } } | { full: { messages: number, bytes: number } }
+interface Add { box: Buffer, id: string, receivedAt: number, size: number, message: string }
+interface Stored { stored: boolean, refused: boolean, queued_messages: number | null, queued_bytes: number | null }
 
 function queuedOf (row: Row): QueuedMessage {
   return { id: row.id, receivedAt: row.received_at, size: row.size, message: row.message }
@@ -103,6 +85,11 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
   // Sorted in a group by the first box they lock, as adds are by theirs.
   const firstOf = (boxes: Buffer[]): string => boxes.map(box => box.toString('hex')).sort()[0] ?? ''
 
+  const store: Batch<Add, Stored> = async (tx, adds) => await tx.query<Stored>(STORE, [
+    adds.map(add => add.box), adds.map(add => add.id), adds.map(add => add.receivedAt), adds.map(add => add.size), adds.map(add => add.message),
+    limits.maxMessages, limits.maxBytes
+  ])
+
   async function deleted (tx: Queryable, statement: string, values: unknown[]): Promise<number> {
     const [row] = await tx.query<{ removed: number }>(statement, values)
     return row?.removed ?? 0
@@ -112,15 +99,10 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
     async add (recipient, message, now = Date.now()) {
       const box = hashOf(recipient)
       const id = contentHash(message)
-      const outcome = await commit.run(async (tx): Promise<AddOutcome> => {
-        const [row] = await tx.query<{ stored: boolean, counted: boolean, messages: number, bytes: number }>(STORE, [box, id, now, Buffer.byteLength(message), message, limits.maxMessages, limits.maxBytes])
-        if (row?.stored !== true) return { stored: false }
-        if (row.counted) return { stored: true, queued: { messages: row.messages, bytes: row.bytes } }
-        const [totals] = await tx.query<{ messages: number, bytes: number }>(UNSTORE, [box, id])
-        return { full: totals ?? { messages: 0, bytes: 0 } }
-      }, box.toString('hex'))
-      if ('full' in outcome) throw new MailboxFullError(`mailbox full: ${outcome.full.messages} messages, ${outcome.full.bytes} bytes queued`)
-      return { id, duplicate: !outcome.stored, ...(outcome.queued === undefined ? {} : { queued: outcome.queued }) }
+      const row = await commit.runBatched(store, { box, id, receivedAt: now, size: Buffer.byteLength(message), message }, box.toString('hex'))
+      if (row.refused) throw new MailboxFullError(`mailbox full: ${row.queued_messages ?? 0} messages, ${row.queued_bytes ?? 0} bytes queued`)
+      if (!row.stored) return { id, duplicate: true }
+      return { id, duplicate: false, queued: { messages: row.queued_messages ?? 0, bytes: row.queued_bytes ?? 0 } }
     },
 
     async status (recipient, exclude = new Set()) {

@@ -3,6 +3,8 @@ import { SCHEMA, hashOf } from './database.ts'
 import type { Database, Queryable } from './database.ts'
 import type { GroupCommit } from './group-commit.ts'
 import { paged } from './paged.ts'
+import type { Route, RouteCache } from './route-cache.ts'
+import { notifyRoutesChanged } from './signals.ts'
 
 /**
  * Clients, recipients and aliases are rows of one table keyed by the DID's hash, so the primary key
@@ -35,7 +37,8 @@ interface Grant { client: string, granted_at: number }
 
 const record = (row: Grant): MediationRecord => ({ client: row.client, grantedAt: row.granted_at })
 
-export function createPostgresMediations (db: Database, commit: GroupCommit): Mediations {
+/** `routes` keeps what findRecipient reads; removals here tell every store's (notifyRoutesChanged). */
+export function createPostgresMediations (db: Database, commit: GroupCommit, routes: RouteCache): Mediations {
   async function keylist (client: string): Promise<string[]> {
     const rows = await db.query<{ name: string }>(`SELECT name FROM ${NAMES} WHERE client_hash = $1 AND kind = 'recipient' ORDER BY name`, [hashOf(client)])
     return rows.map(row => row.name)
@@ -89,14 +92,20 @@ export function createPostgresMediations (db: Database, commit: GroupCommit): Me
     },
 
     async removeRecipient (client, recipient) {
-      return await commit.run(async (tx): Promise<KeylistResult> => {
+      const result = await commit.run(async (tx): Promise<KeylistResult> => {
         const recipientHash = hashOf(recipient)
         // The recipient and the aliases that route to it, all held by this client or none.
         const removed = await tx.query<{ kind: string }>(`DELETE FROM ${NAMES} WHERE client_hash = $1 AND recipient_hash = $2 RETURNING kind`, [hashOf(client), recipientHash])
-        if (removed.some(row => row.kind === 'recipient')) return 'success'
+        if (removed.some(row => row.kind === 'recipient')) {
+          await notifyRoutesChanged(tx)
+          return 'success'
+        }
         const heldByOther = await tx.query(`SELECT 1 FROM ${NAMES} WHERE name_hash = $1 AND kind = 'recipient'`, [recipientHash])
         return heldByOther.length > 0 ? 'client_error' : 'no_change'
       }, hashOf(client).toString('hex'))
+      // At once here; the other stores when the notification reaches them.
+      if (result === 'success') routes.clear()
+      return result
     },
 
     recipients: keylist,
@@ -106,13 +115,15 @@ export function createPostgresMediations (db: Database, commit: GroupCommit): Me
     },
 
     async findRecipient (didOrAlias) {
-      const [row] = await db.query<{ client: string, recipient: string }>(`
-        SELECT holder.name AS client, target.name AS recipient
-        FROM ${NAMES} named
-        JOIN ${NAMES} target ON target.name_hash = named.recipient_hash
-        JOIN ${NAMES} holder ON holder.name_hash = named.client_hash
-        WHERE named.name_hash = $1`, [hashOf(didOrAlias)])
-      return row
+      return await routes.lookup(didOrAlias, async () => {
+        const [row] = await db.query<Route>(`
+          SELECT holder.name AS client, target.name AS recipient
+          FROM ${NAMES} named
+          JOIN ${NAMES} target ON target.name_hash = named.recipient_hash
+          JOIN ${NAMES} holder ON holder.name_hash = named.client_hash
+          WHERE named.name_hash = $1`, [hashOf(didOrAlias)])
+        return row
+      })
     },
 
     async clients (limit) {
@@ -135,13 +146,16 @@ export function createPostgresMediations (db: Database, commit: GroupCommit): Me
 
     async revoke (client) {
       const hash = hashOf(client)
-      return await commit.run(async tx => {
+      const revoked = await commit.run(async tx => {
         // The lock first: it waits for recipient additions under way, and the delete after it (a new
         // snapshot) sees them, so none is left behind without its client.
         if ((await tx.query(LOCK_CLIENT, [hash])).length === 0) return undefined
         const removed = await tx.query<{ name: string, kind: string }>(`DELETE FROM ${NAMES} WHERE client_hash = $1 RETURNING name, kind`, [hash])
+        await notifyRoutesChanged(tx)
         return removed.filter(row => row.kind === 'recipient').map(row => row.name)
       }, hash.toString('hex'))
+      if (revoked !== undefined) routes.clear()
+      return revoked
     }
   }
 }

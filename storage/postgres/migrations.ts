@@ -102,6 +102,43 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (client_hash, kind, token)
   );
   COMMENT ON TABLE ${SCHEMA}.push_devices IS 'Devices a client asked to be woken on when messages wait (token: FCM/APNs device token or Web Push endpoint); deleted with the client''s grant';
+  `,
+  // One call stores a whole group's messages: a statement per message cost the node more than the database.
+  `
+  CREATE FUNCTION ${SCHEMA}.mailbox_store(
+    new_boxes bytea[], new_ids text[], new_received_at bigint[], new_sizes integer[], new_messages text[],
+    max_messages integer, max_bytes bigint
+  ) RETURNS TABLE (stored boolean, refused boolean, queued_messages integer, queued_bytes bigint)
+  LANGUAGE plpgsql AS $$
+  BEGIN
+    FOR i IN 1 .. coalesce(array_length(new_boxes, 1), 0) LOOP
+      -- First the message: one already there (or being stored by another transaction, which this waits for) is a duplicate and counts nothing.
+      INSERT INTO ${SCHEMA}.mailbox_messages (box, id, received_at, size, message)
+      VALUES (new_boxes[i], new_ids[i], new_received_at[i], new_sizes[i], new_messages[i])
+      ON CONFLICT (box, id) DO NOTHING;
+      stored := FOUND;
+      refused := false;
+      queued_messages := NULL;
+      queued_bytes := NULL;
+      IF stored THEN
+        -- Then its count, conditioned on the quota, evaluated on the box row it locks: exact across processes.
+        INSERT INTO ${SCHEMA}.mailbox_boxes AS b (box, messages, bytes)
+        SELECT new_boxes[i], 1, new_sizes[i] WHERE max_messages >= 1 AND new_sizes[i] <= max_bytes
+        ON CONFLICT (box) DO UPDATE SET messages = b.messages + 1, bytes = b.bytes + excluded.bytes
+        WHERE b.messages + 1 <= max_messages AND b.bytes + excluded.bytes <= max_bytes
+        RETURNING b.messages, b.bytes INTO queued_messages, queued_bytes;
+        IF NOT FOUND THEN
+          -- The box is full: take the message back, and report the totals that refused it.
+          refused := true;
+          DELETE FROM ${SCHEMA}.mailbox_messages WHERE box = new_boxes[i] AND id = new_ids[i];
+          SELECT b.messages, b.bytes INTO queued_messages, queued_bytes FROM ${SCHEMA}.mailbox_boxes b WHERE b.box = new_boxes[i];
+        END IF;
+      END IF;
+      RETURN NEXT;
+    END LOOP;
+  END
+  $$;
+  COMMENT ON FUNCTION ${SCHEMA}.mailbox_store IS 'Stores messages one after another, each kept once per box and counted against the box''s quota, or refused (and not kept) past it; one row per message: stored (false: a duplicate), refused, and the box''s totals after it (or that refused it)';
   `
 ]
 

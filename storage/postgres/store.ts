@@ -10,6 +10,7 @@ import { createPostgresMediations } from './mediations.ts'
 import { migrate } from './migrations.ts'
 import { createPostgresOutbox } from './outbox.ts'
 import { createPostgresPushDevices } from './push.ts'
+import { RouteCache } from './route-cache.ts'
 import { openMailSignals } from './signals.ts'
 import { createPostgresNodeState } from './state.ts'
 
@@ -23,11 +24,14 @@ export interface PostgresStoreOptions extends DatabaseOptions {
   holder?: string
 }
 
+/** Routes kept in memory: a few thousand with did:peer:2 names (a few KiB each), many more with short ones. */
+const ROUTE_CACHE_BYTES = 16 * 1024 * 1024
+
 /**
  * The shared store: one PostgreSQL database that several node processes (replicas) may open at
  * once. Every rule that must hold across them (quotas, one holder per name, dedupe) is the
- * database's to enforce, in constraints and row locks; nothing is cached here. Writes go through
- * one group commit per process.
+ * database's to enforce, in constraints and row locks; only routes are cached here, dropped on
+ * every store whenever one removes any (LISTEN/NOTIFY). Writes go through one group commit per process.
  */
 export async function openPostgresStore (url: string, limits: StoreLimits, options: PostgresStoreOptions = {}): Promise<Store> {
   const db = openDatabase(url, options)
@@ -38,10 +42,12 @@ export async function openPostgresStore (url: string, limits: StoreLimits, optio
     // Names this process's claims (outbox relays, live pushes).
     const holder = options.holder ?? randomUUID()
     const outbox = createPostgresOutbox(db, commit, holder)
+    const routes = new RouteCache(ROUTE_CACHE_BYTES, signals.listening)
+    signals.onRoutesChanged(() => { routes.clear() })
     let closed = false
     return {
       mailbox: createPostgresMailbox(db, commit, limits.mailbox, holder),
-      mediations: createPostgresMediations(db, commit),
+      mediations: createPostgresMediations(db, commit, routes),
       outbox,
       usedInvitations: createPostgresUsedInvitations(db, commit),
       pushDevices: createPostgresPushDevices(db, commit),

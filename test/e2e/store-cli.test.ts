@@ -86,16 +86,16 @@ describe('didcomm-mesh backup, store copy and migrate', () => {
     const database = await server.createDatabase()
     const first = await run(['migrate', '--store', database])
     assert.equal(first.code, 0, first.stderr)
-    assert.equal(first.stdout.trim(), 'PostgreSQL schema version none → 2')
+    assert.equal(first.stdout.trim(), 'PostgreSQL schema version none → 3')
     const second = await run(['migrate'], 30_000, { DIDCOMM_MESH_STORE: database })
-    assert.equal(second.stdout.trim(), 'PostgreSQL schema version 2 → 2 (already current)')
+    assert.equal(second.stdout.trim(), 'PostgreSQL schema version 3 → 3 (already current)')
 
     const sql = postgres(database, { onnotice: () => {} })
     await sql`INSERT INTO didcomm_mesh.schema_migrations (version) VALUES (999)`
     await sql.end()
     const newer = await run(['migrate', '--store', database])
     assert.equal(newer.code, 1)
-    assert.match(newer.stderr, /schema is at version 999, newer than this node's 2: upgrade the node/)
+    assert.match(newer.stderr, /schema is at version 999, newer than this node's 3: upgrade the node/)
 
     const levelDir = join(work.path, 'migrate-level')
     await (await openLevelStore(levelDir, { mailbox: { maxMessages: 1, maxBytes: 1 } })).close()

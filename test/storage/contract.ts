@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { Key } from 'interface-datastore'
 import { MailboxFullError, contentHash } from '../../storage/store.ts'
-import type { OutboxEntry, PushRegistration, Store, StoreLimits } from '../../storage/store.ts'
+import type { AddResult, OutboxEntry, PushRegistration, Store, StoreLimits } from '../../storage/store.ts'
 
 /** One empty place a store keeps its data: opened (and reopened) as often as a test likes. */
 export interface StorePlace {
@@ -63,6 +63,29 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.equal((await mailbox.add('did:ex:dupe', 'same')).duplicate, true)
       assert.equal((await mailbox.status('did:ex:dupe')).count, 1)
       assert.equal((await mailbox.add('did:ex:other', 'same')).duplicate, false, 'the same message for another recipient is its own')
+    })
+
+    it('mailbox: adds arriving together over several boxes: duplicates among them kept once, a box filled part way refuses only the rest', async () => {
+      const { mailbox } = (await fresh({ mailbox: { maxMessages: 3, maxBytes: 1_000_000 } })).store
+      await mailbox.add('did:ex:part', 'earlier')
+      // (A store that groups writes may send the first alone, and the rest together.)
+      const together = await Promise.allSettled([
+        mailbox.add('did:ex:room', 'one'), mailbox.add('did:ex:part', 'one'), mailbox.add('did:ex:part', 'one'),
+        mailbox.add('did:ex:part', 'two'), mailbox.add('did:ex:room', 'two'), mailbox.add('did:ex:part', 'three')
+      ])
+      const part = [1, 2, 3, 5].map(i => together[i] as PromiseSettledResult<AddResult>)
+      const kept = part.flatMap(r => r.status === 'fulfilled' && !r.value.duplicate ? [r.value] : [])
+      // (A store may report, for adds committed together, the queue after all of them.)
+      assert.equal(kept.length, 2)
+      assert.equal(Math.max(...kept.map(r => r.queued?.messages ?? 0)), 3)
+      assert.equal(part.filter(r => r.status === 'fulfilled' && r.value.duplicate).length, 1)
+      const refused = part.filter(r => r.status === 'rejected')
+      assert.equal(refused.length, 1)
+      assert.ok(refused[0]?.reason instanceof MailboxFullError, String(refused[0]?.reason))
+      assert.equal((await mailbox.status('did:ex:part')).count, 3)
+      const room = [0, 4].map(i => together[i] as PromiseSettledResult<AddResult>)
+      assert.deepEqual(room.map(r => r.status === 'fulfilled' && !r.value.duplicate), [true, true])
+      assert.equal((await mailbox.status('did:ex:room')).count, 2)
     })
 
     it('mailbox: an add reports the recipient\'s queue after it, a duplicate nothing', async () => {

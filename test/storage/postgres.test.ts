@@ -8,6 +8,7 @@ import type { Store, StoreLimits } from '../../storage/store.ts'
 import { SCHEMA, openDatabase } from '../../storage/postgres/database.ts'
 import type { Database, Queryable } from '../../storage/postgres/database.ts'
 import { GroupCommit } from '../../storage/postgres/group-commit.ts'
+import type { Batch } from '../../storage/postgres/group-commit.ts'
 import { SCHEMA_VERSION } from '../../storage/postgres/migrations.ts'
 import { StoreVersionError, openPostgresStore } from '../../storage/postgres/store.ts'
 import { waitFor } from '../../bench/lib/wait.ts'
@@ -83,6 +84,17 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.equal((await b.mailbox.list(['did:ex:shared'], 100)).length, 7)
   })
 
+  it('adds from both at once over many boxes (each store storing its group in one statement) neither deadlock nor overfill a box', async () => {
+    const [a, b] = await replicas({ mailbox: { maxMessages: 5, maxBytes: 1_000_000 } })
+    const boxes = ['did:ex:w', 'did:ex:x', 'did:ex:y', 'did:ex:z']
+    // Ten messages a box, each from both stores: kept once, five a box.
+    const adds = Array.from({ length: 40 }, (_, k) => [a, b].map(async store => await store.mailbox.add(boxes[k % 4] as string, `message ${k}`))).flat()
+    const results = await Promise.allSettled(adds)
+    for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof MailboxFullError, String(r.reason))
+    for (const box of boxes) assert.equal((await a.mailbox.status(box)).count, 5)
+    assert.equal(results.filter(r => r.status === 'fulfilled' && !r.value.duplicate).length, 20)
+  })
+
   it('the same message from both is kept once', async () => {
     const [a, b] = await replicas()
     const results = await Promise.all(Array.from({ length: 10 }, async (_, i) => await (i % 2 === 0 ? a : b).mailbox.add('did:ex:dupe', 'same')))
@@ -142,6 +154,23 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.deepEqual((await b.mailbox.claim(['did:ex:live'], 5, new Set(), 1)).map(m => m.message), second)
     await new Promise(resolve => setTimeout(resolve, 5))
     assert.equal((await a.mailbox.claim(['did:ex:live'], 5, new Set(), 60_000)).length, 4, 'a lapsed claim is anyone\'s')
+  })
+
+  it('a route one store has read is forgotten once the other removes it: a recipient with its aliases, a revoked client\'s', async () => {
+    const [a, b] = await replicas()
+    await b.mediations.grant('did:ex:rc')
+    assert.equal(await b.mediations.addRecipient('did:ex:rc', 'did:ex:rr', ['did:ex:ra']), 'success')
+    assert.equal(await b.mediations.addRecipient('did:ex:rc', 'did:ex:rs'), 'success')
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:ra'), { client: 'did:ex:rc', recipient: 'did:ex:rr' })
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:rs'), { client: 'did:ex:rc', recipient: 'did:ex:rs' })
+    const forgotten = async (name: string): Promise<void> => {
+      await waitFor(async () => await a.mediations.findRecipient(name) === undefined ? true : undefined, 5000, `a to forget ${name}`)
+    }
+    assert.equal(await b.mediations.removeRecipient('did:ex:rc', 'did:ex:rr'), 'success')
+    await forgotten('did:ex:ra')
+    assert.deepEqual(await a.mediations.findRecipient('did:ex:rs'), { client: 'did:ex:rc', recipient: 'did:ex:rs' })
+    assert.deepEqual(await b.mediations.revoke('did:ex:rc'), ['did:ex:rs'])
+    await forgotten('did:ex:rs')
   })
 
   it('a signal from one store reaches the other\'s listeners, not its own', async () => {
@@ -214,6 +243,31 @@ describe('PostgreSQL store: group commit', () => {
       // The first alone, the next 49 together (pipelined, failing), then one by one up to the one
       // at fault, then once more without it.
       assert.ok(transactions() <= 4, `${transactions()} transactions`)
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('batched operations go as one statement between the others, in lock order; a failing one fails alone', async () => {
+    const { db, transactions } = await counted()
+    try {
+      const commit = new GroupCommit(db)
+      const statements: number[][] = []
+      const insert: Batch<number, number> = async (tx, ns) => {
+        statements.push(ns)
+        return (await tx.query<{ n: number }>('INSERT INTO kept SELECT 10 / (10 - n) * 0 + n FROM unnest($1::integer[]) AS n RETURNING n', [ns])).map(row => row.n)
+      }
+      // Each time, the first goes alone and the rest arrive while it commits, as one group.
+      const alone = async (): Promise<unknown> => await commit.run(async tx => await tx.query('SELECT 1', []))
+      // Keys 1, 2, 4, 5 batched, 3 not: two batch statements, either side of it.
+      const writes = [alone(), ...[5, 1, 3, 4, 2].map(async n => await (n === 3 ? commit.run(async tx => (await tx.query<{ n: number }>('INSERT INTO kept VALUES (3) RETURNING n', []))[0]?.n, '3') : commit.runBatched(insert, n, String(n))))]
+      assert.deepEqual((await Promise.all(writes)).slice(1), [5, 1, 3, 4, 2])
+      assert.deepEqual(statements, [[1, 2], [4, 5]])
+      // 10 divides by zero.
+      const failing = await Promise.allSettled([alone(), ...[6, 10, 7].map(async n => await commit.runBatched(insert, n, String(n)))])
+      assert.deepEqual(failing.map(r => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'])
+      assert.equal((await db.query<{ count: number }>('SELECT count(*) AS count FROM kept'))[0]?.count, 7)
+      assert.ok(transactions() <= 6, `${transactions()} transactions`)
     } finally {
       await db.close()
     }
@@ -306,9 +360,9 @@ describe('PostgreSQL store: schema versions', () => {
     await first.mediations.grant('did:ex:v1-client', 9)
     await first.mailbox.add('did:ex:v1-client', 'kept', 10)
     await first.close()
-    // Back to version 1: without step 2's table and record.
+    // Back to version 1: without the later steps' table, function and records.
     const sql = postgres(url, { onnotice: () => {} })
-    await sql.unsafe(`DROP TABLE ${SCHEMA}.push_devices; DELETE FROM ${SCHEMA}.schema_migrations WHERE version = 2`)
+    await sql.unsafe(`DROP TABLE ${SCHEMA}.push_devices; DROP FUNCTION ${SCHEMA}.mailbox_store; DELETE FROM ${SCHEMA}.schema_migrations WHERE version >= 2`)
     await sql.end()
     const upgraded = await openPostgresStore(url, LIMITS)
     try {
