@@ -85,13 +85,13 @@ function checkVapid (header: string | undefined, audience: string): { vapidKey: 
   return { vapidKey, claims }
 }
 
-export async function startWebPushService (): Promise<WebPushService> {
-  const keys = new Map<string, { ecdh: ECDH, auth: string }>()
-  const received: ReceivedPush[] = []
-  const invalid: string[] = []
+/**
+ * A server on 127.0.0.1 that answers each request with the status answer() last set, or holds it
+ * ('hang'); `take` sees each request and its body first, and answers 400 by returning false.
+ */
+async function answeringServer (initial: Answer, take: (request: IncomingMessage, body: Buffer) => boolean): Promise<{ url: string, answer: (next: Answer) => void, close: () => Promise<void> }> {
   const hanging = new Set<ServerResponse>()
-  let status: Answer = 201
-  let url = ''
+  let status = initial
   const server = createServer((request, response) => {
     void (async () => {
       const body = await bodyOf(request)
@@ -99,39 +99,47 @@ export async function startWebPushService (): Promise<WebPushService> {
         hanging.add(response)
         return
       }
-      const id = request.url?.split('/').at(-1) ?? ''
-      const subscriber = keys.get(id)
-      try {
-        if (request.method !== 'POST' || subscriber === undefined) throw new Error(`no subscription at ${request.url}`)
-        if (request.headers['content-encoding'] !== 'aes128gcm') throw new Error('not aes128gcm')
-        if (request.headers.ttl === undefined) throw new Error('no TTL')
-        const { vapidKey, claims } = checkVapid(request.headers.authorization, url)
-        const text = ece.decrypt(body, { version: 'aes128gcm', privateKey: subscriber.ecdh, authSecret: subscriber.auth }).toString('utf8')
-        const { urgency, topic, ttl } = request.headers as Record<string, string | undefined>
-        received.push({ subscription: id, payload: JSON.parse(text), text, vapidKey, claims, headers: { urgency, topic, ttl }, at: Date.now() })
-      } catch (err) {
-        invalid.push(err instanceof Error ? err.message : String(err))
-        response.writeHead(400).end()
-        return
-      }
-      response.writeHead(status).end()
+      response.writeHead(take(request, body) ? status : 400).end()
     })()
   })
-  url = await listen(server)
+  return { url: await listen(server), answer: next => { status = next }, close: async () => { await closeServer(server, hanging) } }
+}
+
+export async function startWebPushService (): Promise<WebPushService> {
+  const keys = new Map<string, { ecdh: ECDH, auth: string }>()
+  const received: ReceivedPush[] = []
+  const invalid: string[] = []
+  const server = await answeringServer(201, (request, body) => {
+    const id = request.url?.split('/').at(-1) ?? ''
+    const subscriber = keys.get(id)
+    try {
+      if (request.method !== 'POST' || subscriber === undefined) throw new Error(`no subscription at ${request.url}`)
+      if (request.headers['content-encoding'] !== 'aes128gcm') throw new Error('not aes128gcm')
+      if (request.headers.ttl === undefined) throw new Error('no TTL')
+      const { vapidKey, claims } = checkVapid(request.headers.authorization, server.url)
+      const text = ece.decrypt(body, { version: 'aes128gcm', privateKey: subscriber.ecdh, authSecret: subscriber.auth }).toString('utf8')
+      const { urgency, topic, ttl } = request.headers as Record<string, string | undefined>
+      received.push({ subscription: id, payload: JSON.parse(text), text, vapidKey, claims, headers: { urgency, topic, ttl }, at: Date.now() })
+      return true
+    } catch (err) {
+      invalid.push(err instanceof Error ? err.message : String(err))
+      return false
+    }
+  })
   return {
-    url,
+    url: server.url,
     subscribe () {
       const ecdh = createECDH('prime256v1')
       ecdh.generateKeys()
       const id = randomBytes(8).toString('hex')
       const auth = randomBytes(16).toString('base64url')
       keys.set(id, { ecdh, auth })
-      return { id, subscription: { endpoint: `${url}/push/${id}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth } } }
+      return { id, subscription: { endpoint: `${server.url}/push/${id}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth } } }
     },
     received,
     invalid,
-    answer (next) { status = next },
-    close: async () => { await closeServer(server, hanging) }
+    answer: server.answer,
+    close: server.close
   }
 }
 
@@ -145,24 +153,9 @@ export interface PushGateway {
 /** A push gateway, as a wallet vendor runs one: it takes { token, platform, ... } and would forward to FCM or APNs. */
 export async function startPushGateway (): Promise<PushGateway> {
   const received: Array<Record<string, unknown>> = []
-  const hanging = new Set<ServerResponse>()
-  let status: Answer = 200
-  const server = createServer((request, response) => {
-    void (async () => {
-      const body = await bodyOf(request)
-      if (status === 'hang') {
-        hanging.add(response)
-        return
-      }
-      if (request.headers['content-type'] === 'application/json') received.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>)
-      response.writeHead(status).end()
-    })()
+  const server = await answeringServer(200, (request, body) => {
+    if (request.headers['content-type'] === 'application/json') received.push(JSON.parse(body.toString('utf8')) as Record<string, unknown>)
+    return true
   })
-  const url = await listen(server)
-  return {
-    url: `${url}/notify`,
-    received,
-    answer (next) { status = next },
-    close: async () => { await closeServer(server, hanging) }
-  }
+  return { url: `${server.url}/notify`, received, answer: server.answer, close: server.close }
 }
