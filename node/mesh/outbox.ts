@@ -227,16 +227,18 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         const soonest = Math.min(...hop.window.map(e => e.expiresAt))
         // A hop waiting to retry holds nothing in memory: it reads its window again when it wakes.
         hop.window = []
-        hop.timer = setTimeout(() => { void drain(hop) }, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
+        wakeLater(hop, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
         return
       }
       // Nothing left to back off for: a message still being written wakes the hop at once.
       hop.failures = 0
       if (hop.count === 0) hops.delete(hop.next)
     } catch (err) {
-      logger.error({ err, next: hop.next }, 'outbox drain failed')
       hop.window = []
-      hop.timer = setTimeout(() => { void drain(hop) }, options.maxDelayMs)
+      // Stopped meanwhile (the store closed under it): nothing failed, and nothing is to be tried again.
+      if (!running) return
+      logger.error({ err, next: hop.next }, 'outbox drain failed')
+      wakeLater(hop, options.maxDelayMs)
     } finally {
       done()
       hop.draining = false
@@ -244,6 +246,11 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       if (hop.woken && hop.failures === 0) void drain(hop)
       hop.woken = false
     }
+  }
+
+  /** Drains `hop` again in `ms`, unless the outbox was stopped meanwhile: a stopped node keeps no timer alive. */
+  function wakeLater (hop: Hop, ms: number): void {
+    if (running) hop.timer = setTimeout(() => { void drain(hop) }, ms)
   }
 
   /**

@@ -146,6 +146,8 @@ export function createPushNotifier (components: PushNotifierComponents, init: Pu
 
   /** A wake-up within the client's interval: one more push at its end. */
   function fold (client: string, interval: Interval): void {
+    // A read that finishes after stop() must not start a timer that keeps the process alive.
+    if (stopped) return
     if (interval.devices === undefined) {
       interval.early++
       return

@@ -112,6 +112,30 @@ describe('outbox', () => {
     h.outbox.stop()
   })
 
+  it('a send still in flight when the outbox stops schedules no retry: a stopped node keeps no timer alive', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter(kind => kind === 'Timeout').length
+    for (const outcome of ['retry', 'throw'] as const) {
+      let answer: (() => void) | undefined
+      const h = harness({
+        init: { maxDelayMs: HOUR },
+        send: async () => {
+          await new Promise<void>(resolve => { answer = resolve })
+          if (outcome === 'throw') throw new Error('the store closed under it')
+          return { outcome: 'retry', reason: 'next hop down' }
+        }
+      })
+      await h.outbox.start()
+      await h.outbox.enqueue(fields(`in flight (${outcome})`))
+      await until(() => answer !== undefined, 'the send to start')
+      const before = timers()
+      h.outbox.stop()
+      answer?.()
+      await new Promise(resolve => setImmediate(resolve))
+      await new Promise(resolve => setImmediate(resolve))
+      assert.ok(timers() <= before, `${outcome}: no timer left after stop (${before} before, ${timers()} after)`)
+    }
+  })
+
   it('a duplicate enqueue is kept once and not counted twice', async () => {
     const h = harness()
     // Not started: nothing drains, the queue only fills.
