@@ -48,10 +48,18 @@ export function urlAllowed (url: string, privateDestinations: boolean): boolean 
   } catch {
     return false
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return false
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1')
+  return parsedUrlAllowed(parsed, privateDestinations)
+}
+
+/** urlAllowed for a URL already parsed. */
+export function parsedUrlAllowed (url: URL, privateDestinations: boolean): boolean {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false
+  const host = bareHost(url.hostname)
   return privateDestinations || isIP(host) === 0 || isPublicAddress(host)
 }
+
+/** A host as URLs write it, without the brackets of an IPv6 literal, lower-cased. */
+export const bareHost = (host: string): string => host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
 
 /**
  * The `lookup` for node:http requests: every address the name resolves to must be public, checked

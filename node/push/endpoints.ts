@@ -1,4 +1,4 @@
-import { urlAllowed } from '../mesh/destination.ts'
+import { bareHost, parsedUrlAllowed } from '../mesh/destination.ts'
 
 /** Which Web Push endpoints the node posts to: the URL comes from a client, so only push services the operator allows. */
 export interface PushEndpointPolicy {
@@ -8,11 +8,9 @@ export interface PushEndpointPolicy {
   privateDestinations: boolean
 }
 
-const bare = (host: string): string => host.toLowerCase().replace(/^\[(.*)\]$/, '$1')
-
 function hostListed (host: string, hosts: readonly string[]): boolean {
   return hosts.some(entry => {
-    const pattern = bare(entry)
+    const pattern = bareHost(entry)
     return pattern.startsWith('*.') ? host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1 : host === pattern
   })
 }
@@ -31,5 +29,5 @@ export function pushEndpointAllowed (endpoint: string, policy: PushEndpointPolic
   }
   if (url.protocol !== 'https:' && !(policy.privateDestinations && url.protocol === 'http:')) return false
   if (url.username !== '' || url.password !== '') return false
-  return hostListed(bare(url.hostname), policy.hosts) && urlAllowed(endpoint, policy.privateDestinations)
+  return hostListed(bareHost(url.hostname), policy.hosts) && parsedUrlAllowed(url, policy.privateDestinations)
 }
