@@ -8,6 +8,7 @@ import type { NodeMetrics } from '../metrics.ts'
 import { urlAllowed } from './destination.ts'
 import { createMixDirectory } from './directory.ts'
 import type { MixPeer } from './directory.ts'
+import { keepInTouch } from './keep-in-touch.ts'
 import { createMixer } from './mixer.ts'
 import { createOutbox } from './outbox.ts'
 import type { OutboxHop, OutboxInit, OutboxStats } from './outbox.ts'
@@ -69,6 +70,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
   const mix = init.mix ?? { enabled: true, maxDelayMs: 0, maxHeld: 0 }
   const directory = createMixDirectory({ libp2p, resolver, logger, did: components.did }, { mix: mix.enabled, ...(mix.peersPerHost === undefined ? {} : { maxPeersPerHost: mix.peersPerHost }) })
   const mixer = createMixer(mix.enabled ? mix : { maxDelayMs: 0, maxHeld: 0 })
+  const contacts = keepInTouch(libp2p, logger)
   const outbox = createOutbox({
     store: components.outbox,
     lookup: async did => await routes.lookup(did),
@@ -77,6 +79,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
       const start = performance.now()
       const result = await relay.send(route, packed)
       components.metrics?.relayed(result.outcome, (performance.now() - start) / 1000)
+      if (result.outcome === 'accepted' && route.kind === 'libp2p') contacts.relayedTo(route.peerId)
       // The next hop and the size on the wire, never the DID: what a node on the path sees anyway.
       logger.debug({ to: route.kind === 'libp2p' ? route.peerId.toString() : 'http', bytes: Buffer.byteLength(packed), outcome: result.outcome }, 'relayed')
       return result
@@ -121,6 +124,7 @@ export function createMesh (components: MeshComponents, init: MeshInit): Mesh {
     async stop () {
       libp2p.removeEventListener('peer:connect', onConnect)
       outbox.stop()
+      contacts.stop()
       relay.close()
       routes.stop()
       await directory.stop()

@@ -238,7 +238,9 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       // Stopped meanwhile (the store closed under it): nothing failed, and nothing is to be tried again.
       if (!running) return
       logger.error({ err, next: hop.next }, 'outbox drain failed')
-      wakeLater(hop, options.maxDelayMs)
+      // Backed off as a failed round, not for the longest delay: an hour without relaying over one error.
+      hop.failures++
+      wakeLater(hop, backoff(hop.failures))
     } finally {
       done()
       hop.draining = false

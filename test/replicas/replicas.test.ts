@@ -123,9 +123,11 @@ describe('replicas of one mediator over PostgreSQL', () => {
     await sending
     await socket.close()
     assert.ok(refused > 0 && accepted >= 300, `the kill landed during ingest (${accepted} accepted, ${refused} refused)`)
-    const ids = await pickUpAll(wallet, [r3, r1], set.did, accepted)
+    const ids = await pickUpAll(wallet, [r3, r1], set.did, accepted + refused)
     assert.equal(new Set(ids).size, ids.length, 'none twice')
-    assert.equal(ids.length, accepted, 'every acknowledged forward is delivered')
+    // A forward whose batch committed just before the kill, its answer lost with the process, counts
+    // as refused but is there too (its sender would send it again): never fewer than acknowledged.
+    assert.ok(ids.length >= accepted && ids.length <= accepted + refused, `${ids.length} delivered, ${accepted} acknowledged, ${refused} refused`)
     await set.restart(1)
   })
 })
