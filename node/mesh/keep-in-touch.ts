@@ -1,7 +1,6 @@
 import { KEEP_ALIVE } from '@libp2p/interface'
-import type { PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import type { MeshLibp2p } from '../libp2p.ts'
 
 /** Long enough to outlast an outage; short enough that a peer no longer relayed to is dropped. */
 const TAG_TTL_MS = 24 * 60 * 60 * 1000
@@ -19,7 +18,7 @@ export interface KeepInTouch {
  * peer as it drops (five tries over about 30 s) and at this node's own start; the connection wakes
  * the hop (outbox.retryNow). Tagged once per connection: one peer store write, not one per message.
  */
-export function keepInTouch (libp2p: MeshLibp2p, logger: Logger): KeepInTouch {
+export function keepInTouch (libp2p: Pick<Libp2p, 'addEventListener' | 'removeEventListener' | 'peerStore'>, logger: Pick<Logger, 'debug'>): KeepInTouch {
   const tagged = new Set<string>()
   // libp2p removes the tag when its redials fail; the next relay after a reconnect sets it again.
   const onDisconnect = (event: CustomEvent<PeerId>): void => { tagged.delete(event.detail.toString()) }

@@ -112,9 +112,17 @@ class NodeProcess {
     return this.running?.stderr() ?? ''
   }
 
+  /** What it logged (pino writes to stdout; at warn level, the warnings and errors). */
+  log (): string {
+    return this.running?.stdout() ?? ''
+  }
+
   async outboxDepth (): Promise<number> {
-    const info = await (await fetch(new URL('info', this.url))).json() as { mesh: { outbox: { depth: number } } }
-    return info.mesh.outbox.depth
+    return (await this.info()).mesh.outbox.depth
+  }
+
+  async info (): Promise<{ mesh: { outbox: { depth: number } } }> {
+    return await (await fetch(new URL('info', this.url))).json() as { mesh: { outbox: { depth: number } } }
   }
 }
 
@@ -275,6 +283,10 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
     await home.start()
 
     await waitFor(async () => await relay.outboxDepth().catch(() => 1) === 0 ? true : undefined, 120_000, "the relay node's outbox to drain")
+      .catch(async (err: Error) => {
+        const mesh = await relay.info().then(info => info.mesh, (e: Error) => e.message)
+        throw new Error(`${err.message}; its /info mesh: ${JSON.stringify(mesh)}; its log: ${relay.log().slice(-3000)}`)
+      })
     await waitFor(() => [...acknowledged].every(content => picker.seen.has(content)) ? true : undefined, 60_000, 'every acknowledged forward to arrive').catch(() => undefined)
     picking = false
     await pickerLoop
