@@ -16,7 +16,9 @@ export const FIGURES = {
   e2e_p99_ms: 'business -> its node -> home node -> live wallet, one message at a time',
   e2e_mix2_p50_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
   e2e_mix2_p99_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
-  mix2_over_relay_p50: '(e2e_mix2_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops add, in single relays',
+  e2e_mix2_nodelay_p50_ms: 'the same through two mix nodes that hold nothing (--mix-delay-ms 0): the path without the deliberate delay',
+  e2e_mix2_nodelay_p99_ms: 'the same through two mix nodes that hold nothing (--mix-delay-ms 0): the path without the deliberate delay',
+  mix2_over_relay_p50: '(e2e_mix2_nodelay_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops cost, in single relays, besides the delay',
   rss_idle_mb: "one node's RSS, idle after start",
   rss_loaded_mb: "one node's RSS at the end of the ingest run",
   disk_bytes_per_message: "one node's data dir growth per queued message"

@@ -2,8 +2,10 @@
  * A 10-node mesh in this process. A business posts to its node, which finds the wallet's home node
  * (through the DHT the first time: route_cold_ms), relays, and the home node pushes the message live to
  * the wallet's WebSocket (e2e_*). e2e_mix2_*: the same through two mix nodes, the path built by the
- * client library, alternating with the direct messages. relay_*: one acknowledged node-to-node hop on
- * a warm connection, from a bare mesh peer to the home node (acknowledged after the home node's durable write).
+ * client library; e2e_mix2_nodelay_*: through two mixes that hold nothing (`--mix-delay-ms 0`), which
+ * tells the path's own cost from the deliberate delay. The three kinds alternate message by message.
+ * relay_*: one acknowledged node-to-node hop on a warm connection, from a bare mesh peer to the home
+ * node (acknowledged after the home node's durable write).
  */
 import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -33,6 +35,9 @@ interface Mesh { nodes: InProcessNode[], stop(): Promise<void> }
 /** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host, and every node dials the first. */
 const JOIN_STAGGER_MS = 300
 
+/** Nodes that mix without holding anything (the others keep the default --mix-delay-ms). */
+const UNDELAYED_MIXES = [2, 3]
+
 /** `size` nodes, each bootstrapped from the first, started a little apart; resolves once every one has a peer. */
 async function startMesh (size: number): Promise<Mesh> {
   const nodes: Array<InProcessNode | undefined> = []
@@ -44,7 +49,8 @@ async function startMesh (size: number): Promise<Mesh> {
   const start = async (i: number, bootstrap: string[]): Promise<InProcessNode> => {
     const dir = await scratchDir()
     dirs.push(dir)
-    const node = await startInProcessNode({ dataDir: dir, bootstrap })
+    // Every node is on 127.0.0.1, of which a directory would list only --mix-peers-per-host (2).
+    const node = await startInProcessNode({ dataDir: dir, bootstrap, mixPeersPerHost: size, ...(UNDELAYED_MIXES.includes(i) ? { mixDelayMs: 0 } : {}) })
     nodes[i] = node
     return node
   }
@@ -103,14 +109,14 @@ async function sequentialE2e (sender: InProcessNode, socket: WalletSocket, forwa
   return latencies
 }
 
-/** Both lists' messages in turn (a's first), so that the machine's noise falls on both alike. */
-function alternate<T> (a: readonly T[], b: readonly T[]): T[] {
-  return a.flatMap((item, i) => [item, b[i] as T])
+/** The lists' messages in turn (the first list's first), so that the machine's noise falls on all alike. */
+function alternate<T> (lists: ReadonlyArray<readonly T[]>): T[] {
+  return (lists[0] ?? []).flatMap((_, i) => lists.map(list => list[i] as T))
 }
 
-/** The even and the odd places of `list`: alternate's two lists again. */
-function unalternate<T> (list: readonly T[]): [T[], T[]] {
-  return [list.filter((_, i) => i % 2 === 0), list.filter((_, i) => i % 2 === 1)]
+/** alternate's `count` lists again. */
+function unalternate<T> (list: readonly T[], count: number): T[][] {
+  return Array.from({ length: count }, (_, k) => list.filter((_, i) => i % count === k))
 }
 
 /** The mediator DIDs `business`'s node lists as mixes (the DIDComm query a MeshAgent makes), none of them `home`'s. */
@@ -121,16 +127,19 @@ async function mixesFor (business: ThirdPartyAgent, sender: InProcessNode, home:
 }
 
 /**
- * Two mixes drawn at random from the sender's directory, as a MeshAgent draws them (never its own
- * node nor the recipient's mediator), once for the whole run: a fresh pair per message would time
- * first contacts between mixes (route lookups, dials), which route_cold_ms stands for.
+ * Two mixes with the default delay drawn at random from the sender's directory, as a MeshAgent draws
+ * them (never its own node nor the recipient's mediator), and the two undelayed ones, once both are
+ * listed there too. Once for the whole run: a fresh pair per message would time first contacts
+ * between mixes (route lookups, dials), which route_cold_ms stands for.
  */
-async function drawTwoMixes (business: ThirdPartyAgent, sender: InProcessNode, home: InProcessNode): Promise<string[]> {
-  const mixes = await waitFor(async () => {
+async function drawMixes (business: ThirdPartyAgent, mesh: Mesh, sender: InProcessNode, home: InProcessNode): Promise<{ delayed: string[], undelayed: string[] }> {
+  const undelayed = UNDELAYED_MIXES.map(i => (mesh.nodes[i] as InProcessNode).did)
+  const delayed = await waitFor(async () => {
     const listed = await mixesFor(business, sender, home)
-    return listed.length >= 2 ? listed : undefined
-  }, 20_000, "two mixes in the business's node's directory")
-  return randomSample(mixes, 2)
+    const others = listed.filter(did => !undelayed.includes(did))
+    return others.length >= 2 && undelayed.every(did => listed.includes(did)) ? others : undefined
+  }, 20_000, "the mixes in the business's node's directory")
+  return { delayed: randomSample(delayed, 2), undelayed }
 }
 
 /** Fails unless each of `mixes` relayed at least `count` messages: the mixed messages did take the mixes. */
@@ -178,23 +187,27 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
   const business = new ThirdPartyAgent()
   await business.mediate(sender.url, sender.did)
   const viaSender = await packForwards(business, { to: pairwise, bodyBytes: KIB, via: { next: home.did, mediator: sender.did } }, 1 + settings.e2eRuns + settings.e2eMessages)
-  const mix = { node: sender.did, mixes: await drawTwoMixes(business, sender, home), mediator: home.did }
+  const mixes = await drawMixes(business, mesh, sender, home)
+  const mix = { node: sender.did, mixes: mixes.delayed, mediator: home.did }
   const mixed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix }, 1 + settings.e2eRuns)
+  const undelayedMix = { ...mix, mixes: mixes.undelayed }
+  const mixedUndelayed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix: undelayedMix }, 1 + settings.e2eRuns)
   const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
   const socket = await WalletSocket.open(wallet, home)
   try {
     await socket.goLive()
     await waitForRoute(peer, mesh.nodes[0] as InProcessNode, home)
     const [cold] = await sequentialE2e(sender, socket, viaSender.slice(0, 1))
-    // The mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
-    await sequentialE2e(sender, socket, mixed.slice(0, 1))
-    const [e2e, e2eMix2] = unalternate(await sequentialE2e(sender, socket, alternate(viaSender.slice(1, 1 + settings.e2eRuns), mixed.slice(1))))
-    await checkRelayedBy(mesh, mix.mixes, mixed.length)
+    // Each mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
+    await sequentialE2e(sender, socket, [mixed[0] as string, mixedUndelayed[0] as string])
+    const kinds = [viaSender.slice(1, 1 + settings.e2eRuns), mixed.slice(1), mixedUndelayed.slice(1)]
+    const [e2e, e2eMix2, e2eMix2Undelayed] = unalternate(await sequentialE2e(sender, socket, alternate(kinds)), kinds.length) as [number[], number[], number[]]
+    await checkRelayedBy(mesh, [...mix.mixes, ...undelayedMix.mixes], mixed.length)
     const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
     const hops = await relayHops(peer, home, direct)
     const relayP50 = percentile(hops, 0.5)
     const e2eP50 = percentile(e2e, 0.5)
-    const e2eMix2P50 = percentile(e2eMix2, 0.5)
+    const e2eMix2UndelayedP50 = percentile(e2eMix2Undelayed, 0.5)
     return {
       route_cold_ms: round(cold ?? NaN),
       relay_p50_ms: relayP50,
@@ -202,9 +215,11 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
       e2e_per_s: e2eRate,
       e2e_p50_ms: e2eP50,
       e2e_p99_ms: percentile(e2e, 0.99),
-      e2e_mix2_p50_ms: e2eMix2P50,
+      e2e_mix2_p50_ms: percentile(e2eMix2, 0.5),
       e2e_mix2_p99_ms: percentile(e2eMix2, 0.99),
-      mix2_over_relay_p50: round((e2eMix2P50 - e2eP50) / relayP50, 2)
+      e2e_mix2_nodelay_p50_ms: e2eMix2UndelayedP50,
+      e2e_mix2_nodelay_p99_ms: percentile(e2eMix2Undelayed, 0.99),
+      mix2_over_relay_p50: round((e2eMix2UndelayedP50 - e2eP50) / relayP50, 2)
     }
   } finally {
     await socket.close()
