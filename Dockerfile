@@ -7,7 +7,9 @@
 # 1. Build: every dependency, then `npm run build` (TypeScript to dist/, what the image runs).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
+# patches/: fixes to dependencies that npm's postinstall (patch-package) applies.
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY client ./client
@@ -22,6 +24,7 @@ RUN npm run build
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --omit=dev --no-audit --no-fund
 
 # 3. The image: Node 24, tini as init, the built node, a non-root user, data in a volume.
