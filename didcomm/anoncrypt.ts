@@ -11,7 +11,7 @@
  */
 import { createDecipheriv, diffieHellman } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
-import { UnwrapError, checkedApv, concatKdf, decryptCbcHs512, decrypting, fromBase64url, ourRecipient, parseHeader, unwrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
+import { UnwrapError, checkedApv, concatKdf, decryptCbcHs512, decrypting, fromBase64url, ourRecipient, parseHeader, secretKey, unwrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
 import type { JweJson, PrivateKeyFor, Unwrapped } from './jose.ts'
 
 export const ANONCRYPT_ALG = 'ECDH-ES+A256KW'
@@ -23,7 +23,7 @@ function aeadDecrypt (algorithm: 'aes-256-gcm' | 'chacha20-poly1305', key: Buffe
   if (nonce.length !== 12) throw new UnwrapError(`${algorithm} needs a 12-byte nonce`)
   const options = { authTagLength: 16 }
   // Two calls, as node:crypto's typings pick the decipher's type per algorithm.
-  const decipher = algorithm === 'aes-256-gcm' ? createDecipheriv(algorithm, key, nonce, options) : createDecipheriv(algorithm, key, nonce, options)
+  const decipher = algorithm === 'aes-256-gcm' ? createDecipheriv(algorithm, secretKey(key), nonce, options) : createDecipheriv(algorithm, secretKey(key), nonce, options)
   decipher.setAAD(aad, { plaintextLength: ciphertext.length })
   decipher.setAuthTag(tag)
   return Buffer.concat([decipher.update(ciphertext), decipher.final()])
