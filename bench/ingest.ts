@@ -1,7 +1,7 @@
 /**
  * `npm run bench:ingest [-- --quick] [-- --cpu-prof <dir>] [-- --node-flag <flag> ...]`: the ingest
- * scenario alone, with what explains its figures: CPU per forward of the node and of the load
- * generator (which shares the cores), and during the open loop the node's event-loop delay and GC
+ * scenario alone, with what explains its figures: CPU per forward of the node (all threads, and its
+ * main thread alone: what limits its rate) and of the load generator (which shares the cores), and during the open loop the node's event-loop delay and GC
  * time (from its /metrics) beside the load generator's own event-loop delay. `--cpu-prof` writes the
  * node's V8 CPU profile there when it stops; `--node-flag` passes node flags (`--unpack-workers 0`).
  */
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util'
 import { withChildNode } from './lib/child-node.ts'
 import type { ChildNode } from './lib/child-node.ts'
 import { cleanupOnExit } from './lib/cleanup.ts'
-import { LOAD_GENERATOR, processCpuMs } from './lib/cpu.ts'
+import { LOAD_GENERATOR, mainThreadCpuMs, processCpuMs } from './lib/cpu.ts'
 import { closePackers } from './lib/pack.ts'
 import { KIB, settingsFor } from './lib/settings.ts'
 import { round } from './lib/stats.ts'
@@ -44,7 +44,8 @@ async function main (): Promise<void> {
   const { unpack_ceiling_per_s: ceiling } = await unpackScenario(settings)
   const figures = await withChildNode(values['node-flag'], async node => {
     const nodeCpu = { name: 'node', cpuMs: () => processCpuMs(node.pid) }
-    const ingest = await measureIngest([node], KIB, settings.ingestMessages, settings, [nodeCpu, LOAD_GENERATOR])
+    const nodeMainThread = { name: 'main', cpuMs: () => mainThreadCpuMs(node.pid) }
+    const ingest = await measureIngest([node], KIB, settings.ingestMessages, settings, [nodeCpu, nodeMainThread, LOAD_GENERATOR])
     const before = await metrics(node)
     const loadDelay = monitorEventLoopDelay({ resolution: 10 })
     loadDelay.enable()
@@ -58,6 +59,7 @@ async function main (): Promise<void> {
       unpack_ceiling_per_s: ceiling,
       ingest_ratio: round(ingest.perSecond / (ceiling ?? NaN), 3),
       node_cpu_ms_per_forward: perForward(ingest.cpuMs.node),
+      node_main_thread_cpu_ms_per_forward: perForward(ingest.cpuMs.main),
       load_cpu_ms_per_forward: perForward(ingest.cpuMs.load),
       load_cpu_share: round((ingest.cpuMs.load ?? NaN) / ((ingest.cpuMs.load ?? NaN) + (ingest.cpuMs.node ?? NaN)), 3),
       ingest_p50_ms: latency.p50,

@@ -165,10 +165,10 @@ export function checkedApv (jwe: JweJson, apv: string): Buffer {
 }
 
 /** The first recipient entry we hold a key for, as didcomm-rust picks it. */
-export function ourRecipient (jwe: JweJson, privateKeyFor: PrivateKeyFor): { encryptedKey: string, privateKey: KeyObject, recipientKids: string[] } | undefined {
+export function ourRecipient (jwe: JweJson, privateKeyFor: PrivateKeyFor): { kid: string, encryptedKey: string, privateKey: KeyObject, recipientKids: string[] } | undefined {
   for (const recipient of jwe.recipients) {
     const privateKey = privateKeyFor(recipient.header.kid)
-    if (privateKey !== undefined) return { encryptedKey: recipient.encrypted_key, privateKey, recipientKids: jwe.recipients.map(r => r.header.kid) }
+    if (privateKey !== undefined) return { kid: recipient.header.kid, encryptedKey: recipient.encrypted_key, privateKey, recipientKids: jwe.recipients.map(r => r.header.kid) }
   }
   return undefined
 }
