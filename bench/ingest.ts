@@ -29,6 +29,14 @@ function total (text: string, name: string): number {
   return text.split('\n').filter(line => line.startsWith(name)).reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
 }
 
+/** GC pauses during the open loop longer than `seconds` (a bucket bound of prom-client's GC histogram), all kinds. */
+function gcPausesOver (before: string, after: string, seconds: string): number {
+  const over = (text: string): number => total(text, 'didcomm_mesh_nodejs_gc_duration_seconds_count') - text.split('\n')
+    .filter(line => line.startsWith('didcomm_mesh_nodejs_gc_duration_seconds_bucket') && line.includes(`le="${seconds}"`))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0)
+  return over(after) - over(before)
+}
+
 /** The node's /metrics; reading it also resets prom-client's event-loop delay histogram. */
 async function metrics (node: ChildNode): Promise<string> {
   return await (await fetch(new URL('/metrics', node.url))).text()
@@ -64,9 +72,11 @@ async function main (): Promise<void> {
       load_cpu_share: round((ingest.cpuMs.load ?? NaN) / ((ingest.cpuMs.load ?? NaN) + (ingest.cpuMs.node ?? NaN)), 3),
       ingest_p50_ms: latency.p50,
       ingest_p99_ms: latency.p99,
+      ingest_p99_from_send_ms: latency.p99FromSend,
       node_loop_delay_p99_ms: round(sample(after, 'didcomm_mesh_nodejs_eventloop_lag_p99_seconds') * 1000, 2),
       node_loop_delay_max_ms: round(sample(after, 'didcomm_mesh_nodejs_eventloop_lag_max_seconds') * 1000, 2),
       node_gc_ms_during_open_loop: round((total(after, gc) - total(before, gc)) * 1000, 1),
+      node_gc_pauses_over_10ms: gcPausesOver(before, after, '0.01'),
       load_loop_delay_p99_ms: round(loadDelay.percentile(99) / 1e6, 2),
       load_loop_delay_max_ms: round(loadDelay.max / 1e6, 2)
     }
