@@ -4,11 +4,15 @@
  * decryption (~0.3 ms of a forward's ~0.7 ms). The checks stay on the main thread
  * (didcomm/anoncrypt.ts: anoncryptJob); only the decryption moves. Jobs posted in one turn of the
  * event loop go to each thread as one message, so the hand-off costs a few µs a job, not a
- * postMessage round trip each. Threads start at the first job, so an idle node pays nothing.
+ * postMessage round trip each. Threads start at the first job, so an idle node pays nothing
+ * (~25 MiB each once started); jobs are decrypted on the calling thread until a thread has loaded,
+ * so the first forwards do not wait the ~100 ms that takes.
  */
 import type { KeyObject } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
+import { openAnoncrypt } from './anoncrypt.ts'
 import type { AnoncryptJob } from './anoncrypt.ts'
+import { READY } from './anoncrypt-worker.ts'
 import type { JobRequest, JobResult } from './anoncrypt-worker.ts'
 import { UnwrapError } from './jose.ts'
 
@@ -20,7 +24,9 @@ export class AnoncryptThreadError extends Error {
 export interface AnoncryptPool {
   /** The job's plaintext; throws UnwrapError when it does not decrypt. */
   open(job: AnoncryptJob, privateKey: KeyObject): Promise<string>
-  /** Stops the threads; jobs still out fail with AnoncryptThreadError. */
+  /** Starts every thread now and resolves once all have loaded (until then, jobs are decrypted on the calling thread). */
+  warm(): Promise<void>
+  /** Stops the threads; jobs still out fail with AnoncryptThreadError, later ones are decrypted on the calling thread. */
   close(): Promise<void>
 }
 
@@ -30,6 +36,9 @@ interface Thread {
   /** Key ids whose key this thread has been given. */
   kids: Set<string>
   batch: JobRequest[]
+  /** Whether it has loaded and said so (READY); `load` resolves then. */
+  loaded: boolean
+  load: PromiseWithResolvers<void>
 }
 
 // Sources run as .ts (Node strips types), the build as .js.
@@ -41,6 +50,8 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
   let next = 0
   let nextId = 0
   let flushing = false
+  // Once closed, or once a thread died before it loaded (it would again: a broken install), jobs stay on the calling thread.
+  let inThreadOnly = false
 
   function failAll (thread: Thread, err: AnoncryptThreadError): void {
     for (const waiting of thread.pending.values()) waiting.reject(err)
@@ -48,10 +59,15 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
   }
 
   function start (slot: number): Thread {
-    const thread: Thread = { worker: new Worker(WORKER_URL), pending: new Map(), kids: new Set(), batch: [] }
-    // An idle thread must not keep a process alive; one with jobs out does (ref'd in open).
-    thread.worker.unref()
-    thread.worker.on('message', (results: JobResult[]) => {
+    const thread: Thread = { worker: new Worker(WORKER_URL), pending: new Map(), kids: new Set(), batch: [], loaded: false, load: Promise.withResolvers() }
+    thread.worker.on('message', (results: JobResult[] | typeof READY) => {
+      // An idle thread must not keep a process alive; one loading or with jobs out does (ref'd in open).
+      if (results === READY) {
+        thread.loaded = true
+        thread.load.resolve()
+        thread.worker.unref()
+        return
+      }
       for (const result of results) {
         const waiting = thread.pending.get(result.id)
         thread.pending.delete(result.id)
@@ -63,8 +79,12 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
     // A thread that dies fails its jobs (internal errors, answered as such) and is started again at the next job.
     const lost = (why: string): void => {
       if (threads[slot] === thread) threads[slot] = undefined
+      if (!thread.loaded) inThreadOnly = true
       failAll(thread, new AnoncryptThreadError(why))
+      thread.load.reject(new AnoncryptThreadError(why))
     }
+    // Nobody may be waiting for it.
+    thread.load.promise.catch(() => {})
     thread.worker.on('error', err => { lost(`anoncrypt thread failed: ${err.message}`) })
     thread.worker.on('exit', code => { lost(`anoncrypt thread exited (${code})`) })
     threads[slot] = thread
@@ -82,9 +102,11 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
 
   return {
     async open (job, privateKey) {
+      if (inThreadOnly) return openAnoncrypt(job, privateKey)
       const slot = next
       next = (next + 1) % size
       const thread = threads[slot] ?? start(slot)
+      if (!thread.loaded) return openAnoncrypt(job, privateKey)
       const id = nextId++
       const reply = Promise.withResolvers<string>()
       if (thread.pending.size === 0) thread.worker.ref()
@@ -99,7 +121,12 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
       }
       return await reply.promise
     },
+    async warm () {
+      if (inThreadOnly) return
+      await Promise.all(threads.map(async (thread, slot) => { await (thread ?? start(slot)).load.promise }))
+    },
     async close () {
+      inThreadOnly = true
       const running = threads.filter(thread => thread !== undefined)
       threads.fill(undefined)
       await Promise.all(running.map(async thread => {

@@ -7,6 +7,8 @@ import type { AnoncryptJob } from './anoncrypt.ts'
 /** One job; `key` comes with the first job for its kid on this thread. */
 export interface JobRequest { id: number, job: AnoncryptJob, key?: KeyObject }
 export type JobResult = { id: number, plaintext: string } | { id: number, error: string }
+/** What a thread posts once, when it is ready for jobs. */
+export const READY = 'ready'
 
 const keys = new Map<string, KeyObject>()
 
@@ -24,3 +26,5 @@ function run ({ id, job, key }: JobRequest): JobResult {
 parentPort?.on('message', (batch: JobRequest[]) => {
   parentPort?.postMessage(batch.map(run))
 })
+// Loaded: the pool sends jobs from now on (until then it decrypts them on its own thread).
+parentPort?.postMessage(READY)

@@ -30,7 +30,10 @@ describe('anoncrypt on worker threads', () => {
     return await sender.pack(message, mediatorDid, null, { enc_alg_anon: ALGORITHMS[n % ALGORITHMS.length] })
   }
 
-  it('opens 60 concurrent JWEs, every algorithm, as the main thread does', async () => {
+  it('opens 60 concurrent JWEs, every algorithm, as the main thread does, before its threads have loaded and after', async () => {
+    const early = await packed(0)
+    assert.deepEqual(await pooled.unpack(early), await inThread.unpack(early))
+    await pool.warm()
     const all = await Promise.all(Array.from({ length: 60 }, async (_, n) => await packed(n)))
     const opened = await Promise.all(all.map(async text => await pooled.unpack(text)))
     for (const [i, text] of all.entries()) {
@@ -52,13 +55,16 @@ describe('anoncrypt on worker threads', () => {
     assert.equal(opened.status, 'fulfilled')
   })
 
-  it('fails the jobs still out when closed as a lost thread, not a bad message, and can be closed twice', async () => {
+  it('fails the jobs still out when closed as a lost thread, not a bad message, opens later ones itself, and can be closed twice', async () => {
     const own = createAnoncryptPool(1)
     const envelope = createEnvelope(createResolver(), secrets, { anoncryptPool: own })
+    await own.warm()
     const out = assert.rejects(envelope.unpack(await packed(2)), AnoncryptThreadError)
     await own.close()
     await out
     await own.close()
+    const late = await packed(3)
+    assert.deepEqual(await envelope.unpack(late), await inThread.unpack(late), 'after close, on the calling thread')
   })
 
   it('needs at least one thread', () => {
