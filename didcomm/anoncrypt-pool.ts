@@ -12,14 +12,18 @@ import type { KeyObject } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { openAnoncrypt } from './anoncrypt.ts'
 import type { AnoncryptJob } from './anoncrypt.ts'
-import { READY } from './anoncrypt-worker.ts'
-import type { JobRequest, JobResult } from './anoncrypt-worker.ts'
 import { UnwrapError } from './jose.ts'
 
 /** A job lost with its thread (it died, or the pool closed): no fault of the message, so not a decryption error. */
 export class AnoncryptThreadError extends Error {
   override name = 'AnoncryptThreadError'
 }
+
+/** One job for a thread; `key` comes with the first job for its kid on that thread. */
+export interface JobRequest { id: number, job: AnoncryptJob, key?: KeyObject }
+export type JobResult = { id: number, plaintext: string } | { id: number, error: string }
+/** What a thread posts once, when it has loaded and takes jobs. */
+export const READY = 'ready'
 
 export interface AnoncryptPool {
   /** The job's plaintext; throws UnwrapError when it does not decrypt. */

@@ -1,14 +1,13 @@
-/** A thread of didcomm/anoncrypt-pool.ts: decrypts batches of anoncrypt jobs with the keys the pool hands it once each. */
+/**
+ * A thread of didcomm/anoncrypt-pool.ts: decrypts batches of anoncrypt jobs with the keys the pool
+ * hands it once each. Only ever a worker's entry point: imported by a thread, it would take over that
+ * thread's parentPort.
+ */
 import type { KeyObject } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 import { openAnoncrypt } from './anoncrypt.ts'
-import type { AnoncryptJob } from './anoncrypt.ts'
-
-/** One job; `key` comes with the first job for its kid on this thread. */
-export interface JobRequest { id: number, job: AnoncryptJob, key?: KeyObject }
-export type JobResult = { id: number, plaintext: string } | { id: number, error: string }
-/** What a thread posts once, when it is ready for jobs. */
-export const READY = 'ready'
+import { READY } from './anoncrypt-pool.ts'
+import type { JobRequest, JobResult } from './anoncrypt-pool.ts'
 
 const keys = new Map<string, KeyObject>()
 
