@@ -76,6 +76,8 @@ export const configSchema = z.object({
     .describe('Origin values browser wallets may call from'),
   legacyJwe: z.boolean().default(true)
     .describe("Accept Veramo 7's JWE dialect (authcrypt by ECDH-1PU draft 03 with A256GCM, no apu/apv; anoncrypt with no apv), which didcomm-rust refuses, and answer such clients in it; every check of the standard dialect that applies is kept. false: such messages are refused as undecryptable"),
+  unpackWorkers: z.int().min(0).max(64).optional()
+    .describe("Worker threads that decrypt the anoncrypt layer of incoming forwards (its checks, HTTP, the store and the rest stay on the main thread); 0 = decrypt on the main thread. Unset: one fewer than the machine's cores, at most 4 (none on one core). Threads start at the first forward"),
   websocketFrames: z.enum(['auto', 'text', 'binary']).default('auto')
     .describe('WebSocket frame type for outgoing messages; auto = binary when the upgrade carried an Origin header (a browser), text otherwise'),
   bootstrap: z.array(z.string()).default([])

@@ -10,8 +10,9 @@
  * `undefined` and the library unpacks it; test/unit/anoncrypt.test.ts cross-checks the two paths.
  */
 import { createDecipheriv, diffieHellman } from 'node:crypto'
+import type { KeyObject } from 'node:crypto'
 import { hchacha } from '@noble/ciphers/chacha.js'
-import { UnwrapError, checkedApv, concatKdf, decryptCbcHs512, decrypting, fromBase64url, ourRecipient, parseHeader, unwrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
+import { UnwrapError, checkedApv, concatKdf, decryptCbcHs512, decrypting, fromBase64url, ourRecipient, parseHeader, secretKey, unwrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
 import type { JweJson, PrivateKeyFor, Unwrapped } from './jose.ts'
 
 export const ANONCRYPT_ALG = 'ECDH-ES+A256KW'
@@ -23,7 +24,7 @@ function aeadDecrypt (algorithm: 'aes-256-gcm' | 'chacha20-poly1305', key: Buffe
   if (nonce.length !== 12) throw new UnwrapError(`${algorithm} needs a 12-byte nonce`)
   const options = { authTagLength: 16 }
   // Two calls, as node:crypto's typings pick the decipher's type per algorithm.
-  const decipher = algorithm === 'aes-256-gcm' ? createDecipheriv(algorithm, key, nonce, options) : createDecipheriv(algorithm, key, nonce, options)
+  const decipher = algorithm === 'aes-256-gcm' ? createDecipheriv(algorithm, secretKey(key), nonce, options) : createDecipheriv(algorithm, secretKey(key), nonce, options)
   decipher.setAAD(aad, { plaintextLength: ciphertext.length })
   decipher.setAuthTag(tag)
   return Buffer.concat([decipher.update(ciphertext), decipher.final()])
@@ -59,10 +60,50 @@ export function contentDecryptable (enc: unknown): enc is string {
 }
 
 /** A JWE's content, decrypted under `enc` with `cek` (whose length is checked); the AAD is the protected header. */
-export function decryptContent (enc: string, cek: Buffer, jwe: JweJson): Buffer {
+export function decryptContent (enc: string, cek: Buffer, jwe: Pick<JweJson, 'protected' | 'iv' | 'ciphertext' | 'tag'>): Buffer {
   if (cek.length !== CEK_BYTES[enc]) throw new UnwrapError(`a ${enc} key has ${CEK_BYTES[enc]} bytes, not ${cek.length}`)
   const decrypt = DECRYPT[enc] as typeof decryptGcm
   return decrypt(cek, fromBase64url(jwe.iv), fromBase64url(jwe.ciphertext), fromBase64url(jwe.tag), Buffer.from(jwe.protected, 'ascii'))
+}
+
+/**
+ * The CPU-heavy half of an anoncrypt unwrap (X25519, key unwrap, content decryption), as plain data
+ * a worker thread can take (didcomm/anoncrypt-pool.ts): the checks have passed and `kid` is ours.
+ */
+export interface AnoncryptJob {
+  kid: string
+  enc: string
+  epk: string
+  /** base64url, checked against the recipients. */
+  apv: string
+  encryptedKey: string
+  jwe: Pick<JweJson, 'protected' | 'iv' | 'ciphertext' | 'tag'>
+}
+
+/**
+ * An anoncrypt JWE to one of our X25519 keys, checked and ready to decrypt, or `undefined` when the
+ * JWE is of a form this path leaves to the library. Throws UnwrapError when it is ours and breaks a rule.
+ */
+export function anoncryptJob (jwe: JweJson, privateKeyFor: PrivateKeyFor): { job: AnoncryptJob, privateKey: KeyObject, recipientKids: string[] } | undefined {
+  const header = parseHeader(jwe.protected)
+  const enc = header?.enc
+  if (header?.alg !== ANONCRYPT_ALG || !contentDecryptable(enc)) return undefined
+  const epk = x25519Epk(header)
+  if (epk === undefined || typeof header.apv !== 'string' || header.apu !== undefined || header.skid !== undefined) return undefined
+  checkedApv(jwe, header.apv)
+  const ours = ourRecipient(jwe, privateKeyFor)
+  if (ours === undefined) return undefined
+  const { protected: protectedHeader, iv, ciphertext, tag } = jwe
+  const job = { kid: ours.kid, enc, epk, apv: header.apv, encryptedKey: ours.encryptedKey, jwe: { protected: protectedHeader, iv, ciphertext, tag } }
+  return { job, privateKey: ours.privateKey, recipientKids: ours.recipientKids }
+}
+
+/** The job's plaintext, decrypted with `privateKey` (its kid's). Throws UnwrapError when it does not decrypt. */
+export function openAnoncrypt (job: AnoncryptJob, privateKey: KeyObject): string {
+  return decrypting(() => {
+    const kek = concatKdf(diffieHellman({ privateKey, publicKey: x25519PublicKey(job.epk) }), ANONCRYPT_ALG, Buffer.alloc(0), fromBase64url(job.apv))
+    return decryptContent(job.enc, unwrapKey(kek, fromBase64url(job.encryptedKey)), job.jwe)
+  })
 }
 
 /**
@@ -70,18 +111,6 @@ export function decryptContent (enc: string, cek: Buffer, jwe: JweJson): Buffer 
  * form this path leaves to the library. Throws UnwrapError when it is ours and fails.
  */
 export function unwrapAnoncrypt (jwe: JweJson, privateKeyFor: PrivateKeyFor): Unwrapped | undefined {
-  const header = parseHeader(jwe.protected)
-  const enc = header?.enc
-  if (header?.alg !== ANONCRYPT_ALG || !contentDecryptable(enc)) return undefined
-  const epk = x25519Epk(header)
-  if (epk === undefined || typeof header.apv !== 'string' || header.apu !== undefined || header.skid !== undefined) return undefined
-  const apv = checkedApv(jwe, header.apv)
-  const ours = ourRecipient(jwe, privateKeyFor)
-  if (ours === undefined) return undefined
-
-  const plaintext = decrypting(() => {
-    const kek = concatKdf(diffieHellman({ privateKey: ours.privateKey, publicKey: x25519PublicKey(epk) }), ANONCRYPT_ALG, Buffer.alloc(0), apv)
-    return decryptContent(enc, unwrapKey(kek, fromBase64url(ours.encryptedKey)), jwe)
-  })
-  return { plaintext, recipientKids: ours.recipientKids }
+  const ready = anoncryptJob(jwe, privateKeyFor)
+  return ready === undefined ? undefined : { plaintext: openAnoncrypt(ready.job, ready.privateKey), recipientKids: ready.recipientKids }
 }

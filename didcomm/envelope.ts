@@ -1,6 +1,8 @@
 import { Message } from 'didcomm-node'
 import { fromString, toString } from 'uint8arrays'
 import type { JweJson } from './jose.ts'
+import { AnoncryptThreadError } from './anoncrypt-pool.ts'
+import type { AnoncryptPool } from './anoncrypt-pool.ts'
 import { createNativeJwe } from './native-jwe.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
@@ -99,6 +101,8 @@ export interface PackOptions {
 export interface EnvelopeInit {
   /** Accept Veramo 7's legacy JWE dialect (and answer in it); off, such JWEs fail to decrypt. */
   legacyJwe?: boolean
+  /** Threads for the anoncrypt layer of forwards; unset: this thread. The caller closes it. */
+  anoncryptPool?: AnoncryptPool
 }
 
 export interface Envelope {
@@ -117,7 +121,7 @@ function errorText (err: unknown): string {
 
 export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup, init: EnvelopeInit = {}): Envelope {
   const secrets = secretsResolver(lookup)
-  const native = createNativeJwe(resolver, lookup, { legacy: init.legacyJwe ?? false })
+  const native = createNativeJwe(resolver, lookup, { legacy: init.legacyJwe ?? false, anoncryptPool: init.anoncryptPool })
 
   async function packEncrypted (message: PlainMessage, to: string, from: string | null, options: PackOptions = {}): Promise<string> {
     const msg = new Message(message as ConstructorParameters<typeof Message>[0])
@@ -135,6 +139,7 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup, ini
     try {
       unwrapped = await native.unpack(packed, parsed)
     } catch (err) {
+      if (err instanceof AnoncryptThreadError) throw err
       throw new EnvelopeError(errorText(err), { cause: err })
     }
     if (unwrapped !== undefined) return unwrapped

@@ -2,7 +2,7 @@
  * The JOSE pieces the node's native JWE paths share (didcomm/anoncrypt.ts, didcomm/authcrypt.ts):
  * the general JSON serialisation, Concat KDF, AES key wrap and A256CBC-HS512, on node:crypto.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPublicKey, createSecretKey, timingSafeEqual } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
 
 export interface JweJson {
@@ -62,6 +62,15 @@ export const ENCRYPTED_MEDIA_TYPE = 'application/didcomm-encrypted+json'
 /** RFC 3394's default initial value for AES key wrap. */
 const KEY_WRAP_IV = Buffer.alloc(8, 0xa6)
 
+/**
+ * A symmetric key for node:crypto's ciphers and HMACs. Given raw bytes, Node 24 spends ~12 µs a call
+ * checking what kind of key they are (a third of a forward's unwrap in the profile); a KeyObject, made
+ * in under 1 µs, skips that (createCipheriv 15 → 3 µs).
+ */
+export function secretKey (bytes: Buffer): KeyObject {
+  return createSecretKey(bytes)
+}
+
 export const base64url = (data: Uint8Array): string => Buffer.from(data).toString('base64url')
 export const fromBase64url = (text: string): Buffer => Buffer.from(text, 'base64url')
 
@@ -85,12 +94,12 @@ export function concatKdf (z: Buffer, alg: string, apu: Uint8Array, apv: Uint8Ar
 }
 
 export function wrapKey (kek: Buffer, key: Buffer): Buffer {
-  const cipher = createCipheriv('id-aes256-wrap', kek, KEY_WRAP_IV)
+  const cipher = createCipheriv('id-aes256-wrap', secretKey(kek), KEY_WRAP_IV)
   return Buffer.concat([cipher.update(key), cipher.final()])
 }
 
 export function unwrapKey (kek: Buffer, wrapped: Buffer): Buffer {
-  const decipher = createDecipheriv('id-aes256-wrap', kek, KEY_WRAP_IV)
+  const decipher = createDecipheriv('id-aes256-wrap', secretKey(kek), KEY_WRAP_IV)
   return Buffer.concat([decipher.update(wrapped), decipher.final()])
 }
 
@@ -103,18 +112,18 @@ export function recipientsApv (kids: readonly string[]): Buffer {
 function cbcHs512Tag (macKey: Buffer, iv: Buffer, ciphertext: Buffer, aad: Buffer): Buffer {
   const aadBits = Buffer.alloc(8)
   aadBits.writeBigUInt64BE(BigInt(aad.length) * 8n)
-  return createHmac('sha512', macKey).update(aad).update(iv).update(ciphertext).update(aadBits).digest().subarray(0, 32)
+  return createHmac('sha512', secretKey(macKey)).update(aad).update(iv).update(ciphertext).update(aadBits).digest().subarray(0, 32)
 }
 
 export function encryptCbcHs512 (cek: Buffer, iv: Buffer, plaintext: Buffer, aad: Buffer): { ciphertext: Buffer, tag: Buffer } {
-  const cipher = createCipheriv('aes-256-cbc', cek.subarray(32), iv)
+  const cipher = createCipheriv('aes-256-cbc', secretKey(cek.subarray(32)), iv)
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()])
   return { ciphertext, tag: cbcHs512Tag(cek.subarray(0, 32), iv, ciphertext, aad) }
 }
 
 export function decryptCbcHs512 (cek: Buffer, iv: Buffer, ciphertext: Buffer, tag: Buffer, aad: Buffer): Buffer {
   if (tag.length !== 32 || !timingSafeEqual(cbcHs512Tag(cek.subarray(0, 32), iv, ciphertext, aad), tag)) throw new UnwrapError('authentication tag mismatch')
-  const decipher = createDecipheriv('aes-256-cbc', cek.subarray(32), iv)
+  const decipher = createDecipheriv('aes-256-cbc', secretKey(cek.subarray(32)), iv)
   return Buffer.concat([decipher.update(ciphertext), decipher.final()])
 }
 
@@ -156,10 +165,10 @@ export function checkedApv (jwe: JweJson, apv: string): Buffer {
 }
 
 /** The first recipient entry we hold a key for, as didcomm-rust picks it. */
-export function ourRecipient (jwe: JweJson, privateKeyFor: PrivateKeyFor): { encryptedKey: string, privateKey: KeyObject, recipientKids: string[] } | undefined {
+export function ourRecipient (jwe: JweJson, privateKeyFor: PrivateKeyFor): { kid: string, encryptedKey: string, privateKey: KeyObject, recipientKids: string[] } | undefined {
   for (const recipient of jwe.recipients) {
     const privateKey = privateKeyFor(recipient.header.kid)
-    if (privateKey !== undefined) return { encryptedKey: recipient.encrypted_key, privateKey, recipientKids: jwe.recipients.map(r => r.header.kid) }
+    if (privateKey !== undefined) return { kid: recipient.header.kid, encryptedKey: recipient.encrypted_key, privateKey, recipientKids: jwe.recipients.map(r => r.header.kid) }
   }
   return undefined
 }

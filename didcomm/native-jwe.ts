@@ -5,11 +5,13 @@
  */
 import { createPrivateKey } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { unwrapAnoncrypt } from './anoncrypt.ts'
+import { anoncryptJob, unwrapAnoncrypt } from './anoncrypt.ts'
+import type { AnoncryptPool } from './anoncrypt-pool.ts'
 import { packAuthcrypt, unwrapAuthcrypt } from './authcrypt.ts'
 import type { AuthcryptKeys } from './authcrypt.ts'
 import type { PlainMessage, SecretLookup, Unpacked } from './envelope.ts'
 import { PLAIN_TYP, UnwrapError, isJweJson, parseJson, x25519PublicKey } from './jose.ts'
+import type { JweJson, Unwrapped } from './jose.ts'
 import { unwrapLegacyAnoncrypt, unwrapLegacyAuthcrypt } from './legacy-jwe/open.ts'
 import { sealLegacyAuthcrypt } from './legacy-jwe/seal.ts'
 import type { DIDResolver } from './resolver.ts'
@@ -31,6 +33,8 @@ export interface NativeJwe {
 export interface NativeJweInit {
   /** Open Veramo 7's legacy JWE dialect too (didcomm/legacy-jwe/). */
   legacy?: boolean
+  /** Threads that decrypt anoncrypt layers (the checks stay here); unset: decrypted on this thread. */
+  anoncryptPool?: AnoncryptPool
 }
 
 /** Our X25519 private keys as node:crypto KeyObjects, made once per key id. */
@@ -62,6 +66,13 @@ function plainMessage (value: unknown, legacy: boolean): PlainMessage | undefine
 export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup, init: NativeJweInit = {}): NativeJwe {
   const privateKeyFor = x25519Keys(lookup)
   const legacy = init.legacy ?? false
+  const pool = init.anoncryptPool
+
+  async function unwrapStandardAnoncrypt (jwe: JweJson): Promise<Unwrapped | undefined> {
+    if (pool === undefined) return unwrapAnoncrypt(jwe, privateKeyFor)
+    const ready = anoncryptJob(jwe, privateKeyFor)
+    return ready === undefined ? undefined : { plaintext: await pool.open(ready.job, ready.privateKey), recipientKids: ready.recipientKids }
+  }
 
   /** didcomm-rust's choice: the sender's first keyAgreement key we hold, to every keyAgreement key of the recipient (or the one named). */
   async function authcryptKeys (to: string, from: string): Promise<AuthcryptKeys | undefined> {
@@ -88,7 +99,7 @@ export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup, in
     // The library's order: an anoncrypt layer, then an authcrypt one, then the plaintext.
     async unpack (packed, parsed = parseJson(packed)) {
       if (!isJweJson(parsed)) return undefined
-      const standardAnoncrypted = unwrapAnoncrypt(parsed, privateKeyFor)
+      const standardAnoncrypted = await unwrapStandardAnoncrypt(parsed)
       const legacyAnoncrypted = standardAnoncrypted === undefined && legacy ? unwrapLegacyAnoncrypt(parsed, privateKeyFor) : undefined
       const anoncrypted = standardAnoncrypted ?? legacyAnoncrypted
       const inner = anoncrypted === undefined ? parsed : parseJson(anoncrypted.plaintext)

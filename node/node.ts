@@ -1,9 +1,12 @@
 import { statfs } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import packageJson from '../package.json' with { type: 'json' }
 import type { Config } from '../config/schema.ts'
 import { didWebPath } from '../didcomm/did-web.ts'
+import { createAnoncryptPool } from '../didcomm/anoncrypt-pool.ts'
+import type { AnoncryptPool } from '../didcomm/anoncrypt-pool.ts'
 import { createEnvelope } from '../didcomm/envelope.ts'
 import { paddedEnvelope } from '../didcomm/padding.ts'
 import { createResolver } from '../didcomm/resolver.ts'
@@ -145,7 +148,9 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   // did:web documents are fetched under the relay's destination rules, from the allowed ports; the node's own is at hand.
   const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations, ports: config.didWebPorts }), own: identity.document })
   // What the node packs for its clients (replies, deliveries, problem reports) is padded to a size bucket.
-  const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe }))
+  const anoncryptPool = anoncryptThreads(config.unpackWorkers)
+  if (anoncryptPool !== undefined) lifecycle.started('anoncrypt threads', async () => { await anoncryptPool.close() })
+  const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe, anoncryptPool }))
   const { mediations } = store
   const mailbox = meteredMailbox(store.mailbox, limits, metrics)
   // Mail for a client with no live socket wakes its devices (push is made just below; it is first called later).
@@ -400,6 +405,12 @@ function listenUrlOf (http: FastifyInstance): string {
   const address = http.server.address()
   if (typeof address !== 'object' || address === null) throw new Error('HTTP server is not listening')
   return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+}
+
+/** The threads that decrypt forwards: `--unpack-workers`, or by default one fewer than the cores (at most 4); none for 0. */
+function anoncryptThreads (configured: number | undefined): AnoncryptPool | undefined {
+  const size = configured ?? Math.min(4, availableParallelism() - 1)
+  return size > 0 ? createAnoncryptPool(size) : undefined
 }
 
 /** Expires old messages and used invitation tokens, now and every minute; returns its stop. */

@@ -13,8 +13,8 @@ function clockTicks (): number {
   return ticksPerSecond
 }
 
-/** /proc/<pid>/stat's fields after the command (field 3 onwards: state, ppid, ...), or undefined if the process is gone. */
-function statFields (pid: number): string[] | undefined {
+/** /proc/<path>/stat's fields after the command (field 3 onwards: state, ppid, ...), or undefined if the process is gone. */
+function statFields (pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -37,6 +37,13 @@ function sum (fields: string[], indices: number[]): number {
 /** The process's own CPU time so far, in ms. */
 export function processCpuMs (pid: number): number {
   const fields = statFields(pid)
+  if (fields === undefined) throw new Error(`no process ${pid}`)
+  return sum(fields, [UTIME, STIME]) * 1000 / clockTicks()
+}
+
+/** The CPU time so far, in ms, of the process's main thread alone (its event loop; worker threads not counted). */
+export function mainThreadCpuMs (pid: number): number {
+  const fields = statFields(`${pid}/task/${pid}`)
   if (fields === undefined) throw new Error(`no process ${pid}`)
   return sum(fields, [UTIME, STIME]) * 1000 / clockTicks()
 }

@@ -6,7 +6,7 @@
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AuthcryptKeys } from '../authcrypt.ts'
-import { ENCRYPTED_MEDIA_TYPE, base64url, concatKdf, wrapKey } from '../jose.ts'
+import { ENCRYPTED_MEDIA_TYPE, base64url, concatKdf, secretKey, wrapKey } from '../jose.ts'
 import type { JweJson } from '../jose.ts'
 import { LEGACY_AUTHCRYPT_ALG } from './open.ts'
 
@@ -20,7 +20,7 @@ export function sealLegacyAuthcrypt (plaintext: string, keys: AuthcryptKeys): st
   const protectedHeader = base64url(Buffer.from(JSON.stringify(header)))
   const cek = randomBytes(32)
   const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', cek, iv, { authTagLength: 16 })
+  const cipher = createCipheriv('aes-256-gcm', secretKey(cek), iv, { authTagLength: 16 })
   cipher.setAAD(Buffer.from(protectedHeader, 'ascii'))
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
   const recipients = keys.recipients.map(({ kid, key }) => {
