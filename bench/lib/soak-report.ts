@@ -10,6 +10,8 @@ export interface SoakSample {
   rssMb: number
   /** V8 heap used, as the node's metrics report it at the end of the interval. */
   heapUsedMb: number
+  /** Memory outside the V8 heap that JavaScript objects hold (Buffers, ArrayBuffers), as the node's metrics report it. */
+  externalMb: number
   /** The node's event-loop delay p99 over the interval (prom-client: its 10 ms timer period included). */
   eventLoopP99Ms: number
   forwardP50Ms: number
@@ -36,6 +38,7 @@ const COLUMNS: Array<[heading: string, value: (sample: SoakSample) => number]> =
   ['min', s => s.minute],
   ['rss MB', s => s.rssMb],
   ['heap MB', s => s.heapUsedMb],
+  ['external MB', s => s.externalMb],
   ['loop p99 ms', s => s.eventLoopP99Ms],
   ['fwd p50 ms', s => s.forwardP50Ms],
   ['fwd p99 ms', s => s.forwardP99Ms],
