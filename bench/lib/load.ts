@@ -1,7 +1,7 @@
 /** Load generators: a closed loop (N senders, each sending its next message when answered) and an open loop (a fixed schedule). */
 import { Agent, request } from 'node:http'
 import { ThirdPartyAgent } from './agent.ts'
-import { packForwards } from './pack.ts'
+import { packedChunks } from './pack.ts'
 import type { ForwardSpec } from './forwards.ts'
 import { FILL_CHUNK } from './settings.ts'
 import { sleep } from './stats.ts'
@@ -68,22 +68,31 @@ export async function sendAll (urls: Urls, messages: readonly string[], senders:
 
 /**
  * Open loop: starts `task(i)` at start + i/rate seconds whether or not earlier ones have answered, and
- * returns each task's latency in ms, counted from its scheduled start (so a lagging schedule counts too).
+ * hands `record` each task's latency in ms as it ends, counted from its scheduled start (so a lagging
+ * schedule counts too). Only the tasks in flight are held, so the loop may run for hours.
  */
-export async function openLoop (ratePerSecond: number, count: number, task: (i: number) => Promise<void>): Promise<number[]> {
+export async function openLoopRecording (ratePerSecond: number, count: number, task: (i: number) => Promise<void>, record: (latencyMs: number) => void): Promise<void> {
   const intervalMs = 1000 / ratePerSecond
-  const latencies: number[] = []
-  const running: Array<Promise<void>> = []
+  const running = new Set<Promise<void>>()
   let failure: unknown
   const start = performance.now()
   for (let i = 0; i < count && failure === undefined; i++) {
     const due = start + i * intervalMs
     const wait = due - performance.now()
     if (wait >= 1) await sleep(wait)
-    running.push(task(i).then(() => { latencies.push(performance.now() - due) }, (err: unknown) => { failure ??= err }))
+    const run: Promise<void> = task(i)
+      .then(() => { record(performance.now() - due) }, (err: unknown) => { failure ??= err })
+      .finally(() => { running.delete(run) })
+    running.add(run)
   }
   await Promise.all(running)
   if (failure !== undefined) throw failure
+}
+
+/** The open loop (openLoopRecording), returning every task's latency in ms. */
+export async function openLoop (ratePerSecond: number, count: number, task: (i: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = []
+  await openLoopRecording(ratePerSecond, count, task, latency => { latencies.push(latency) })
   return latencies
 }
 
@@ -97,15 +106,5 @@ function chunks (count: number): number[] {
  * next chunk packing while the current one is sent.
  */
 export async function fillMailbox (urls: Urls, spec: ForwardSpec, count: number, senders: number): Promise<void> {
-  const business = new ThirdPartyAgent()
-  const sizes = chunks(count)
-  let packing = packForwards(business, spec, sizes[0] ?? 0)
-  for (let i = 0; i < sizes.length; i++) {
-    const chunk = await packing
-    if (i + 1 < sizes.length) {
-      packing = packForwards(business, spec, sizes[i + 1] as number)
-      packing.catch(() => {}) // awaited next round; a failure to send this chunk must not leave it unhandled
-    }
-    await sendAll(urls, chunk, senders)
-  }
+  for await (const chunk of packedChunks(new ThirdPartyAgent(), spec, chunks(count))) await sendAll(urls, chunk, senders)
 }

@@ -47,6 +47,26 @@ export async function packForwards (business: ThirdPartyAgent, spec: ForwardSpec
   return parts.flat()
 }
 
+/**
+ * Forwards in chunks of `sizes` (an endless iterable will do), each chunk packing while the caller
+ * works through the one before: fresh forwards for a long run without holding them all in memory.
+ */
+export async function * packedChunks (business: ThirdPartyAgent, spec: ForwardSpec, sizes: Iterable<number>): AsyncGenerator<string[]> {
+  const pending = sizes[Symbol.iterator]()
+  const packNext = (): Promise<string[]> | undefined => {
+    const size = pending.next()
+    if (size.done === true) return undefined
+    const packing = packForwards(business, spec, size.value)
+    packing.catch(() => {}) // awaited next round; a failure meanwhile must not be left unhandled
+    return packing
+  }
+  for (let packing = packNext(); packing !== undefined;) {
+    const chunk = await packing
+    packing = packNext()
+    yield chunk
+  }
+}
+
 export async function closePackers (): Promise<void> {
   const running = packers ?? []
   packers = undefined

@@ -24,3 +24,18 @@ export async function timed (task: () => Promise<unknown>): Promise<number> {
 export async function sleep (ms: number): Promise<void> {
   await new Promise(resolve => setTimeout(resolve, ms))
 }
+
+/** A least-squares line's slope and the standard error of that slope (NaN with fewer than three points). */
+export interface Slope { slope: number, standardError: number }
+
+/** The least-squares slope of y over x: how fast y grows per unit of x, and how sure that is. */
+export function leastSquaresSlope (points: ReadonlyArray<readonly [x: number, y: number]>): Slope {
+  const n = points.length
+  const meanX = points.reduce((sum, [x]) => sum + x, 0) / n
+  const meanY = points.reduce((sum, [, y]) => sum + y, 0) / n
+  const sxx = points.reduce((sum, [x]) => sum + (x - meanX) ** 2, 0)
+  const sxy = points.reduce((sum, [x, y]) => sum + (x - meanX) * (y - meanY), 0)
+  const slope = sxy / sxx
+  const residuals = points.reduce((sum, [x, y]) => sum + (y - meanY - slope * (x - meanX)) ** 2, 0)
+  return { slope, standardError: n < 3 ? NaN : Math.sqrt(residuals / (n - 2) / sxx) }
+}

@@ -10,7 +10,7 @@ import { DELIVERY, STATUS, WalletSocket, attachmentIds } from '../lib/wallet-soc
 import type { Mediator } from './ingest.ts'
 
 /** Requests and acknowledges batches until the node reports nothing waiting; returns how many were picked up. */
-async function drain (socket: WalletSocket): Promise<number> {
+export async function drain (socket: WalletSocket): Promise<number> {
   let picked = 0
   for (;;) {
     await socket.send('delivery-request', { limit: PICKUP_BATCH })
