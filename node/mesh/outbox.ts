@@ -73,10 +73,10 @@ interface Hop {
   /** While the hop sends: its oldest entries, at most a window of them. Empty while it waits: all wait on disk. */
   window: OutboxEntry[]
   /**
-   * Entries this process just wrote for the hop (each claimed by its write), still in memory for the
-   * next window: sent from there, they need not be read back from the store.
+   * Entries this process just wrote for the hop (each claimed by its write, until `leasedUntil`),
+   * still in memory for the next window: sent from there, they need not be read back from the store.
    */
-  fresh: OutboxEntry[]
+  fresh: Array<{ entry: OutboxEntry, leasedUntil: number }>
   /** Entries waiting for this hop (on disk, or being written). */
   count: number
   /** Of those, the ones being written. */
@@ -152,13 +152,13 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   /** Keeps a just-written entry in memory for the hop's next window, when there is room for it. */
   function keepFresh (hop: Hop, entry: OutboxEntry): void {
     if (hop.failures > 0 || hop.window.length + hop.fresh.length >= options.window || freshHeld >= maxFresh) return
-    hop.fresh.push(entry)
+    hop.fresh.push({ entry, leasedUntil: Date.now() + options.leaseMs })
     freshHeld++
   }
 
   /** Lets go of the hop's fresh entries, taking up to `count` of them; the rest wait on disk only. */
   function takeFresh (hop: Hop, count = 0): OutboxEntry[] {
-    const taken = hop.fresh.slice(0, count)
+    const taken = hop.fresh.slice(0, count).map(fresh => fresh.entry)
     freshHeld -= hop.fresh.length
     hop.fresh = []
     return taken
@@ -166,10 +166,12 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
 
   /**
    * The hop's next window: straight from memory when every entry waiting for the hop is there (or
-   * still being written, which wakes the hop again), else claimed from the store, oldest first.
+   * still being written, which wakes the hop again) and their claims have long enough to run, else
+   * claimed from the store (which renews the claims), oldest first.
    */
   async function fillWindow (hop: Hop): Promise<void> {
-    if (hop.window.length + hop.fresh.length + hop.writing >= hop.count) {
+    const claimsLast = hop.fresh.every(fresh => fresh.leasedUntil - Date.now() > options.leaseMs / 2)
+    if (claimsLast && hop.window.length + hop.fresh.length + hop.writing >= hop.count) {
       hop.window.push(...takeFresh(hop, options.window - hop.window.length))
       return
     }

@@ -280,6 +280,28 @@ describe('outbox', () => {
     h.outbox.stop()
   })
 
+  it('a message kept in memory past half its claim\'s lease is claimed again from the store before it is sent', async () => {
+    const store = memoryStore()
+    const claim = store.claim.bind(store)
+    let claims = 0
+    store.claim = async (...args) => { claims++; return await claim(...args) }
+    const pending: Array<(r: DeliveryResult) => void> = []
+    const h = harness({ store, init: { window: 2, leaseMs: 20 }, send: async () => await new Promise<DeliveryResult>(resolve => pending.push(resolve)) })
+    await h.outbox.start()
+    await h.outbox.enqueue(fields('first', { enqueuedAt: 1 }))
+    await until(() => pending.length === 1, 'the first send')
+    // Kept in memory behind the first, whose send waits past half the lease.
+    await h.outbox.enqueue(fields('second', { enqueuedAt: 2 }))
+    await new Promise(resolve => setTimeout(resolve, 15))
+    pending.shift()?.({ outcome: 'accepted' })
+    await until(() => pending.length === 1, 'the second send')
+    assert.equal(claims, 1, 'the second was claimed again, renewing its lease')
+    pending.shift()?.({ outcome: 'accepted' })
+    await until(() => h.outbox.stats().delivered === 2, 'both delivered')
+    assert.deepEqual(h.sends.map(s => s.message), ['first', 'second'])
+    h.outbox.stop()
+  })
+
   it('quotas: per sender (e.p.req.quota.origin), messages and bytes overall (e.p.req.quota.outbox)', async () => {
     const perSender = harness({ init: { maxPerSender: 2 } })
     await perSender.outbox.enqueue(fields('a1', { sender: 'A' }))
