@@ -19,6 +19,7 @@ import { settingsFor } from './lib/settings.ts'
 import type { Settings } from './lib/settings.ts'
 import { round } from './lib/stats.ts'
 import { formatTable } from './lib/table.ts'
+import { builtIdleScenario } from './scenarios/built.ts'
 import { diskScenario } from './scenarios/disk.ts'
 import { ingest16kScenario, ingestScenario } from './scenarios/ingest.ts'
 import { meshScenario } from './scenarios/mesh.ts'
@@ -35,6 +36,7 @@ const DEFAULT_MODE: Mode = {
     scenarios: [
       ['unpack ceiling', unpackScenario],
       ['ingest (1 KiB) + latency + RSS', ingestScenario],
+      ['idle RSS of the built node (npm run build)', builtIdleScenario],
       ['ingest (16 KiB)', ingest16kScenario],
       ['pickup over WebSocket', pickupScenario],
       ['disk per message', diskScenario],

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { MeshAgent } from './agent.ts'
-import type { PushDevice, PushDevices, PushKind, ReceivedMessage } from './agent.ts'
+import type { MeshAgent, PushDevice, PushDevices, PushKind, ReceivedMessage } from './agent.ts'
 
 interface AgentOptions { dir: string, json?: boolean }
 
@@ -47,6 +46,12 @@ function describeDevices (found: PushDevices): string {
   ].join('\n')
 }
 
+/** The agent in `dir`; its code (a wallet's, not a node's) loads only when an `agent` command runs. */
+async function openAgent (...args: Parameters<typeof MeshAgent.open>): Promise<MeshAgent> {
+  const { MeshAgent } = await import('./agent.ts')
+  return await MeshAgent.open(...args)
+}
+
 /** `didcomm-mesh agent …`: a wallet or business agent on the command line, kept in `--dir`. */
 export function addAgentCommands (program: Command): void {
   const agent = program.command('agent').description('a wallet or business agent: mediation, relationships, messages')
@@ -63,7 +68,7 @@ export function addAgentCommands (program: Command): void {
     .option('--mediation <version>', 'coordinate-mediation version: 3.0 or 2.0', '3.0')
     .action(async (opts: AgentOptions & { node: string, mediation: string }) => {
       if (opts.mediation !== '3.0' && opts.mediation !== '2.0') throw new Error(`--mediation must be 3.0 or 2.0, not '${opts.mediation}'`)
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       const node = await a.connect(opts.node, { mediation: opts.mediation })
       print(opts.json, { did: a.did, node }, `agent ready in ${opts.dir}, mediated by ${node.did.slice(0, 40)}…`)
     })
@@ -71,7 +76,7 @@ export function addAgentCommands (program: Command): void {
   withDir(agent.command('invite').description('start a relationship: print a single-use invitation URL'))
     .option('--label <name>', 'how the other side will name you')
     .action(async (opts: AgentOptions & { label?: string }) => {
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       const made = await a.createInvitation(opts.label === undefined ? {} : { label: opts.label })
       print(opts.json, made, made.url)
     })
@@ -80,28 +85,28 @@ export function addAgentCommands (program: Command): void {
     .option('--name <name>', 'your name for the contact (default: its label)')
     .option('--label <name>', 'how the other side will name you')
     .action(async (url: string, opts: AgentOptions & { name?: string, label?: string, mixHops?: string }) => {
-      const a = await MeshAgent.open(opts.dir, mixHopsOf(opts))
+      const a = await openAgent(opts.dir, mixHopsOf(opts))
       const contact = await a.acceptInvitation(url, { ...(opts.name === undefined ? {} : { name: opts.name }), ...(opts.label === undefined ? {} : { label: opts.label }) })
       print(opts.json, contact, `new contact: ${contact.name}`)
     })
 
   withDir(agent.command('contacts').description('list relationships'))
     .action(async (opts: AgentOptions) => {
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       print(opts.json, a.contacts, a.contacts.map(c => c.name).join('\n') || '(no contacts)')
     })
 
   withMixHops(withDir(agent.command('send <contact> <text>').description('send a basic message to a contact')))
     .option('--via <mediator-did>', 'an extra mesh hop (repeatable), instead of random mix hops', (value: string, previous: string[] = []) => [...previous, value])
     .action(async (contact: string, text: string, opts: AgentOptions & { via?: string[], mixHops?: string }) => {
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       const id = await a.send(contact, text, { ...(opts.via === undefined ? {} : { via: opts.via }), ...mixHopsOf(opts) })
       print(opts.json, { id }, `sent (${id})`)
     })
 
   withDir(agent.command('inbox').description('pick up waiting messages once'))
     .action(async (opts: AgentOptions) => {
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       const received = await a.pickup()
       print(opts.json, received.map(summary), received.map(describe).join('\n') || '(no messages)')
     })
@@ -114,7 +119,7 @@ export function addAgentCommands (program: Command): void {
     .option('--apns <token>', 'an APNs device token (woken through the node\'s push gateway)')
     .action(async (opts: AgentOptions & { webpush?: string, fcm?: string, apns?: string, platform?: string }) => {
       const device = pushDevice(opts)
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       await a.setPushDevice(device)
       const found = await a.pushDevices()
       print(opts.json, found, describeDevices(found))
@@ -122,7 +127,7 @@ export function addAgentCommands (program: Command): void {
 
   withDir(push.command('show').description('the devices the home node wakes, and the node\'s VAPID public key'))
     .action(async (opts: AgentOptions) => {
-      const found = await (await MeshAgent.open(opts.dir)).pushDevices()
+      const found = await (await openAgent(opts.dir)).pushDevices()
       print(opts.json, found, describeDevices(found))
     })
 
@@ -130,7 +135,7 @@ export function addAgentCommands (program: Command): void {
     .option('--kind <kind>', 'webpush, fcm or apns (default: all)')
     .action(async (opts: AgentOptions & { kind?: string }) => {
       if (opts.kind !== undefined && !['webpush', 'fcm', 'apns'].includes(opts.kind)) throw new Error(`--kind must be webpush, fcm or apns, not '${opts.kind}'`)
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       await a.removePushDevices(opts.kind as PushKind | undefined)
       const found = await a.pushDevices()
       print(opts.json, found, describeDevices(found))
@@ -138,7 +143,7 @@ export function addAgentCommands (program: Command): void {
 
   withDir(agent.command('listen').description('receive messages live until interrupted'))
     .action(async (opts: AgentOptions) => {
-      const a = await MeshAgent.open(opts.dir)
+      const a = await openAgent(opts.dir)
       // One line per message, so the output can be piped.
       const connection = await a.listen(m => { console.log(opts.json === true ? JSON.stringify(summary(m)) : describe(m)) })
       const stop = (): void => { void connection.close().then(() => process.exit(0)) }

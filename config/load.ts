@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { extname } from 'node:path'
-import YAML from 'yaml'
 import { z } from 'zod'
 import { configSchema, type Config } from './schema.ts'
 
@@ -128,7 +128,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   return configSchema.parse(input)
 }
 
-const PARSERS: Record<string, (text: string) => unknown> = { '.json': JSON.parse, '.yaml': YAML.parse, '.yml': YAML.parse }
+/** The YAML parser, loaded only for a YAML config file (synchronously: loadConfig is). */
+function parseYaml(text: string): unknown {
+  const YAML = createRequire(import.meta.url)('yaml') as typeof import('yaml')
+  return YAML.parse(text)
+}
+
+const PARSERS: Record<string, (text: string) => unknown> = { '.json': JSON.parse, '.yaml': parseYaml, '.yml': parseYaml }
 
 /** Reads a JSON or YAML config file keyed by schema key; values are validated by loadConfig. */
 export function readConfigFile(path: string): Record<string, unknown> {

@@ -1,13 +1,13 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { bootstrap } from '@libp2p/bootstrap'
+import type { bootstrap } from '@libp2p/bootstrap'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Datastore } from 'interface-datastore'
-import { mdns } from '@libp2p/mdns'
+import type { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import type { Ping } from '@libp2p/ping'
@@ -109,8 +109,9 @@ export function dialBootstrapAddresses (libp2p: MeshLibp2p, addresses: readonly 
 export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
   const peerDiscovery: Array<ReturnType<typeof bootstrap> | ReturnType<typeof mdns>> = []
   const withPeerIds = (init.bootstrap ?? []).filter(hasPeerId)
-  if (withPeerIds.length > 0) peerDiscovery.push(bootstrap({ list: withPeerIds }))
-  if (init.mdns === true) peerDiscovery.push(mdns())
+  // Each discovery module loads only when configured.
+  if (withPeerIds.length > 0) peerDiscovery.push((await import('@libp2p/bootstrap')).bootstrap({ list: withPeerIds }))
+  if (init.mdns === true) peerDiscovery.push((await import('@libp2p/mdns')).mdns())
   const privateKey = privateKeyFromProtobuf(fromString(init.privateKey, 'base64'))
   // Peer IDs cost nothing to make: one machine must not take all of maxConnections and crowd out the mesh.
   const maxPerHost = init.maxConnectionsPerHost ?? 32

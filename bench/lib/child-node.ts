@@ -7,7 +7,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { removeScratch, scratchDir } from './cleanup.ts'
 import { exitOf, field, launch } from './cli-process.ts'
-import type { Running } from './cli-process.ts'
+import type { LaunchOptions, Running } from './cli-process.ts'
 import { waitFor } from './wait.ts'
 
 export interface NodeEndpoints {
@@ -36,7 +36,7 @@ export interface ChildNode extends ChildNodeAddresses {
   stop(): Promise<void>
 }
 
-export interface ChildNodeOptions {
+export interface ChildNodeOptions extends LaunchOptions {
   /** A data dir the caller prepared (a node key copied in, say) and removes itself. */
   dataDir?: string
 }
@@ -90,7 +90,7 @@ async function terminate (node: Running): Promise<void> {
 export async function startChildNode (extra: string[] = [], options: ChildNodeOptions = {}): Promise<ChildNode> {
   const dataDir = options.dataDir ?? await scratchDir()
   const removeDataDir = async (): Promise<void> => { if (options.dataDir === undefined) await removeScratch(dataDir) }
-  const running = launch(startArgs(dataDir, extra))
+  const running = launch(startArgs(dataDir, extra), {}, options)
   try {
     const stdout = await banner(running)
     const pid = running.child.pid as number
@@ -124,8 +124,8 @@ export async function startChildNode (extra: string[] = [], options: ChildNodeOp
 }
 
 /** Runs `use` against a fresh child node, which is stopped and removed however `use` ends. */
-export async function withChildNode<T> (extra: string[], use: (node: ChildNode) => Promise<T>): Promise<T> {
-  const node = await startChildNode(extra)
+export async function withChildNode<T> (extra: string[], use: (node: ChildNode) => Promise<T>, options: ChildNodeOptions = {}): Promise<T> {
+  const node = await startChildNode(extra, options)
   try {
     return await use(node)
   } finally {

@@ -10,9 +10,9 @@ import { killAll } from './cli-process.ts'
 
 const dirs = new Set<string>()
 
-/** A fresh temp dir, removed by removeScratch (or at exit). */
-export async function scratchDir (prefix = 'didcomm-mesh-bench-'): Promise<string> {
-  const path = await mkdtemp(join(tmpdir(), prefix))
+/** A fresh temp dir (in `parent`, which must exist), removed by removeScratch (or at exit). */
+export async function scratchDir (prefix = 'didcomm-mesh-bench-', parent = tmpdir()): Promise<string> {
+  const path = await mkdtemp(join(parent, prefix))
   dirs.add(path)
   return path
 }

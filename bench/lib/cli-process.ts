@@ -6,12 +6,24 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import packageJson from '../../package.json' with { type: 'json' }
 
 const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 export interface Running { child: ChildProcess, stdout: () => string, stderr: () => string }
+
+/** The Node flags of `npm start` (the heap settings; the image sets the same in NODE_OPTIONS): the CLI runs as deployed. */
+export const NODE_FLAGS: readonly string[] = packageJson.scripts.start.split(' ').filter(word => word.startsWith('--'))
+
+/**
+ * How the CLI is started: from the TypeScript sources (the default), or from `built`, a directory
+ * holding `npm run build`'s output (bench/lib/build.ts); `nodeFlags` go to Node before the script
+ * (default NODE_FLAGS).
+ */
+export interface LaunchOptions { built?: string, nodeFlags?: readonly string[] }
 
 const children = new Set<ChildProcess>()
 
@@ -21,8 +33,8 @@ function cleanEnv (): NodeJS.ProcessEnv {
 }
 
 /** Starts the CLI with `args`, collecting its output; `env` adds variables. */
-export function launch (args: string[], env: Record<string, string> = {}): Running {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+export function launch (args: string[], env: Record<string, string> = {}, how: LaunchOptions = {}): Running {
+  const child = spawn(process.execPath, [...how.nodeFlags ?? NODE_FLAGS, how.built === undefined ? CLI : join(how.built, 'node', 'cli.js'), ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   let out = ''

@@ -19,7 +19,8 @@ export const FIGURES = {
   e2e_mix2_nodelay_p50_ms: 'the same through two mix nodes that hold nothing (--mix-delay-ms 0): the path without the deliberate delay',
   e2e_mix2_nodelay_p99_ms: 'the same through two mix nodes that hold nothing (--mix-delay-ms 0): the path without the deliberate delay',
   mix2_over_relay_p50: '(e2e_mix2_nodelay_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops cost, in single relays, besides the delay',
-  rss_idle_mb: "one node's RSS, idle after start",
+  rss_idle_mb: "one node's RSS, idle after start (from the TypeScript sources, as npm start runs it)",
+  rss_idle_built_mb: "the same, built as npm run build builds it and started as the image starts it (no type stripping)",
   rss_loaded_mb: "one node's RSS at the end of the ingest run",
   disk_bytes_per_message: "one node's data dir growth per queued message"
 } as const

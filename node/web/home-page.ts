@@ -5,7 +5,6 @@
  * `Accept: text/html`) is answered as before, 404; DIDComm POSTs to / never reach this.
  */
 import type { FastifyInstance } from 'fastify'
-import QRCode from 'qrcode'
 import type { Endpoints } from '../identity.ts'
 import { LIVE_SCRIPT } from './live-script.ts'
 import { ASSET_HEADERS, ASSET_PATH, acceptsHtml, escapeHtml, pageHtml, sendPage } from './page.ts'
@@ -107,7 +106,9 @@ export function registerHomePage (app: FastifyInstance, source: HomeSource): voi
     if (qr?.url !== url) {
       qr = {
         url,
-        svg: QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'L', margin: 4 })
+        // The QR library loads with the first home page a browser asks for, not with every node.
+        svg: import('qrcode')
+          .then(async ({ default: QRCode }) => await QRCode.toString(url, { type: 'svg', errorCorrectionLevel: 'L', margin: 4 }))
           .then(svg => svg.replace('<svg ', '<svg class="qr" role="img" aria-label="QR code of the invitation URL" '))
       }
     }
