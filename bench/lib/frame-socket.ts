@@ -56,6 +56,13 @@ export class FrameSocket {
     return this.frames[index] as Frame
   }
 
+  /** The frame at `index`, as frame(), its text then no longer kept here: a reader of every frame once keeps memory flat. */
+  async take (index: number, timeout = 10_000): Promise<Frame> {
+    const frame = await this.frame(index, timeout)
+    this.frames[index] = { ...frame, text: '' }
+    return frame
+  }
+
   async close (): Promise<void> {
     if (this.ws.readyState === WebSocket.CLOSED) return
     await new Promise<void>(resolve => { this.ws.once('close', () => { resolve() }); this.ws.close() })

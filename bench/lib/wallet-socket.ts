@@ -50,7 +50,7 @@ export class WalletSocket {
   /** next(), with when its frame arrived (performance.now()): a latency that ends there does not count the decryption. */
   async receive (...types: string[]): Promise<{ message: Plain, at: number }> {
     for (;;) {
-      const frame = await this.socket.frame(this.read++, FRAME_TIMEOUT_MS)
+      const frame = await this.socket.take(this.read++, FRAME_TIMEOUT_MS)
       const message = (await this.envelope.unpack(frame.text)).message as Plain
       if (types.includes(message.type)) return { message, at: frame.at }
     }
