@@ -19,7 +19,7 @@ export const FIGURES = {
   mix2_over_relay_p50: '(e2e_mix2_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops add, in single relays',
   live_wallets: 'WebSocket wallets live at once on one node for live_* (10,000 in a full run)',
   live_setup_s: 'seconds to enrol them all (mediation and a DID each, over HTTP) and bring them live',
-  live_sockets_mb_per_1k: "what 1,000 live sockets add to the node's RSS (enrolled wallets before, the same wallets live after)",
+  live_sockets_mb_per_1k: "what 1,000 live sockets add to the node's RSS (all wallets enrolled and 100 live before, all live after)",
   live_push_p50_ms: 'all wallets live: POST of a forward for a sampled wallet to its delivery frame on that socket',
   live_push_p99_ms: 'all wallets live: POST of a forward for a sampled wallet to its delivery frame on that socket',
   rss_idle_mb: "one node's RSS, idle after start",

@@ -22,10 +22,7 @@ import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
 const ENROL_CONCURRENCY = 32
 /** Sockets connecting and going live at once. */
 const LIVE_CONCURRENCY = 64
-/**
- * Wallets live before the baseline RSS is read: the node's first live sockets load and compile code
- * (~10 MB, measured) that 100 wallets would count as theirs.
- */
+/** Wallets live before the baseline RSS is read: the node's first live sockets load and compile the code they run, no socket's own cost. */
 const WARMUP = 100
 /** Forwards a second to the sampled wallets: far below ingest_per_s, so the latency is a push's, not a queue's. */
 const PUSH_RATE = 50
