@@ -4,6 +4,8 @@
  * `-- --store postgres` runs the store scenarios instead (scenarios/store.ts: LevelDB for reference,
  * one and two replicas on an embedded PostgreSQL, CPU per forward) and writes
  * bench/results/postgres.json (or --out), so latest.json stays the default run's.
+ * `-- --only <text>` runs only the scenarios whose name contains it (`--only live`), prints the
+ * figures they wrote and writes them only to an --out given, so latest.json stays one whole run's.
  * Numbers only: nothing here passes or fails on a speed; the run fails only if a figure is missing.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -22,6 +24,7 @@ import { formatTable } from './lib/table.ts'
 import { builtIdleScenario } from './scenarios/built.ts'
 import { diskScenario } from './scenarios/disk.ts'
 import { ingest16kScenario, ingestScenario } from './scenarios/ingest.ts'
+import { liveScenario } from './scenarios/live.ts'
 import { meshScenario } from './scenarios/mesh.ts'
 import { pickupScenario } from './scenarios/pickup.ts'
 import { storeScenario } from './scenarios/store.ts'
@@ -39,6 +42,7 @@ const DEFAULT_MODE: Mode = {
       ['idle RSS of the built node (npm run build)', builtIdleScenario],
       ['ingest (16 KiB)', ingest16kScenario],
       ['pickup over WebSocket', pickupScenario],
+      ['live WebSocket wallets at scale', liveScenario],
       ['disk per message', diskScenario],
       ['10-node mesh', meshScenario]
     ],
@@ -57,11 +61,21 @@ const STORE_MODES: Record<string, Mode> = {
   }
 }
 
-function argsOf (): { settings: Settings, mode: Mode } {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, store: { type: 'string' } } })
+/** A run of only the scenarios of `mode` whose name contains `only`: nothing derived, and its figures are those they write. */
+function onlyScenarios (mode: Mode, only: string): Mode {
+  const scenarios = mode.scenarios.filter(([name]) => name.toLowerCase().includes(only.toLowerCase()))
+  if (scenarios.length === 0) throw new Error(`--only ${only}: no scenario's name contains it (${mode.scenarios.map(([name]) => name).join('; ')})`)
+  return { ...mode, scenarios, derive: () => {} }
+}
+
+/** `only`: an --only run; `write`: whether the results go to settings.out (an --only run's only to an --out given). */
+function argsOf (): { settings: Settings, mode: Mode, only: boolean, write: boolean } {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, store: { type: 'string' }, only: { type: 'string' } } })
   const mode = values.store === undefined ? DEFAULT_MODE : STORE_MODES[values.store]
   if (mode === undefined) throw new Error(`--store ${values.store}: the only store mode is --store postgres`)
-  return { mode, settings: settingsFor(values.quick, values.out ?? fileURLToPath(new URL(mode.out, import.meta.url))) }
+  const settings = settingsFor(values.quick, values.out ?? fileURLToPath(new URL(mode.out, import.meta.url)))
+  if (values.only === undefined) return { mode, settings, only: false, write: true }
+  return { mode: onlyScenarios(mode, values.only), settings, only: true, write: values.out !== undefined }
 }
 
 function loadAverage (): string {
@@ -80,24 +94,26 @@ async function runScenarios (mode: Mode, settings: Settings): Promise<Figures> {
   return figures
 }
 
-async function writeResults (mode: Mode, settings: Settings, figures: Figures): Promise<void> {
-  const ordered = Object.fromEntries(Object.keys(mode.figures).map(name => [name, figures[name as FigureName] ?? null]))
+async function writeResults (set: FigureSet, settings: Settings, figures: Figures): Promise<void> {
+  const ordered = Object.fromEntries(Object.keys(set).map(name => [name, figures[name as FigureName] ?? null]))
   const results = { date: new Date().toISOString(), cores: availableParallelism(), node: process.version, quick: settings.quick, ...ordered }
   await mkdir(dirname(settings.out), { recursive: true })
   await writeFile(settings.out, JSON.stringify(results, null, 2) + '\n')
 }
 
 async function main (): Promise<number> {
-  const { mode, settings } = argsOf()
+  const { mode, settings, only, write } = argsOf()
   cleanupOnExit()
   console.error(`${settings.quick ? 'quick' : 'full'} run on ${availableParallelism()} cores, Node ${process.version}, load average ${loadAverage()}`)
   const start = performance.now()
   try {
     const figures = await runScenarios(mode, settings)
-    await writeResults(mode, settings, figures)
-    console.log(formatTable(figures, mode.figures))
-    console.error(`done in ${((performance.now() - start) / 1000).toFixed(1)} s, load average ${loadAverage()}; wrote ${settings.out}`)
-    const missing = missingFigures(figures, mode.figures)
+    // --only: the figures its scenarios wrote; none of the others is missing.
+    const set = only ? Object.fromEntries(Object.entries(mode.figures).filter(([name]) => name in figures)) : mode.figures
+    if (write) await writeResults(set, settings, figures)
+    console.log(formatTable(figures, set))
+    console.error(`done in ${((performance.now() - start) / 1000).toFixed(1)} s, load average ${loadAverage()}${write ? `; wrote ${settings.out}` : ''}`)
+    const missing = missingFigures(figures, set)
     if (missing.length > 0) console.error(`missing figures: ${missing.join(', ')}`)
     return missing.length > 0 ? 1 : 0
   } finally {

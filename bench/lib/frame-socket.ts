@@ -5,7 +5,12 @@
  */
 import WebSocket from 'ws'
 
-export interface Frame { text: string, binary: boolean }
+export interface Frame {
+  text: string
+  binary: boolean
+  /** When it arrived (performance.now()), for latencies measured to the frame rather than to whoever reads it. */
+  at: number
+}
 
 export class FrameSocket {
   readonly frames: Frame[] = []
@@ -16,7 +21,7 @@ export class FrameSocket {
   private constructor (ws: WebSocket) {
     this.ws = ws
     ws.on('message', (data: Buffer, binary: boolean) => {
-      this.frames.push({ text: data.toString('utf8'), binary })
+      this.frames.push({ text: data.toString('utf8'), binary, at: performance.now() })
       for (const wake of this.waiters.splice(0)) wake()
     })
     // A reader waiting for a frame that can no longer come is told at once, not at its timeout.
@@ -26,8 +31,9 @@ export class FrameSocket {
     })
   }
 
-  static async open (url: string, headers: Record<string, string> = {}): Promise<FrameSocket> {
-    const ws = new WebSocket(url, { headers })
+  /** `localAddress`: the address to connect from (127.0.0.x spreads many sockets over more ephemeral ports). */
+  static async open (url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<FrameSocket> {
+    const ws = new WebSocket(url, { headers, ...(localAddress === undefined ? {} : { localAddress }) })
     await new Promise<void>((resolve, reject) => { ws.once('open', () => { resolve() }); ws.once('error', reject) })
     return new FrameSocket(ws)
   }
@@ -48,6 +54,13 @@ export class FrameSocket {
       })
     }
     return this.frames[index] as Frame
+  }
+
+  /** The frame at `index`, as frame(), its text then no longer kept here: a reader of every frame once keeps memory flat. */
+  async take (index: number, timeout = 10_000): Promise<Frame> {
+    const frame = await this.frame(index, timeout)
+    this.frames[index] = { ...frame, text: '' }
+    return frame
   }
 
   async close (): Promise<void> {

@@ -29,6 +29,16 @@ export interface Settings {
   e2eMessages: number
   /** Concurrent senders for e2e_per_s. */
   e2eSenders: number
+  /** WebSocket wallets live at once on one node (live_*). */
+  liveWallets: number
+  /** Forwards posted to a sample of them, one each, while all are live (live_push_*). */
+  livePushes: number
+  /**
+   * Idle time before each RSS reading of live_sockets_mb_per_1k. Read right after a busy phase, RSS
+   * holds what the phase's garbage took (going live right after enrolling read 76 MB more for 900
+   * sockets than after a pause, measured); V8's memory reducer collects ~8 s after allocation slows.
+   */
+  liveSettleMs: number
 }
 
 export const KIB = 1024
@@ -40,7 +50,7 @@ export const FILL_CHUNK = 1000
 export function settingsFor (quick: boolean, out: string): Settings {
   const common = { quick, out, senders: 64, e2eSenders: 8, meshNodes: 10 }
   if (quick) {
-    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100 }
+    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, liveWallets: 500, livePushes: 100, liveSettleMs: 2_000 }
   }
-  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000 }
+  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, liveWallets: 10_000, livePushes: 500, liveSettleMs: 10_000 }
 }

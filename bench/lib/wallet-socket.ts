@@ -9,6 +9,7 @@ import type { Envelope, PlainMessage } from '../../didcomm/envelope.ts'
 import { PICKUP_V3 } from '../../protocols/pickup/messages.ts'
 import type { Plain, ThirdPartyAgent } from './agent.ts'
 import type { NodeEndpoints } from './child-node.ts'
+import { EnvelopeAgent } from './envelope-agent.ts'
 import { FrameSocket } from './frame-socket.ts'
 
 const PICKUP3 = PICKUP_V3.protocol
@@ -27,12 +28,13 @@ export class WalletSocket {
   private constructor (socket: FrameSocket, wallet: ThirdPartyAgent, nodeDid: string) {
     this.socket = socket
     this.wallet = wallet
-    this.envelope = createEnvelope(wallet.resolver, kid => wallet.secrets.get(kid))
+    this.envelope = wallet instanceof EnvelopeAgent ? wallet.envelope : createEnvelope(wallet.resolver, kid => wallet.secrets.get(kid))
     this.nodeDid = nodeDid
   }
 
-  static async open (wallet: ThirdPartyAgent, node: NodeEndpoints): Promise<WalletSocket> {
-    return new WalletSocket(await FrameSocket.open(node.wsUrl), wallet, node.did)
+  /** `localAddress`: the address to connect from (see FrameSocket.open). */
+  static async open (wallet: ThirdPartyAgent, node: NodeEndpoints, localAddress?: string): Promise<WalletSocket> {
+    return new WalletSocket(await FrameSocket.open(node.wsUrl, {}, localAddress), wallet, node.did)
   }
 
   /** Packs a pickup 3.0 message of `type` (e.g. `delivery-request`) to the node and sends it. */
@@ -42,9 +44,15 @@ export class WalletSocket {
 
   /** The next message whose type is one of `types`, decrypted; messages of other types are skipped. */
   async next (...types: string[]): Promise<Plain> {
+    return (await this.receive(...types)).message
+  }
+
+  /** next(), with when its frame arrived (performance.now()): a latency that ends there does not count the decryption. */
+  async receive (...types: string[]): Promise<{ message: Plain, at: number }> {
     for (;;) {
-      const message = (await this.envelope.unpack((await this.socket.frame(this.read++, FRAME_TIMEOUT_MS)).text)).message as Plain
-      if (types.includes(message.type)) return message
+      const frame = await this.socket.take(this.read++, FRAME_TIMEOUT_MS)
+      const message = (await this.envelope.unpack(frame.text)).message as Plain
+      if (types.includes(message.type)) return { message, at: frame.at }
     }
   }
 

@@ -1,4 +1,6 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import { problemReport } from '../../protocols/problem-report/messages.ts'
@@ -43,9 +45,23 @@ function toText (data: RawData): string {
   return Buffer.from(data as ArrayBuffer).toString('utf8')
 }
 
+/**
+ * @fastify/websocket routes an upgrade as a request with a made-up response and keeps both for the
+ * socket's life: the response stays assigned to the TCP socket, and the error listener it adds holds
+ * the request and reply (~2 KB a socket, a tenth of a live socket's cost). An open socket needs
+ * neither: the response is detached, and the listener (which terminates the socket, as ws does after
+ * an error anyway, and logs through fastify's logger, off here) gives way to this transport's own.
+ */
+function releaseUpgrade (socket: WebSocket, request: FastifyRequest): void {
+  const tcp = request.raw.socket as Socket & { _httpMessage?: ServerResponse }
+  tcp._httpMessage?.detachSocket(tcp)
+  socket.removeAllListeners('error')
+}
+
 /** DIDComm over WebSocket: every frame is one message; replies and live pushes come back on the socket. */
 export function registerWebSocket (app: FastifyInstance, inbound: Inbound, live: LiveDelivery, init: WebSocketInit, logger: Logger): void {
   app.get(WEBSOCKET_PATH, { websocket: true }, (socket: WebSocket, request) => {
+    releaseUpgrade(socket, request)
     const binary = usesBinaryFrames(init.rule, request.headers.origin)
     const client = init.clientAddress(request.socket.remoteAddress, request.headers).address
     const send = (text: string): void => {
