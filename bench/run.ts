@@ -22,6 +22,7 @@ import { formatTable } from './lib/table.ts'
 import { diskScenario } from './scenarios/disk.ts'
 import { ingest16kScenario, ingestScenario } from './scenarios/ingest.ts'
 import { meshScenario } from './scenarios/mesh.ts'
+import { meshScaleScenario } from './scenarios/mesh-scale.ts'
 import { pickupScenario } from './scenarios/pickup.ts'
 import { storeScenario } from './scenarios/store.ts'
 import { unpackScenario } from './scenarios/unpack.ts'
@@ -38,7 +39,8 @@ const DEFAULT_MODE: Mode = {
       ['ingest (16 KiB)', ingest16kScenario],
       ['pickup over WebSocket', pickupScenario],
       ['disk per message', diskScenario],
-      ['10-node mesh', meshScenario]
+      ['10-node mesh', meshScenario],
+      ['mesh at scale', meshScaleScenario]
     ],
     figures: FIGURES,
     out: 'results/latest.json',

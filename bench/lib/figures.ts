@@ -17,6 +17,10 @@ export const FIGURES = {
   e2e_mix2_p50_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
   e2e_mix2_p99_ms: 'the same through two mix nodes (path built by the client library, padded), alternating with e2e_p*',
   mix2_over_relay_p50: '(e2e_mix2_p50_ms - e2e_p50_ms) / relay_p50_ms: what two mix hops add, in single relays',
+  mesh100_route_cold_p50_ms: 'route_cold_ms between random pairs of a 100-node mesh (--quick: 12), each pair once',
+  mesh100_route_cold_p99_ms: 'route_cold_ms between random pairs of a 100-node mesh (--quick: 12), each pair once',
+  mesh100_dht_msgs_per_node_min: 'DHT requests each node of the idle 100-node mesh sends a minute (over 5 min; --quick: 5 s)',
+  mesh100_mb_per_node: 'RSS one more in-process node adds, from a 10-node mesh to 100 (--quick: 6 to 12), after a full GC',
   rss_idle_mb: "one node's RSS, idle after start",
   rss_loaded_mb: "one node's RSS at the end of the ingest run",
   disk_bytes_per_message: "one node's data dir growth per queued message"
