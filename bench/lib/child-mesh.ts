@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { removeScratch, scratchDir } from './cleanup.ts'
 import { exitOf, launchScript } from './cli-process.ts'
 import type { Running } from './cli-process.ts'
-import type { MeshHostCommand, MeshHostNode } from './mesh-host.ts'
+import type { MeshHostCommand, MeshHostMemory, MeshHostNode } from './mesh-host.ts'
 
 const HOST = fileURLToPath(new URL('./mesh-host.ts', import.meta.url))
 const STOP_TIMEOUT_MS = 60_000
@@ -20,8 +20,8 @@ export interface ChildMesh {
   pid: number
   /** Starts nodes until the mesh has `size`; all of them, the first first. */
   grow(size: number): Promise<MeshHostNode[]>
-  /** The host's RSS after a full garbage collection, in MiB. */
-  rssMb(): Promise<number>
+  /** The host's memory after a full garbage collection. */
+  memory(): Promise<MeshHostMemory>
   /** DHT requests every node of the host sent so far, by message type (read from the first node's /metrics). */
   dhtRequests(): Promise<Record<string, number>>
   stop(): Promise<void>
@@ -56,7 +56,7 @@ export async function startChildMesh (): Promise<ChildMesh> {
       first = nodes[0]?.url
       return nodes
     },
-    rssMb: async () => (await ask<{ rssMb: number }>({ rss: true })).rssMb,
+    memory: async () => await ask<MeshHostMemory>({ rss: true }),
     dhtRequests: async () => {
       if (first === undefined) throw new Error('the mesh host has no node yet')
       const res = await fetch(`${first}/metrics`)

@@ -22,8 +22,10 @@ export interface Mesh {
   stop(): Promise<void>
 }
 
-/** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host, and every node dials the first. */
+/** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host (all nodes here are on 127.0.0.1). */
 const JOIN_STAGGER_MS = 300
+/** A node's first peer: seconds on a busy machine, where 50 nodes already run their DHT in this process. */
+const JOIN_TIMEOUT_MS = 60_000
 
 /**
  * `size` nodes, each bootstrapped from the first, started a little apart; resolves once every one has
@@ -49,12 +51,11 @@ export async function startMesh (size: number, flags: Record<string, unknown> = 
   }
   const grow = async (target: number): Promise<void> => {
     if (nodes.length === 0) await start([])
-    const bootstrap = [(nodes[0] as InProcessNode).info.multiaddrs[0] as string]
     // Settled, not all: a failed join must not leave later nodes starting after the mesh is stopped.
     const joins = await Promise.allSettled(Array.from({ length: target - nodes.length }, async (_, i) => {
       await sleep(i * JOIN_STAGGER_MS)
-      const node = await start(bootstrap)
-      await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, 20_000, 'a node to join the mesh')
+      const node = await start(bootstrapFor(nodes))
+      await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, JOIN_TIMEOUT_MS, 'a node to join the mesh')
     }))
     const failed = joins.find(join => join.status === 'rejected')
     if (failed !== undefined) throw failed.reason
@@ -66,6 +67,15 @@ export async function startMesh (size: number, flags: Record<string, unknown> = 
     await stop()
     throw err
   }
+}
+
+/**
+ * The first node and one started node drawn at random: a join does not hang on one node taking it
+ * (the first one's inbound connections, all from 127.0.0.1, are the ones its limits refuse first).
+ */
+function bootstrapFor (nodes: readonly InProcessNode[]): string[] {
+  const other = nodes[Math.floor(Math.random() * nodes.length)] as InProcessNode
+  return [...new Set([nodes[0] as InProcessNode, other].map(node => node.info.multiaddrs[0] as string))]
 }
 
 /** A libp2p peer with no node behind it: it relays like a mesh node and looks routes up in the DHT. */

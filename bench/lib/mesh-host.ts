@@ -4,7 +4,7 @@
  * here) describe the mesh alone, not the benchmark driving it. Driven by child-mesh.ts: one JSON
  * command a line on stdin, one JSON answer a line on stdout; the end of stdin stops every node.
  *   {"grow": n} -> {"nodes": [MeshHostNode, ...]}   starts nodes until there are n
- *   {"rss": true} -> {"rssMb": n}                   after a full garbage collection
+ *   {"rss": true} -> MeshHostMemory                 after a full garbage collection
  */
 import { createInterface } from 'node:readline'
 import { startMesh } from './in-process-mesh.ts'
@@ -16,6 +16,9 @@ export interface MeshHostNode { url: string, wsUrl: string, did: string, peerId:
 
 export type MeshHostCommand = { grow: number } | { rss: true }
 
+/** The host's memory in MiB: all of it (RSS), and the V8 heap in use (the rest is native: LevelDB, sockets, buffers, code). */
+export interface MeshHostMemory { rssMb: number, heapMb: number }
+
 /**
  * Every node is on 127.0.0.1 here, as no two mesh nodes would be: the per-host inbound connection
  * limit (default 32) would otherwise refuse most of the mesh.
@@ -26,14 +29,15 @@ function describe (node: InProcessNode): MeshHostNode {
   return { url: node.url, wsUrl: node.wsUrl, did: node.did, peerId: node.info.peerId, multiaddr: node.info.multiaddrs[0] as string }
 }
 
-function rssMb (): number {
+function memory (): MeshHostMemory {
   // Run with --expose-gc: garbage left from starting nodes would otherwise count as their memory.
   globalThis.gc?.()
-  return Math.round(process.memoryUsage.rss() / 2 ** 20)
+  const { rss, heapUsed } = process.memoryUsage()
+  return { rssMb: Math.round(rss / 2 ** 20), heapMb: Math.round(heapUsed / 2 ** 20) }
 }
 
 async function answer (mesh: Mesh | undefined, command: MeshHostCommand): Promise<{ mesh: Mesh | undefined, reply: unknown }> {
-  if ('rss' in command) return { mesh, reply: { rssMb: rssMb() } }
+  if ('rss' in command) return { mesh, reply: memory() }
   if (!Number.isInteger(command.grow) || command.grow < 1) throw new Error(`grow: ${command.grow} is no number of nodes`)
   if (mesh === undefined) mesh = await startMesh(command.grow, NODE_FLAGS)
   else await mesh.grow(command.grow)

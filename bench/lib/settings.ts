@@ -48,5 +48,5 @@ export function settingsFor (quick: boolean, out: string): Settings {
   if (quick) {
     return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, meshScaleSizes: [6, 12], meshScaleSamples: 8, dhtIdleMs: 5_000 }
   }
-  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, meshScaleSizes: [10, 25, 50, 100], meshScaleSamples: 50, dhtIdleMs: 300_000 }
+  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, meshScaleSizes: [10, 25, 50, 100], meshScaleSamples: 30, dhtIdleMs: 300_000 }
 }

@@ -14,7 +14,7 @@ import type { ChildMesh } from '../lib/child-mesh.ts'
 import type { Figures } from '../lib/figures.ts'
 import { startBarePeer, waitForRoute } from '../lib/in-process-mesh.ts'
 import { postAccepted } from '../lib/load.ts'
-import type { MeshHostNode } from '../lib/mesh-host.ts'
+import type { MeshHostMemory, MeshHostNode } from '../lib/mesh-host.ts'
 import { packForward } from '../lib/forwards.ts'
 import { KIB } from '../lib/settings.ts'
 import type { Settings } from '../lib/settings.ts'
@@ -22,7 +22,7 @@ import { percentile, round, sleep } from '../lib/stats.ts'
 import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
 
 /** What one size of the mesh measured. */
-interface SizePoint { nodes: number, cold: number[], sources: Partial<Record<RouteSource | 'none', number>>, unsettled: number, rssMb: number, peersPerNode: number }
+interface SizePoint { nodes: number, cold: number[], sources: Partial<Record<RouteSource | 'none', number>>, unsettled: number, memory: MeshHostMemory, peersPerNode: number }
 
 interface NodeState { peers: string[], lookups: Record<RouteSource, number> }
 
@@ -131,7 +131,7 @@ async function measureSize (mesh: ChildMesh, size: number, samples: number, busi
       if (!settled) unsettled++
     }
     const peers = (await Promise.all(nodes.map(stateOf))).map(state => state.peers.length)
-    return { nodes: size, cold, sources, unsettled, rssMb: await mesh.rssMb(), peersPerNode: round(total(peers) / size, 1) }
+    return { nodes: size, cold, sources, unsettled, memory: await mesh.memory(), peersPerNode: round(total(peers) / size, 1) }
   } finally {
     // Stopped before the idle count: it is no node of the mesh.
     await peer.stop()
@@ -153,7 +153,7 @@ async function idleDhtRate (mesh: ChildMesh, nodes: number, windowMs: number): P
 }
 
 function report (point: SizePoint): void {
-  console.error(`  ${point.nodes} nodes: route_cold p50 ${percentile(point.cold, 0.5)} ms, p99 ${percentile(point.cold, 0.99)} ms over ${point.cold.length} pairs (route from: ${JSON.stringify(point.sources)}; home's DHT record not yet findable: ${point.unsettled}); ${point.peersPerNode} peers connected a node; host RSS ${point.rssMb} MiB`)
+  console.error(`  ${point.nodes} nodes: route_cold p50 ${percentile(point.cold, 0.5)} ms, p99 ${percentile(point.cold, 0.99)} ms over ${point.cold.length} pairs (route from: ${JSON.stringify(point.sources)}; home's DHT record not yet findable: ${point.unsettled}); ${point.peersPerNode} peers connected a node; host RSS ${point.memory.rssMb} MiB (V8 heap ${point.memory.heapMb})`)
 }
 
 export async function meshScaleScenario (settings: Settings): Promise<Figures> {
@@ -174,7 +174,7 @@ export async function meshScaleScenario (settings: Settings): Promise<Figures> {
       mesh100_route_cold_p99_ms: percentile(largest.cold, 0.99),
       mesh100_dht_msgs_per_node_min: round(await idleDhtRate(mesh, largest.nodes, settings.dhtIdleMs), 1),
       // What one more node costs: the runtime and code every node of the host shares are not in it.
-      mesh100_mb_per_node: round((largest.rssMb - smallest.rssMb) / (largest.nodes - smallest.nodes), 2)
+      mesh100_mb_per_node: round((largest.memory.rssMb - smallest.memory.rssMb) / (largest.nodes - smallest.nodes), 2)
     }
   } finally {
     await mesh.stop()
