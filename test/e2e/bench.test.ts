@@ -16,6 +16,7 @@ const FIGURES = [
   'unpack_ceiling_per_s', 'ingest_per_s', 'ingest_ratio', 'ingest_p50_ms', 'ingest_p99_ms', 'ingest_16k_per_s',
   'pickup_per_s', 'relay_p50_ms', 'relay_p99_ms', 'route_cold_ms', 'e2e_per_s', 'e2e_p50_ms', 'e2e_p99_ms',
   'e2e_mix2_p50_ms', 'e2e_mix2_p99_ms', 'mix2_over_relay_p50',
+  'mesh100_route_cold_p50_ms', 'mesh100_route_cold_p99_ms', 'mesh100_dht_msgs_per_node_min', 'mesh100_mb_per_node',
   'rss_idle_mb', 'rss_loaded_mb', 'disk_bytes_per_message'
 ]
 
