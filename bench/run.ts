@@ -26,6 +26,7 @@ import { diskScenario } from './scenarios/disk.ts'
 import { ingest16kScenario, ingestScenario } from './scenarios/ingest.ts'
 import { liveScenario } from './scenarios/live.ts'
 import { meshScenario } from './scenarios/mesh.ts'
+import { meshScaleScenario } from './scenarios/mesh-scale.ts'
 import { pickupScenario } from './scenarios/pickup.ts'
 import { storeScenario } from './scenarios/store.ts'
 import { unpackScenario } from './scenarios/unpack.ts'
@@ -44,7 +45,8 @@ const DEFAULT_MODE: Mode = {
       ['pickup over WebSocket', pickupScenario],
       ['live WebSocket wallets at scale', liveScenario],
       ['disk per message', diskScenario],
-      ['10-node mesh', meshScenario]
+      ['10-node mesh', meshScenario],
+      ['mesh at scale', meshScaleScenario]
     ],
     figures: FIGURES,
     out: 'results/latest.json',

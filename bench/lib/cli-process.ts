@@ -1,6 +1,7 @@
 /**
- * The didcomm-mesh CLI (`node/cli.ts`) as child processes: launched under the Node running the
- * caller, output collected, and killAll() for an exit handler. The benchmark's own (bench/ imports
+ * The didcomm-mesh CLI (`node/cli.ts`), or another of the benchmark's scripts (the mesh host), as
+ * child processes: launched under the Node running the caller, output collected, and killAll() for
+ * an exit handler. The benchmark's own (bench/ imports
  * nothing from test/); the tests' CLI helpers build on it.
  */
 import { spawn } from 'node:child_process'
@@ -34,7 +35,12 @@ function cleanEnv (): NodeJS.ProcessEnv {
 
 /** Starts the CLI with `args`, collecting its output; `env` adds variables. */
 export function launch (args: string[], env: Record<string, string> = {}, how: LaunchOptions = {}): Running {
-  const child = spawn(process.execPath, [...how.nodeFlags ?? NODE_FLAGS, how.built === undefined ? CLI : join(how.built, 'node', 'cli.js'), ...args], { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  return launchScript([...how.nodeFlags ?? NODE_FLAGS, how.built === undefined ? CLI : join(how.built, 'node', 'cli.js'), ...args], env, 'ignore')
+}
+
+/** Starts `node <argv>` (a script and its arguments, Node's flags first), collecting its output; `stdin` 'pipe' to talk to it. */
+export function launchScript (argv: string[], env: Record<string, string> = {}, stdin: 'ignore' | 'pipe' = 'ignore'): Running {
+  const child = spawn(process.execPath, argv, { cwd: ROOT, env: { ...cleanEnv(), ...env }, stdio: [stdin, 'pipe', 'pipe'] })
   children.add(child)
   child.once('exit', () => { children.delete(child) })
   let out = ''
@@ -56,7 +62,7 @@ export function field (stdout: string, label: string): string | undefined {
   return stdout.split('\n').find(line => line.startsWith(label + ' '))?.slice(label.length).trim()
 }
 
-/** Kills every CLI process still running. Synchronous: safe in an `exit` handler. */
+/** Kills every child process still running. Synchronous: safe in an `exit` handler. */
 export function killAll (): void {
   for (const child of children) child.kill('SIGKILL')
 }

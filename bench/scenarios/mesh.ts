@@ -7,94 +7,26 @@
  * relay_*: one acknowledged node-to-node hop on a warm connection, from a bare mesh peer to the home
  * node (acknowledged after the home node's durable write).
  */
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MemoryDatastore } from 'datastore-core'
-import { toString } from 'uint8arrays'
-import { createMeshLibp2p } from '../../node/libp2p.ts'
 import type { MeshLibp2p } from '../../node/libp2p.ts'
 import { createRelay } from '../../node/mesh/relay.ts'
-import { mediatorKey } from '../../node/mesh/routes.ts'
 import { MIX_LIST, MIX_QUERY, mixListBody, randomSample } from '../../protocols/mix-directory/messages.ts'
 import { ThirdPartyAgent } from '../lib/agent.ts'
-import { removeScratch, scratchDir } from '../lib/cleanup.ts'
 import type { Figures } from '../lib/figures.ts'
 import { postAccepted, sendAll } from '../lib/load.ts'
 import { packForwards } from '../lib/pack.ts'
 import { KIB } from '../lib/settings.ts'
 import type { Settings } from '../lib/settings.ts'
-import { perSecond, percentile, round, sleep } from '../lib/stats.ts'
-import { startInProcessNode } from '../lib/in-process-node.ts'
+import { perSecond, percentile, round } from '../lib/stats.ts'
+import { memberOf, startBarePeer, startMesh, waitForRoute } from '../lib/in-process-mesh.ts'
+import type { Mesh } from '../lib/in-process-mesh.ts'
 import type { InProcessNode } from '../lib/in-process-node.ts'
 import { waitFor } from '../lib/wait.ts'
 import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
 
-interface Mesh { nodes: InProcessNode[], stop(): Promise<void> }
-
-/** Between two nodes' starts: libp2p takes at most 5 inbound connections a second from one host, and every node dials the first. */
-const JOIN_STAGGER_MS = 300
-
 /** Nodes that mix without holding anything (the others keep the default --mix-delay-ms). */
 const UNDELAYED_MIXES = [2, 3]
-
-/** `size` nodes, each bootstrapped from the first, started a little apart; resolves once every one has a peer. */
-async function startMesh (size: number): Promise<Mesh> {
-  const nodes: Array<InProcessNode | undefined> = []
-  const dirs: string[] = []
-  const stop = async (): Promise<void> => {
-    await Promise.all(nodes.map(async node => { await node?.stop() }))
-    await Promise.all(dirs.map(removeScratch))
-  }
-  const start = async (i: number, bootstrap: string[]): Promise<InProcessNode> => {
-    const dir = await scratchDir()
-    dirs.push(dir)
-    // Every node is on 127.0.0.1, of which a directory would list only --mix-peers-per-host (2).
-    const node = await startInProcessNode({ dataDir: dir, bootstrap, mixPeersPerHost: size, ...(UNDELAYED_MIXES.includes(i) ? { mixDelayMs: 0 } : {}) })
-    nodes[i] = node
-    return node
-  }
-  try {
-    const first = await start(0, [])
-    const bootstrap = [first.info.multiaddrs[0] as string]
-    // Settled, not all: a failed join must not leave later nodes starting after the mesh is stopped.
-    const joins = await Promise.allSettled(Array.from({ length: size - 1 }, async (_, i) => {
-      await sleep(i * JOIN_STAGGER_MS)
-      const node = await start(i + 1, bootstrap)
-      await waitFor(() => node.node.info().peers.length > 0 ? true : undefined, 20_000, 'a node to join the mesh')
-    }))
-    const failed = joins.find(join => join.status === 'rejected')
-    if (failed !== undefined) throw failed.reason
-    return { nodes: nodes as InProcessNode[], stop }
-  } catch (err) {
-    await stop()
-    throw err
-  }
-}
-
-/** A libp2p peer with no node behind it: it relays like a mesh node and looks routes up in the DHT. */
-async function startBarePeer (): Promise<MeshLibp2p> {
-  const privateKey = toString(privateKeyToProtobuf(await generateKeyPair('Ed25519')), 'base64')
-  const peer = await createMeshLibp2p({ privateKey, datastore: new MemoryDatastore(), host: '127.0.0.1', port: 0, wsPort: 0 })
-  await peer.start()
-  return peer
-}
-
-/** Waits until `home`'s provider record is findable from `peer` (through `entry`), so the cold lookup is timed on a settled mesh. */
-async function waitForRoute (peer: MeshLibp2p, entry: InProcessNode, home: InProcessNode): Promise<void> {
-  await peer.dial(multiaddr(entry.info.multiaddrs[0] as string))
-  const key = await mediatorKey(home.did)
-  await waitFor(async () => {
-    try {
-      for await (const provider of peer.contentRouting.findProviders(key, { signal: AbortSignal.timeout(2000) })) {
-        if (provider.id.toString() === home.info.peerId) return true
-      }
-    } catch {
-      // not found within the timeout: ask again
-    }
-    return undefined
-  }, 60_000, "the home node's DHT record")
-}
 
 /** Milliseconds from each POST to the business's node until the wallet has the push, one message at a time. */
 async function sequentialE2e (sender: InProcessNode, socket: WalletSocket, forwards: readonly string[]): Promise<number[]> {
@@ -196,7 +128,7 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
   const socket = await WalletSocket.open(wallet, home)
   try {
     await socket.goLive()
-    await waitForRoute(peer, mesh.nodes[0] as InProcessNode, home)
+    await waitForRoute(peer, memberOf(mesh.nodes[0] as InProcessNode), memberOf(home))
     const [cold] = await sequentialE2e(sender, socket, viaSender.slice(0, 1))
     // Each mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
     await sequentialE2e(sender, socket, [mixed[0] as string, mixedUndelayed[0] as string])
@@ -227,7 +159,8 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
 }
 
 export async function meshScenario (settings: Settings): Promise<Figures> {
-  const mesh = await startMesh(settings.meshNodes)
+  // Every node is on 127.0.0.1, of which a directory would list only --mix-peers-per-host (2).
+  const mesh = await startMesh(settings.meshNodes, index => ({ mixPeersPerHost: settings.meshNodes, ...(UNDELAYED_MIXES.includes(index) ? { mixDelayMs: 0 } : {}) }))
   try {
     const peer = await startBarePeer()
     try {

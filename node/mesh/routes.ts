@@ -19,6 +19,8 @@ export type RouteSource = 'cache' | 'connected' | 'dht-provider' | 'dht-peer' | 
 export interface RoutesInit {
   /** How often the node provides its DIDs again. */
   provideIntervalMs?: number
+  /** How soon a failed provide is tried again, doubling while it fails, up to provideIntervalMs. */
+  provideRetryMs?: number
   /** How long a found route is used without looking again. */
   cacheTtlMs?: number
   /** Time allowed for one DHT query. */
@@ -51,7 +53,7 @@ export interface Routes {
 }
 
 const ROUTE_CACHE_BYTES = 4 * 1024 * 1024
-const DEFAULTS = { provideIntervalMs: 10 * 60_000, cacheTtlMs: 10 * 60_000, queryTimeoutMs: 5_000 }
+const DEFAULTS = { provideIntervalMs: 10 * 60_000, provideRetryMs: 15_000, cacheTtlMs: 10 * 60_000, queryTimeoutMs: 5_000 }
 /** Re-provide as each of the first this-many DHT peers appears. */
 const EARLY_PROVIDE_PEERS = 3
 
@@ -75,15 +77,34 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
   let timer: NodeJS.Timeout | undefined
   let dhtPeersSeen = 0
   let earlyProvide: NodeJS.Timeout | undefined
+  let retry: NodeJS.Timeout | undefined
+  let retryMs = options.provideRetryMs
+  let running = false
 
   async function provideAll (): Promise<void> {
+    let failed = false
     for (const did of provided) {
       try {
         await libp2p.contentRouting.provide(await mediatorKey(did), { signal: AbortSignal.timeout(options.queryTimeoutMs * 2) })
       } catch (err) {
+        failed = true
         logger.debug({ err, did }, 'provide failed; will try again')
       }
     }
+    if (failed) retryProvide()
+    else retryMs = options.provideRetryMs
+  }
+
+  // A node whose provide failed (a query timing out on a busy mesh, say) is found by provider record
+  // by no one: try again soon, not at the next interval, backing off while it keeps failing.
+  function retryProvide (): void {
+    if (!running || retry !== undefined) return
+    retry = setTimeout(() => {
+      retry = undefined
+      void provideAll()
+    }, retryMs)
+    retry.unref()
+    retryMs = Math.min(retryMs * 2, options.provideIntervalMs)
   }
 
   // A provide made with no peers reaches no one: provide again as the first few DHT peers are
@@ -141,6 +162,7 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
 
   return {
     start (ownDids) {
+      running = true
       provided = ownDids
       void provideAll()
       libp2p.addEventListener('peer:identify', onIdentify)
@@ -149,8 +171,10 @@ export function createRoutes (components: RoutesComponents, init: RoutesInit = {
     },
 
     stop () {
+      running = false
       clearInterval(timer)
       clearTimeout(earlyProvide)
+      clearTimeout(retry)
       libp2p.removeEventListener('peer:identify', onIdentify)
     },
 

@@ -31,7 +31,7 @@ const newPeer = async (): Promise<PeerId> => peerIdFromPrivateKey(await generate
 interface Provider { id: PeerId, multiaddrs: Multiaddr[] }
 
 /** Only what routes uses of libp2p, recording every call. */
-function stubLibp2p (opts: { connected?: Set<string>, providers?: Provider[], findPeer?: (peer: PeerId) => Promise<{ multiaddrs: Multiaddr[] }> } = {}) {
+function stubLibp2p (opts: { connected?: Set<string>, providers?: Provider[], findPeer?: (peer: PeerId) => Promise<{ multiaddrs: Multiaddr[] }>, provideFailures?: number } = {}) {
   const calls = {
     findProviders: [] as CID[],
     provide: [] as CID[],
@@ -46,7 +46,10 @@ function stubLibp2p (opts: { connected?: Set<string>, providers?: Provider[], fi
         calls.findProviders.push(key)
         yield * (opts.providers ?? [])
       },
-      async provide (key: CID) { calls.provide.push(key) }
+      async provide (key: CID) {
+        calls.provide.push(key)
+        if (calls.provide.length <= (opts.provideFailures ?? 0)) throw new Error('query aborted')
+      }
     },
     peerRouting: {
       async findPeer (peer: PeerId) {
@@ -177,5 +180,26 @@ describe('routes', () => {
     assert.deepEqual(calls.provide.map(c => c.toString()), [(await mediatorKey(own[0] ?? '')).toString(), (await mediatorKey(own[1] ?? '')).toString()])
     routes.stop()
     assert.equal(calls.listeners.has('peer:identify'), false)
+  })
+
+  it('a failed provide is tried again soon, backing off, until it succeeds; none after stop', async () => {
+    const own = [didWith(['https://a.example/'])]
+    const { libp2p, calls } = stubLibp2p({ provideFailures: 2 })
+    const routes = createRoutes({ libp2p, resolver: createResolver(), logger }, { provideRetryMs: 20 })
+    routes.start(own)
+    const deadline = Date.now() + 5000
+    while (calls.provide.length < 3 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 5))
+    // Two failures (retried after 20 ms, then 40 ms), then the third succeeds and no retry follows.
+    await new Promise(resolve => setTimeout(resolve, 200))
+    assert.equal(calls.provide.length, 3)
+    routes.stop()
+
+    const failing = stubLibp2p({ provideFailures: Infinity })
+    const stopped = createRoutes({ libp2p: failing.libp2p, resolver: createResolver(), logger }, { provideRetryMs: 20 })
+    stopped.start(own)
+    while (failing.calls.provide.length < 1) await new Promise(resolve => setTimeout(resolve, 5))
+    stopped.stop()
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.equal(failing.calls.provide.length, 1)
   })
 })
