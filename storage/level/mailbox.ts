@@ -75,7 +75,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     return found.map(key => ({ key, ...parseKey(key) })).filter(entry => !exclude.has(entry.id)).slice(0, limit)
   }
 
-  /** The boxes of `recipients` that hold messages (counted, so no read finds an empty one empty). */
+  /** The boxes of `recipients` that hold messages (counted, so no read goes to find an empty one empty). */
   async function nonEmpty (recipients: readonly string[]): Promise<string[]> {
     const boxes = [...new Set(recipients.map(boxOf))]
     const counts = await Promise.all(boxes.map(async box => (await totalsOf(box)).count))
@@ -232,7 +232,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     async remove (recipients, ids) {
       const found: string[] = []
       const wanted = new Set(ids)
-      for (const box of new Set(recipients.map(boxOf))) {
+      for (const box of await nonEmpty(recipients)) {
         // Per box, whichever is fewer: its keys (read in one range) or the ids (looked up one by one).
         // So the work is at most the client's queued messages, not recipients × ids.
         if ((await totalsOf(box)).count <= wanted.size) {
