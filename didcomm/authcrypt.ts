@@ -6,7 +6,7 @@
  */
 import { diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { KeyObject } from 'node:crypto'
-import { ENCRYPTED_MEDIA_TYPE, UnwrapError, base64url, checkedApv, concatKdf, decryptCbcHs512, decrypting, encryptCbcHs512, fromBase64url, ourRecipient, parseHeader, recipientsApv, unwrapKey, wrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
+import { ENCRYPTED_MEDIA_TYPE, UnwrapError, base64url, checkedApv, concatKdf, decryptCbcHs512, decrypting, encryptCbcHs512, fromBase64url, jweText, ourRecipient, parseHeader, recipientsApv, unwrapKey, wrapKey, x25519Epk, x25519PublicKey } from './jose.ts'
 import type { JweJson, PrivateKeyFor, Unwrapped } from './jose.ts'
 
 export const AUTHCRYPT_ALG = 'ECDH-1PU+A256KW'
@@ -36,7 +36,7 @@ export function packAuthcrypt (plaintext: string, keys: AuthcryptKeys): string {
     return { header: { kid }, encrypted_key: base64url(wrapKey(concatKdf(z, AUTHCRYPT_ALG, apu, apv, tag), cek)) }
   })
   const jwe: JweJson = { protected: protectedHeader, recipients, iv: base64url(iv), ciphertext: base64url(ciphertext), tag: base64url(tag) }
-  return JSON.stringify(jwe)
+  return jweText(jwe)
 }
 
 /**

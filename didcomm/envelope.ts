@@ -4,6 +4,7 @@ import type { JweJson } from './jose.ts'
 import { AnoncryptThreadError } from './anoncrypt-pool.ts'
 import type { AnoncryptPool } from './anoncrypt-pool.ts'
 import { createNativeJwe } from './native-jwe.ts'
+import { padded } from './padding.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
 
@@ -96,6 +97,8 @@ export interface PackOptions {
   protectSender?: boolean
   /** Authcrypt in Veramo 7's legacy JWE dialect, for a client that spoke it (no forward, no protectSender). */
   dialect?: 'legacy'
+  /** Pad the plaintext to its size bucket (didcomm/padding.ts), replacing any `pad` member it has. */
+  pad?: boolean
 }
 
 export interface EnvelopeInit {
@@ -171,15 +174,16 @@ export function createEnvelope (resolver: DIDResolver, lookup: SecretLookup, ini
       return await open(packed, jwe)
     },
     async pack (message, to, from, options = {}) {
+      const pad = options.pad ?? false
       if (options.dialect === 'legacy') {
         try {
-          return await native.pack(message, to, from, true) as string
+          return await native.pack(message, to, from, { legacy: true, pad }) as string
         } catch (err) {
           throw new EnvelopeError(errorText(err), { cause: err })
         }
       }
       const plain = options.forward !== true && options.protectSender !== true
-      return (plain ? await native.pack(message, to, from) : undefined) ?? await packEncrypted(message, to, from, options)
+      return (plain ? await native.pack(message, to, from, { pad }) : undefined) ?? await packEncrypted(pad ? padded(message) : message, to, from, options)
     },
     async anoncrypt (message, to) {
       return await packEncrypted(message, to, null)

@@ -13,6 +13,15 @@ export interface JweJson {
   tag: string
 }
 
+/**
+ * A JWE we made, in general JSON serialisation. Every member but the recipients' kids is base64url,
+ * which JSON needs no escape for, so the text is put together rather than stringified: JSON.stringify
+ * scans a pickup delivery's ciphertext (hundreds of KB) character by character, 5 times slower (measured).
+ */
+export function jweText (jwe: JweJson): string {
+  return `{"protected":"${jwe.protected}","recipients":${JSON.stringify(jwe.recipients)},"iv":"${jwe.iv}","ciphertext":"${jwe.ciphertext}","tag":"${jwe.tag}"}`
+}
+
 /** JSON.parse, or undefined for text that is not JSON. */
 export function parseJson (text: string): unknown {
   try {

@@ -13,6 +13,7 @@ import type { PlainMessage, SecretLookup, Unpacked } from './envelope.ts'
 import { PLAIN_TYP, UnwrapError, isJweJson, parseJson, x25519PublicKey } from './jose.ts'
 import type { JweJson, Unwrapped } from './jose.ts'
 import { unwrapLegacyAnoncrypt, unwrapLegacyAuthcrypt } from './legacy-jwe/open.ts'
+import { paddedJson } from './padding.ts'
 import { sealLegacyAuthcrypt } from './legacy-jwe/seal.ts'
 import type { DIDResolver } from './resolver.ts'
 import { didOf } from './resolver.ts'
@@ -25,9 +26,10 @@ export interface NativeJwe {
   unpack(packed: string, parsed?: unknown): Promise<Unpacked | undefined>
   /**
    * `message` authcrypted from `from` to `to`, when both have X25519 keys we can use; in Veramo's
-   * legacy dialect when `legacy` (which only this path speaks: it throws when it cannot).
+   * legacy dialect when `legacy` (which only this path speaks: it throws when it cannot); its
+   * plaintext padded to a size bucket when `pad`.
    */
-  pack(message: PlainMessage, to: string, from: string, legacy?: boolean): Promise<string | undefined>
+  pack(message: PlainMessage, to: string, from: string, options?: { legacy?: boolean, pad?: boolean }): Promise<string | undefined>
 }
 
 export interface NativeJweInit {
@@ -118,9 +120,9 @@ export function createNativeJwe (resolver: DIDResolver, lookup: SecretLookup, in
       return { message, recipientKids, ...(authcrypted === undefined ? {} : { sender: didOf(authcrypted.senderKid) }), ...(isLegacy ? { dialect: 'legacy' as const } : {}) }
     },
 
-    async pack (message, to, from, legacyDialect = false) {
+    async pack (message, to, from, { legacy: legacyDialect = false, pad = false } = {}) {
       const keys = await authcryptKeys(to, from)
-      const plaintext = JSON.stringify({ ...message, typ: PLAIN_TYP })
+      const plaintext = pad ? paddedJson(JSON.stringify({ ...message, typ: PLAIN_TYP, pad: undefined })) : JSON.stringify({ ...message, typ: PLAIN_TYP })
       if (legacyDialect) {
         if (keys === undefined) throw new UnwrapError('cannot answer in the legacy JWE dialect: the recipient has no X25519 keyAgreement key')
         return sealLegacyAuthcrypt(plaintext, keys)

@@ -1,4 +1,7 @@
-/** pickup_per_s: a wallet drains a full mailbox over a WebSocket, 100 messages per delivery-request, acknowledging each batch. */
+/**
+ * pickup_per_s: a wallet drains a full mailbox over a WebSocket, 100 messages per delivery-request,
+ * acknowledging each batch in the same breath as it asks for the next.
+ */
 import { ThirdPartyAgent } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'
 import type { Figures } from '../lib/figures.ts'
@@ -9,15 +12,21 @@ import { perSecond, timed } from '../lib/stats.ts'
 import { DELIVERY, STATUS, WalletSocket, attachmentIds } from '../lib/wallet-socket.ts'
 import type { Mediator } from './ingest.ts'
 
-/** Requests and acknowledges batches until the node reports nothing waiting; returns how many were picked up. */
+/**
+ * Requests and acknowledges batches until the node reports nothing waiting; returns how many were
+ * picked up. Each messages-received goes out with the next delivery-request, as pickup allows: the
+ * node handles a socket's messages in order, so the request finds the batch acknowledged, and the
+ * wallet reads the status of the one before the delivery of the other. Counted once that status is in.
+ */
 export async function drain (socket: WalletSocket): Promise<number> {
   let picked = 0
+  await socket.send('delivery-request', { limit: PICKUP_BATCH })
   for (;;) {
-    await socket.send('delivery-request', { limit: PICKUP_BATCH })
     const reply = await socket.next(DELIVERY, STATUS)
     const ids = attachmentIds(reply)
     if (reply.type === STATUS || ids.length === 0) return picked
     await socket.send('messages-received', { message_id_list: ids })
+    await socket.send('delivery-request', { limit: PICKUP_BATCH })
     await socket.next(STATUS)
     picked += ids.length
   }

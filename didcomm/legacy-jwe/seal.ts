@@ -6,7 +6,7 @@
  */
 import { createCipheriv, diffieHellman, generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AuthcryptKeys } from '../authcrypt.ts'
-import { ENCRYPTED_MEDIA_TYPE, base64url, concatKdf, secretKey, wrapKey } from '../jose.ts'
+import { ENCRYPTED_MEDIA_TYPE, base64url, concatKdf, jweText, secretKey, wrapKey } from '../jose.ts'
 import type { JweJson } from '../jose.ts'
 import { LEGACY_AUTHCRYPT_ALG } from './open.ts'
 
@@ -29,5 +29,5 @@ export function sealLegacyAuthcrypt (plaintext: string, keys: AuthcryptKeys): st
     return { header: { kid }, encrypted_key: base64url(wrapKey(concatKdf(z, LEGACY_AUTHCRYPT_ALG, Buffer.alloc(0), Buffer.alloc(0)), cek)) }
   })
   const jwe: JweJson = { protected: protectedHeader, recipients, iv: base64url(iv), ciphertext: base64url(ciphertext), tag: base64url(cipher.getAuthTag()) }
-  return JSON.stringify(jwe)
+  return jweText(jwe)
 }

@@ -1,9 +1,13 @@
+import { ByteLru } from '../../didcomm/lru.ts'
 import { serialized } from '../concurrency.ts'
 import type { KeylistResult, MediationEntry, MediationRecord, Mediations } from '../store.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 interface RecipientRecord { client: string, aliases: string[] }
+
+/** Room for the keylists of a few thousand active clients (a did:peer:2 runs to hundreds of characters). */
+const KEYLIST_CACHE_BYTES = 4 * 1024 * 1024
 
 export function createLevelMediations (db: Database, commit: GroupCommit): Mediations {
   const clients: Sublevel = sublevel(db, 'mediation-clients')
@@ -24,12 +28,32 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
   const taken = async (name: string): Promise<boolean> =>
     claiming.has(name) || await readKey(recipients, name) !== undefined || await readKey(aliases, name) !== undefined
 
+  // Keylists read through a cache: every pickup request reads its client's, and an iterator is a trip
+  // to LevelDB's thread pool. A read keeps what it found only if no keylist changed while it ran, and
+  // each change, once on disk, drops its client's entry: a read started after that sees the change.
+  const keylistCache = new ByteLru<readonly string[]>(KEYLIST_CACHE_BYTES, (client, list) => list.reduce((sum, did) => sum + did.length, client.length))
+  let keylistChanges = 0
+
   async function keylist (client: string): Promise<string[]> {
+    const cached = keylistCache.get(client)
+    if (cached !== undefined) return [...cached]
+    const changesBefore = keylistChanges
     const found: string[] = []
     for await (const key of keylists.keys({ gt: client + KEY_SEPARATOR, lt: client + KEY_SEPARATOR + '\xff' })) {
       found.push(key.slice(client.length + 1))
     }
+    if (keylistChanges === changesBefore) keylistCache.set(client, [...found])
     return found
+  }
+
+  /** Writes a change to `client`'s keylist (with `names` claimed, as writeClaimed) and drops its cached keylist once written, or failed. */
+  async function writeKeylist (client: string, names: readonly string[], ops: Parameters<GroupCommit['write']>[0]): Promise<void> {
+    try {
+      await writeClaimed(names, ops)
+    } finally {
+      keylistChanges++
+      keylistCache.delete(client)
+    }
   }
 
   async function heldBy (client: string): Promise<number> {
@@ -96,7 +120,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
       })
       if (verdict !== 'claimed') return verdict
       const record: RecipientRecord = { client, aliases: names.slice(1) }
-      const write = writeClaimed(names, [
+      const write = writeKeylist(client, names, [
         { type: 'put', sublevel: recipients, key: recipient, value: record },
         { type: 'put', sublevel: keylists, key: client + KEY_SEPARATOR + recipient, value: '' },
         ...record.aliases.map(alias => ({ type: 'put' as const, sublevel: aliases, key: alias, value: recipient }))
@@ -127,7 +151,7 @@ export function createLevelMediations (db: Database, commit: GroupCommit): Media
         return own
       })
       if (typeof claimed === 'string') return claimed
-      await writeClaimed([recipient, ...claimed], [
+      await writeKeylist(client, [recipient, ...claimed], [
         { type: 'del', sublevel: recipients, key: recipient },
         { type: 'del', sublevel: keylists, key: client + KEY_SEPARATOR + recipient },
         ...claimed.map(alias => ({ type: 'del' as const, sublevel: aliases, key: alias }))

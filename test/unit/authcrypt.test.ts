@@ -55,6 +55,7 @@ describe('native authcrypt', () => {
     const packed = await nativeOf(node).pack(message, wallet.did, nodeDid)
     assert.ok(packed !== undefined, 'the native path packed it')
     assert.equal(headerOf(packed).alg, 'ECDH-1PU+A256KW')
+    assert.equal(packed, JSON.stringify(JSON.parse(packed)), 'the JWE text, put together, is the JSON serialisation itself')
     const unpacked = await wallet.unpack(packed)
     assert.deepEqual(unpacked.message, { ...message, typ: 'application/didcomm-plain+json' })
     assert.equal(unpacked.authenticated, true)

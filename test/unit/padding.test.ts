@@ -61,4 +61,18 @@ describe('size buckets', () => {
     assert.ok(sizes.size < 9, 'some lengths share a bucket')
     for (const [bucket, lengths] of sizes) assert.equal(lengths.size, 1, `bucket ${bucket}: ${[...lengths].join(', ')}`)
   })
+
+  it('the native authcrypt pads the text it serialises: one size per bucket, a pad the recipient reads, none doubled', async () => {
+    const sizes = new Map<number, Set<number>>()
+    for (const n of [0, 10, 5000, 5200, 30_000, 30_500]) {
+      const packed = await paddedEnvelope(envelope).pack({ ...text(n), pad: 'replaced' }, bob, alice)
+      const { message: opened } = await envelope.unpack(packed)
+      assert.deepEqual(opened.body, text(n).body)
+      assert.match(String(opened.pad), /^ *$/)
+      const bucket = bucketOf(Buffer.byteLength(JSON.stringify({ ...text(n), typ: 'application/didcomm-plain+json', pad: '' })))
+      sizes.set(bucket, (sizes.get(bucket) ?? new Set()).add(packed.length))
+    }
+    assert.ok(sizes.size < 6, 'some lengths share a bucket')
+    for (const [bucket, lengths] of sizes) assert.equal(lengths.size, 1, `bucket ${bucket}: ${[...lengths].join(', ')}`)
+  })
 })
