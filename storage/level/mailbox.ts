@@ -32,13 +32,6 @@ function boxRange (box: string): { gt: string, lt: string } {
   return { gt: box + KEY_SEPARATOR, lt: box + KEY_SEPARATOR + '\xff' }
 }
 
-/** A box's keys received at `time` or before, as a range (the upper bound of boxRange, lowered). */
-function receivedBy (box: string, time: number): { gt: string, lt: string } {
-  return { gt: box + KEY_SEPARATOR, lt: box + KEY_SEPARATOR + String(time).padStart(TIME_WIDTH, '0') + KEY_SEPARATOR + '\xff' }
-}
-
-type KeyEntry = ReturnType<typeof parseKey> & { key: string }
-
 export function createLevelMailbox (db: Database, commit: GroupCommit, limits: MailboxLimits): Mailbox {
   // Values are the packed messages as they arrived (utf8, not JSON: no escaping of their quotes).
   const messages = db.sublevel<string, string>('mailbox', { valueEncoding: 'utf8' }) as unknown as Sublevel
@@ -60,26 +53,8 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     }
   })()
 
-  async function * keys (box: string): AsyncGenerator<KeyEntry> {
-    for await (const key of messages.keys(boxRange(box))) yield { key, ...parseKey(key) }
-  }
-
-  /**
-   * Up to `limit` of a box's keys not in `exclude`, oldest first (newest first when `reverse`), in one
-   * range read of at most `limit` + `exclude.size` keys: an iterator read key by key makes several
-   * trips to LevelDB's thread pool, and reads up to a thousand keys ahead.
-   */
-  async function firstKeys (box: string, limit: number, exclude: ReadonlySet<string>, { reverse = false, receivedBefore = Infinity } = {}): Promise<KeyEntry[]> {
-    const range = Number.isFinite(receivedBefore) ? receivedBy(box, receivedBefore) : boxRange(box)
-    const found = await messages.keys({ ...range, reverse, limit: limit + exclude.size }).all()
-    return found.map(key => ({ key, ...parseKey(key) })).filter(entry => !exclude.has(entry.id)).slice(0, limit)
-  }
-
-  /** The boxes of `recipients` that hold messages (counted, so no read goes to find an empty one empty). */
-  async function nonEmpty (recipients: readonly string[]): Promise<string[]> {
-    const boxes = [...new Set(recipients.map(boxOf))]
-    const counts = await Promise.all(boxes.map(async box => (await totalsOf(box)).count))
-    return boxes.filter((_, i) => (counts[i] as number) > 0)
+  async function * keys (box: string, reverse = false): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
+    for await (const key of messages.keys({ ...boxRange(box), reverse })) yield { key, ...parseKey(key) }
   }
 
   function totalsOf (box: string): Promise<{ count: number, bytes: number }> {
@@ -190,15 +165,19 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       // More: those in flight are looked up and taken off the totals, and skipped in looking for
       // the oldest and newest, so the cost follows the in-flight count, not the box's.
       const result: MailboxStatus = { count, bytes }
-      const inFlight = exclude.size === 0 ? [] : await byId.getMany([...exclude].map(id => box + KEY_SEPARATOR + id))
-      for (const key of inFlight) {
+      for (const key of await byId.getMany([...exclude].map(id => box + KEY_SEPARATOR + id))) {
         if (typeof key !== 'string') continue
         result.count--
         result.bytes -= parseKey(key).size
       }
-      const [oldest, newest] = await Promise.all([false, true].map(async reverse => (await firstKeys(box, 1, exclude, { reverse }))[0]))
-      result.oldest = oldest?.receivedAt
-      result.newest = newest?.receivedAt
+      for (const reverse of [false, true]) {
+        for await (const entry of keys(box, reverse)) {
+          if (exclude.has(entry.id)) continue
+          if (reverse) result.newest = entry.receivedAt
+          else result.oldest = entry.receivedAt
+          break
+        }
+      }
       return result
     },
 
@@ -207,22 +186,20 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       return await this.list(recipients, limit, exclude)
     },
 
-    async list (recipients, limit, exclude = new Set()) {
-      const boxes = await nonEmpty(recipients)
-      if (boxes.length === 1) {
-        // One box holds messages (a wallet's usual case): its oldest, values with the keys, in one range read.
-        const found = await messages.iterator({ ...boxRange(boxes[0] as string), limit: limit + exclude.size }).all()
-        return found.flatMap(([key, message]) => {
-          const { id, receivedAt, size } = parseKey(key)
-          return exclude.has(id) ? [] : [{ id, receivedAt, size, message: message as string }]
-        }).slice(0, limit)
-      }
-      // Several: keys first (they hold time and size), values for the chosen ones only: a client holding
-      // many recipients must not make the node read `limit` whole messages from each of them.
-      let oldest: KeyEntry[] = []
-      for (const box of boxes) {
-        const receivedBefore = oldest.length >= limit ? (oldest[limit - 1]?.receivedAt ?? Infinity) : Infinity
-        oldest = [...oldest, ...await firstKeys(box, limit, exclude, { receivedBefore })].sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
+    async list (recipients, limit, exclude) {
+      // Keys first (they hold time and size), values for the chosen ones only: a client holding many
+      // recipients must not make the node read `limit` whole messages from each of them.
+      let oldest: Array<ReturnType<typeof parseKey> & { key: string }> = []
+      for (const box of new Set(recipients.map(boxOf))) {
+        const newestWanted = oldest.length >= limit ? (oldest[limit - 1]?.receivedAt ?? Infinity) : Infinity
+        let taken = 0
+        for await (const entry of keys(box)) {
+          if (taken >= limit || entry.receivedAt > newestWanted) break
+          if (exclude?.has(entry.id) === true) continue
+          oldest.push(entry)
+          taken++
+        }
+        oldest = oldest.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
       }
       const values = await messages.getMany(oldest.map(entry => entry.key))
       // A message acknowledged meanwhile has no value any more.
@@ -232,7 +209,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     async remove (recipients, ids) {
       const found: string[] = []
       const wanted = new Set(ids)
-      for (const box of await nonEmpty(recipients)) {
+      for (const box of new Set(recipients.map(boxOf))) {
         // Per box, whichever is fewer: its keys (read in one range) or the ids (looked up one by one).
         // So the work is at most the client's queued messages, not recipients × ids.
         if ((await totalsOf(box)).count <= wanted.size) {
