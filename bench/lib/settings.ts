@@ -56,7 +56,7 @@ export const FILL_CHUNK = 1000
 export function settingsFor (quick: boolean, out: string): Settings {
   const common = { quick, out, senders: 64, e2eSenders: 8, meshNodes: 10 }
   if (quick) {
-    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, liveWallets: 500, livePushes: 100, liveSettleMs: 2_000, meshScaleSizes: [6, 12], meshScaleSamples: 5, dhtIdleMs: 5_000 }
+    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, liveWallets: 200, livePushes: 50, liveSettleMs: 2_000, meshScaleSizes: [5, 8], meshScaleSamples: 3, dhtIdleMs: 5_000 }
   }
   return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, liveWallets: 10_000, livePushes: 500, liveSettleMs: 10_000, meshScaleSizes: [10, 25, 50, 100], meshScaleSamples: 30, dhtIdleMs: 300_000 }
 }
