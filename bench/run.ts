@@ -89,8 +89,13 @@ async function runScenarios (mode: Mode, settings: Settings): Promise<Figures> {
   for (const [name, scenario] of mode.scenarios) {
     const start = performance.now()
     console.error(`${name}...`)
-    Object.assign(figures, await scenario(settings))
-    console.error(`${name}: ${((performance.now() - start) / 1000).toFixed(1)} s`)
+    try {
+      Object.assign(figures, await scenario(settings))
+      console.error(`${name}: ${((performance.now() - start) / 1000).toFixed(1)} s`)
+    } catch (err) {
+      // The others' figures are still written: a failed scenario shows as its missing figures (exit 1).
+      console.error(`${name} failed after ${((performance.now() - start) / 1000).toFixed(1)} s:`, err)
+    }
   }
   mode.derive(figures)
   return figures
