@@ -46,9 +46,17 @@ export async function startReplicas (storeUrl: string, count: number, extra: str
   // so a relaying node reaches whichever replica is up (they share the peer ID, Noise proves it).
   const balancer = await startTcpBalancer(p2pPorts)
 
-  const start = async (i: number): Promise<Replica> => {
+  const start = async (i: number, tries = 5): Promise<Replica> => {
     const flags = ['--store', storeUrl, '--http-port', String(ports[i]), '--p2p-port', String(p2pPorts[i]), '--public-url', publicUrl, '--announce', `/ip4/127.0.0.1/tcp/${balancer.port}`]
-    const node = await startChildNode([...flags, ...extra], { dataDir: dirs[i] as string })
+    let node: ChildNode
+    try {
+      node = await startChildNode([...flags, ...extra], { dataDir: dirs[i] as string })
+    } catch (err) {
+      // Another test's free-port probe may hold the port a moment (CI saw it): the same port again, shortly.
+      if (tries <= 1 || !/already in use/.test(String(err))) throw err
+      await new Promise(resolve => setTimeout(resolve, 300))
+      return await start(i, tries - 1)
+    }
     return { url: `http://127.0.0.1:${ports[i]}`, wsUrl: `ws://127.0.0.1:${ports[i]}/ws`, did: node.did, p2pPort: p2pPorts[i] as number, node }
   }
   const replicas: Replica[] = []
