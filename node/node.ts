@@ -387,7 +387,7 @@ function webPages (config: Config, components: HttpComponents): Parameters<typeo
               peerId: libp2p.peerId.toString(),
               peers: libp2p.getPeers().map(peer => peer.toString()),
               ...mesh.stats(),
-              hops: mesh.hops().map(hop => ({ ...(hop.peer === undefined ? {} : { peer: hop.peer }), mediator: hashDid(hop.next), waiting: hop.waiting, failures: hop.failures })),
+              hops: mesh.hops().map(({ next, ...hop }) => ({ ...hop, mediator: hashDid(next) })),
               relays: metrics.recentRelays()
             })
           }

@@ -38,6 +38,8 @@ export class RelayChannel {
   /** Sends one packed message and resolves with the receiver's status for it. */
   async request (packed: string, signal: AbortSignal): Promise<StatusFrame> {
     if (this.failure !== undefined) throw this.failure
+    // An abort listener added now would never fire: the dial used up the time allowed.
+    signal.throwIfAborted()
     clearTimeout(this.idleTimer)
     const answer = Promise.withResolvers<StatusFrame>()
     this.waiting.push(answer)

@@ -54,6 +54,10 @@ export interface OutboxHop {
   waiting: number
   /** Failed rounds in a row: above 0, the hop is backing off. */
   failures: number
+  /** Whether a round is under way now. */
+  sending: boolean
+  /** While it backs off: how soon it is tried again. */
+  retryInMs?: number
 }
 
 export interface Outbox {
@@ -82,6 +86,8 @@ interface Hop {
   /** Woken while draining: look again once done. */
   woken: boolean
   timer?: NodeJS.Timeout
+  /** When the timer fires. */
+  retryAt?: number
 }
 
 const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 30_000 }
@@ -191,6 +197,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     }
     hop.draining = true
     clearTimeout(hop.timer)
+    hop.retryAt = undefined
     const done = await sending()
     try {
       while (running && hop.count > 0) {
@@ -252,7 +259,9 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
 
   /** Drains `hop` again in `ms`, unless the outbox was stopped meanwhile: a stopped node keeps no timer alive. */
   function wakeLater (hop: Hop, ms: number): void {
-    if (running) hop.timer = setTimeout(() => { void drain(hop) }, ms)
+    if (!running) return
+    hop.timer = setTimeout(() => { void drain(hop) }, ms)
+    hop.retryAt = Date.now() + ms
   }
 
   /**
@@ -316,7 +325,14 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
 
     hops: () => [...hops.values()]
       .filter(hop => hop.count > 0)
-      .map(hop => ({ next: hop.next, waiting: hop.count, failures: hop.failures, ...(hop.peer === undefined ? {} : { peer: hop.peer }) }))
+      .map(hop => ({
+        next: hop.next,
+        waiting: hop.count,
+        failures: hop.failures,
+        sending: hop.draining,
+        ...(hop.peer === undefined ? {} : { peer: hop.peer }),
+        ...(hop.retryAt === undefined || hop.draining ? {} : { retryInMs: Math.max(0, hop.retryAt - Date.now()) })
+      }))
       .sort((a, b) => b.waiting - a.waiting)
   }
 }

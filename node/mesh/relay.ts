@@ -1,4 +1,5 @@
 import type { PeerId } from '@libp2p/interface'
+import { raceSignal } from 'race-signal'
 import { ENCRYPTED_MEDIA_TYPE } from '../../didcomm/jose.ts'
 import type { MeshLibp2p } from '../libp2p.ts'
 import { retryLater } from '../wire.ts'
@@ -54,7 +55,9 @@ export function createRelay (libp2p: MeshLibp2p, init: RelayInit = {}): Relay {
     const signal = AbortSignal.timeout(timeoutMs)
     let status: StatusFrame
     try {
-      status = await (await channelTo(peerId, signal)).request(packed, signal)
+      // Raced as a whole: the outbox's round waits on this, so no step of a dial (a protocol
+      // negotiation, a peer store write) may keep it past the timeout.
+      status = await raceSignal((async () => await (await channelTo(peerId, signal)).request(packed, signal))(), signal)
     } catch (err) {
       return { outcome: 'retry', reason: err instanceof Error ? err.message : String(err) }
     }

@@ -22,7 +22,7 @@ export interface MeshView {
   peers: string[]
   routes: RouteStats
   outbox: OutboxStats
-  hops: Array<{ peer?: string, /** the mediator DID's keyed hash */ mediator: string, waiting: number, failures: number }>
+  hops: Array<{ peer?: string, /** the mediator DID's keyed hash */ mediator: string, waiting: number, failures: number, sending: boolean, retryInMs?: number }>
   relays: readonly RelaySample[]
 }
 
@@ -50,13 +50,20 @@ function relaySummary (relays: readonly RelaySample[]): string {
   return `Last ${relays.length} relay attempt${relays.length === 1 ? '' : 's'}, over ${span}: median ${ms(median)}, slowest ${ms(sorted[sorted.length - 1] as number)}, ${failed} not accepted.`
 }
 
+/** What a hop is doing: a hop neither sending nor waiting for a retry while messages wait is stuck. */
+function hopState (hop: MeshView['hops'][number]): string {
+  if (hop.sending) return 'sending'
+  if (hop.retryInMs !== undefined) return `retry in ${readableDuration(hop.retryInMs / 1000)}`
+  return 'idle'
+}
+
 function statusHtml (view: MeshView): string {
   const { routes, outbox } = view
   const lookups = Object.entries(routes.lookups).map(([source, n]) => `<tr><td>${escapeHtml(source)}</td><td class="n">${n}</td></tr>`).join('')
   const hops = view.hops.length === 0
     ? '<p class="muted">Nothing waits to be relayed.</p>'
-    : `<table><tr><th>Next hop</th><th>Mediator</th><th>Waiting</th><th>Failed rounds</th></tr>${view.hops.map(hop =>
-      `<tr><td class="mono"${hop.peer === undefined ? '>HTTP or no route' : ` title="${escapeHtml(hop.peer)}">${escapeHtml(shortPeerId(hop.peer))}`}</td><td class="mono">${escapeHtml(hop.mediator)}</td><td class="n">${hop.waiting}</td><td class="n">${hop.failures}</td></tr>`).join('')}</table>`
+    : `<table><tr><th>Next hop</th><th>Mediator</th><th>Waiting</th><th>Failed rounds</th><th>Now</th></tr>${view.hops.map(hop =>
+      `<tr><td class="mono"${hop.peer === undefined ? '>HTTP or no route' : ` title="${escapeHtml(hop.peer)}">${escapeHtml(shortPeerId(hop.peer))}`}</td><td class="mono">${escapeHtml(hop.mediator)}</td><td class="n">${hop.waiting}</td><td class="n">${hop.failures}</td><td>${hopState(hop)}</td></tr>`).join('')}</table>`
   return pageHtml('didcomm-mesh status', `<h1>Mesh status</h1>
 <p class="muted">This node: <code>${escapeHtml(view.peerId)}</code>. Refreshes every ${REFRESH_SECONDS} s.</p>
 <section>

@@ -6,8 +6,11 @@
  * was delivered, nothing acknowledged by the wallet was delivered again; duplicates are counted.
  * It ends with SIGTERM under load: the node must drain and exit 0, losing nothing it acknowledged.
  * The nodes keep their data in LevelDB in their data dirs, or each in its own database on a
- * throwaway PostgreSQL server (`store: 'postgres'`).
+ * throwaway PostgreSQL server (`store: 'postgres'`). To look into a failure: CRASH_LOG_LEVEL=debug sets
+ * the nodes' log level, and CRASH_LOG_FILE=path keeps the relay node's whole log when its outbox
+ * does not drain.
  */
+import { writeFile } from 'node:fs/promises'
 import { BASIC, PICKUP3, TestAgent, wrapForward } from '../helpers/client.ts'
 import { exitOf, field, launch } from '../helpers/cli.ts'
 import type { Running } from '../helpers/cli.ts'
@@ -53,6 +56,7 @@ export interface CrashReport {
   seconds: number
 }
 
+const STATUS_TOKEN = 'crash-test-status-token'
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const between = ([low, high]: [number, number]): number => low + Math.random() * (high - low)
 
@@ -83,8 +87,8 @@ class NodeProcess {
    * just after a kill: a start that fails on a port in use is tried again.
    */
   async start (extra: string[] = [], tries = 5): Promise<void> {
-    const running = launch(['start', '--data-dir', this.dataDir, '--http-port', String(this.ports.http), '--p2p-port', String(this.ports.p2p),
-      '--p2p-ws-port', String(this.ports.ws), '--log-level', 'warn', '--rate-limit', '0', ...extra], this.env)
+    const running = launch(['start', '--status-token', STATUS_TOKEN, '--data-dir', this.dataDir, '--http-port', String(this.ports.http), '--p2p-port', String(this.ports.p2p),
+      '--p2p-ws-port', String(this.ports.ws), '--log-level', process.env.CRASH_LOG_LEVEL ?? 'warn', '--rate-limit', '0', ...extra], this.env)
     this.running = running
     try {
       await waitFor(() => {
@@ -119,6 +123,12 @@ class NodeProcess {
 
   async outboxDepth (): Promise<number> {
     return (await this.info()).mesh.outbox.depth
+  }
+
+  /** The operator's /status page as text: each next hop's failed rounds and what it is doing. */
+  async statusText (): Promise<string> {
+    const page = await (await fetch(new URL('status', this.url), { headers: { authorization: `Bearer ${STATUS_TOKEN}` } })).text()
+    return page.replace(/<(style|svg)[\s\S]*?<\/\1>/g, '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()
   }
 
   async info (): Promise<{ mesh: { outbox: { depth: number } } }> {
@@ -285,7 +295,9 @@ export async function runCrashTest (options: CrashOptions): Promise<CrashReport>
     await waitFor(async () => await relay.outboxDepth().catch(() => 1) === 0 ? true : undefined, 120_000, "the relay node's outbox to drain")
       .catch(async (err: Error) => {
         const mesh = await relay.info().then(info => info.mesh, (e: Error) => e.message)
-        throw new Error(`${err.message}; its /info mesh: ${JSON.stringify(mesh)}; its log: ${relay.log().slice(-3000)}`)
+        if (process.env.CRASH_LOG_FILE !== undefined) await writeFile(process.env.CRASH_LOG_FILE, relay.log())
+        const status = await relay.statusText().catch((e: Error) => e.message)
+        throw new Error(`${err.message}; its /info mesh: ${JSON.stringify(mesh)}; its /status: ${status}; its log: ${relay.log().slice(-3000)}`)
       })
     await waitFor(() => [...acknowledged].every(content => picker.seen.has(content)) ? true : undefined, 60_000, 'every acknowledged forward to arrive').catch(() => undefined)
     picking = false
