@@ -113,6 +113,9 @@ export interface Mediations {
   entries(): AsyncIterable<MediationEntry>
 }
 
+/** What an outbox add did: kept the entry (as stored), or found it there already. */
+export type OutboxAdded = { duplicate: false, entry: OutboxEntry } | { duplicate: true }
+
 /** A packed message waiting to be relayed to another mediator. */
 export interface OutboxEntry {
   /** base64url sha-256 of the packed message */
@@ -136,8 +139,12 @@ export interface OutboxEntry {
 }
 
 export interface OutboxStore {
-  /** Durable (synced). The same message for the same next hop is kept once: a second add is a duplicate. */
-  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<{ duplicate: boolean }>
+  /**
+   * Durable (synced). The same message for the same next hop is kept once: a second add is a
+   * duplicate. With `leaseMs`, the entry is claimed for this process as it is written (as `claim`
+   * would), so that the process may send it from memory without reading it back.
+   */
+  add(entry: Omit<OutboxEntry, 'id' | 'attempts'>, leaseMs?: number): Promise<OutboxAdded>
   remove(entry: OutboxEntry): Promise<void>
   /** Records `entry.attempts` (need not be synced: forgetting the last few only costs a few more tries). */
   attempted(entry: OutboxEntry): Promise<void>

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { ProblemReportError } from '../../protocols/problem-report/error.ts'
 import { slots } from '../../storage/concurrency.ts'
-import type { OutboxEntry, OutboxStore } from '../../storage/store.ts'
+import type { OutboxAdded, OutboxEntry, OutboxStore } from '../../storage/store.ts'
 import type { DeliveryResult } from './relay.ts'
 import type { Route } from './routes.ts'
 import { PROBLEM } from '../../protocols/problem-report/codes.ts'
@@ -76,8 +76,15 @@ interface Hop {
   next: string
   /** While the hop sends: its oldest entries, at most a window of them. Empty while it waits: all wait on disk. */
   window: OutboxEntry[]
+  /**
+   * Entries this process just wrote for the hop (each claimed by its write, until `leasedUntil`),
+   * still in memory for the next window: sent from there, they need not be read back from the store.
+   */
+  fresh: Array<{ entry: OutboxEntry, leasedUntil: number }>
   /** Entries waiting for this hop (on disk, or being written). */
   count: number
+  /** Of those, the ones being written. */
+  writing: number
   /** Failed rounds in a row, for the backoff. */
   failures: number
   /** The peer of the hop's last libp2p route: its connecting is worth a retry. */
@@ -109,11 +116,14 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   let total = 0
   let totalBytes = 0
   let running = false
+  /** Fresh entries of all hops: at most as many as the windows of the hops sending at once. */
+  let freshHeld = 0
+  const maxFresh = options.window * options.concurrentHops
 
   function hopFor (next: string): Hop {
     let hop = hops.get(next)
     if (hop === undefined) {
-      hop = { next, window: [], count: 0, failures: 0, draining: false, woken: false }
+      hop = { next, window: [], fresh: [], count: 0, writing: 0, failures: 0, draining: false, woken: false }
       hops.set(next, hop)
     }
     return hop
@@ -143,6 +153,38 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       clearTimeout(hop.timer)
       hops.delete(hop.next)
     }
+  }
+
+  /** Keeps a just-written entry in memory for the hop's next window, when there is room for it. */
+  function keepFresh (hop: Hop, entry: OutboxEntry): void {
+    if (hop.failures > 0 || hop.window.length + hop.fresh.length >= options.window || freshHeld >= maxFresh) return
+    hop.fresh.push({ entry, leasedUntil: Date.now() + options.leaseMs })
+    freshHeld++
+  }
+
+  /** Lets go of the hop's fresh entries, taking up to `count` of them; the rest wait on disk only. */
+  function takeFresh (hop: Hop, count = 0): OutboxEntry[] {
+    const taken = hop.fresh.slice(0, count).map(fresh => fresh.entry)
+    freshHeld -= hop.fresh.length
+    hop.fresh = []
+    return taken
+  }
+
+  /**
+   * The hop's next window: straight from memory when every entry waiting for the hop is there (or
+   * still being written, which wakes the hop again) and their claims have long enough to run, else
+   * claimed from the store (which renews the claims), oldest first.
+   */
+  async function fillWindow (hop: Hop): Promise<void> {
+    const claimsLast = hop.fresh.every(fresh => fresh.leasedUntil - Date.now() > options.leaseMs / 2)
+    if (claimsLast && hop.window.length + hop.fresh.length + hop.writing >= hop.count) {
+      hop.window.push(...takeFresh(hop, options.window - hop.window.length))
+      return
+    }
+    const claimed = await store.claim(hop.next, options.window, options.leaseMs)
+    // The claim got the fresh entries again (they are this process's claims), or left them on disk for later.
+    takeFresh(hop)
+    hop.window = claimed
   }
 
   function backoff (failures: number): number {
@@ -201,7 +243,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     const done = await sending()
     try {
       while (running && hop.count > 0) {
-        if (hop.window.length < Math.min(options.window, hop.count)) hop.window = await store.claim(hop.next, options.window, options.leaseMs)
+        if (hop.window.length < Math.min(options.window, hop.count)) await fillWindow(hop)
         const now = Date.now()
         const expired = hop.window.filter(e => e.expiresAt <= now)
         for (const entry of expired) {
@@ -234,6 +276,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
         const soonest = Math.min(...hop.window.map(e => e.expiresAt))
         // A hop waiting to retry holds nothing in memory: it reads its window again when it wakes.
         hop.window = []
+        takeFresh(hop)
         wakeLater(hop, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
         return
       }
@@ -242,6 +285,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       if (hop.count === 0) hops.delete(hop.next)
     } catch (err) {
       hop.window = []
+      takeFresh(hop)
       // Stopped meanwhile (the store closed under it): nothing failed, and nothing is to be tried again.
       if (!running) return
       logger.error({ err, next: hop.next }, 'outbox drain failed')
@@ -277,6 +321,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     for (const hop of hops.values()) {
       if (counts.hops.has(hop.next) || hop.draining) continue
       clearTimeout(hop.timer)
+      takeFresh(hop)
       hops.delete(hop.next)
     }
     for (const [next, count] of counts.hops) {
@@ -307,14 +352,18 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     async enqueue (fields) {
       const size = Buffer.byteLength(fields.message)
       const hop = reserve(fields.sender, fields.next, size)
-      let duplicate = true
+      let added: OutboxAdded = { duplicate: true }
+      hop.writing++
       try {
-        duplicate = (await store.add({ ...fields, size })).duplicate
+        added = await store.add({ ...fields, size }, options.leaseMs)
       } finally {
-        if (duplicate) release(fields.sender, size, hop)
+        hop.writing--
+        if (added.duplicate) release(fields.sender, size, hop)
       }
       // A hop backing off is not tried sooner because more messages arrive for it.
-      if (!duplicate && hop.failures === 0) void drain(hop)
+      if (added.duplicate || hop.failures > 0 || !running) return
+      keepFresh(hop, added.entry)
+      void drain(hop)
     },
 
     retryNow (peer) {

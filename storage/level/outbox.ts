@@ -43,7 +43,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       })()
       writing.set(id, write)
       try {
-        return { duplicate: await write }
+        return await write ? { duplicate: true } : { duplicate: false, entry: { ...entry, attempts: 0 } }
       } finally {
         writing.delete(id)
       }
@@ -60,7 +60,7 @@ export function createLevelOutbox (db: Database, commit: GroupCommit): OutboxSto
       await index.put(indexKey(entry), { key: keyOf(entry), sender: entry.sender, attempts: entry.attempts, size: entry.size } satisfies OutboxIndexRecord)
     },
 
-    // Only one process opens a LevelDB, so no claim ever contends: the lease is not recorded.
+    // Only one process opens a LevelDB, so no claim ever contends: the lease is not recorded (nor is add's).
     async claim (next, limit) {
       const stored = await entries.values({ gt: next + KEY_SEPARATOR, lt: next + '\x01', limit }).all() as Array<Omit<OutboxEntry, 'attempts' | 'sender' | 'size'>>
       return await Promise.all(stored.map(withIndex))

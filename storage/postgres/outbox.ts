@@ -31,17 +31,19 @@ function entryOf (row: Row): OutboxEntry {
  */
 export function createPostgresOutbox (db: Database, commit: GroupCommit, holder: string): OutboxStore & { release(): Promise<void> } {
   return {
-    async add (fields) {
+    async add (fields, leaseMs) {
       const nextHash = hashOf(fields.next)
+      const id = contentHash(fields.message)
       // Kept once per next hop by the primary key: a second add (even one racing the first, from any
-      // process) inserts nothing.
+      // process) inserts nothing. Claimed as it is written when asked: no other replica takes it meanwhile.
       const inserted = await commit.run(async tx => await tx.query(`
-        INSERT INTO ${OUTBOX} (next_hash, id, next, message, enqueued_at, expires_at, sender, origin, thid, size)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+        INSERT INTO ${OUTBOX} (next_hash, id, next, message, enqueued_at, expires_at, sender, origin, thid, size, claimed_by, claimed_until)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
         ON CONFLICT (next_hash, id) DO NOTHING RETURNING 1`,
-      [nextHash, contentHash(fields.message), fields.next, fields.message, fields.enqueuedAt, fields.expiresAt, fields.sender, fields.origin ?? null, fields.thid ?? null, fields.size]),
+      [nextHash, id, fields.next, fields.message, fields.enqueuedAt, fields.expiresAt, fields.sender, fields.origin ?? null, fields.thid ?? null, fields.size,
+        leaseMs === undefined ? null : holder, leaseMs === undefined ? 0 : Date.now() + leaseMs]),
       nextHash.toString('hex'))
-      return { duplicate: inserted.length === 0 }
+      return inserted.length === 0 ? { duplicate: true } : { duplicate: false, entry: { ...fields, id, attempts: 0 } }
     },
 
     async remove (entry) {

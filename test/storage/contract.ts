@@ -258,6 +258,7 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       const head = await outbox.claim('did:ex:hop', 2, 60_000)
       assert.deepEqual(head.map(e => e.message), ['m1', 'm2'])
       assert.deepEqual(head[0], { id: contentHash('m1'), next: 'did:ex:hop', message: 'm1', enqueuedAt: 1, expiresAt: 60_001, sender: 'did:ex:client', origin: 'did:ex:origin', thid: 'thread', attempts: 0, size: 2 })
+      assert.deepEqual(twice.find(r => !r.duplicate), { duplicate: false, entry: head[0] }, 'an add returns the entry as stored (the outbox sends it from memory)')
       await outbox.attempted({ ...head[0] as OutboxEntry, attempts: 3 })
       assert.equal((await outbox.claim('did:ex:hop', 1, 60_000))[0]?.attempts, 3, 'a store gets its own claims again')
       const counts = await outbox.counts()

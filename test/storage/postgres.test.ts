@@ -145,6 +145,18 @@ describe('PostgreSQL store: replicas sharing one database', () => {
     assert.equal((await theirs.outbox.claim('did:ex:hop', 5, 60_000)).length, 3, 'closed: its claims are released at once')
   })
 
+  it('an outbox entry added with a lease is claimed by its writer: no other store relays it until the lease lapses', async () => {
+    const [a, b] = await replicas()
+    const added = await a.outbox.add({ next: 'did:ex:hop', message: 'm1', enqueuedAt: 1, expiresAt: 60_000, sender: 'did:ex:s', size: 2 }, 50)
+    assert.equal(added.duplicate, false)
+    assert.deepEqual(await b.outbox.claim('did:ex:hop', 5, 60_000), [], 'leased by its writer')
+    assert.deepEqual((await a.outbox.claim('did:ex:hop', 5, 60_000)).map(e => e.message), ['m1'], 'the writer gets its own claim again')
+    await a.outbox.add({ next: 'did:ex:hop', message: 'm2', enqueuedAt: 2, expiresAt: 60_000, sender: 'did:ex:s', size: 2 })
+    assert.deepEqual((await b.outbox.claim('did:ex:hop', 5, 60_000)).map(e => e.message), ['m2'], 'added without a lease: anyone\'s')
+    await a.close()
+    assert.deepEqual((await b.outbox.claim('did:ex:hop', 5, 60_000)).map(e => e.message), ['m1', 'm2'], 'closed: its claims are released at once')
+  })
+
   it('a message is claimed for a live push by one store at a time; a claim lapses', async () => {
     const [a, b] = await replicas()
     for (const message of ['p1', 'p2', 'p3', 'p4']) await a.mailbox.add('did:ex:live', message)

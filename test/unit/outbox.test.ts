@@ -23,7 +23,7 @@ function memoryStore (): OutboxStore & { held: Map<string, OutboxEntry> } {
       const entry: OutboxEntry = { id: contentHash(fields.message), attempts: 0, ...fields }
       if (held.has(key(entry))) return { duplicate: true }
       held.set(key(entry), entry)
-      return { duplicate: false }
+      return { duplicate: false, entry: { ...entry } }
     },
     async remove (entry) { held.delete(key(entry)) },
     async attempted (entry) {
@@ -252,6 +252,53 @@ describe('outbox', () => {
     }
     assert.equal(maxInFlight, 2, 'the window is used, and never exceeded')
     assert.deepEqual(h.sends.map(s => s.message), ['m0', 'm1', 'm2', 'm3', 'm4'], 'oldest first')
+    h.outbox.stop()
+  })
+
+  it('sends a message it just wrote from memory, not read back; one beyond the window waits on disk and is claimed in turn', async () => {
+    const store = memoryStore()
+    const claim = store.claim.bind(store)
+    let claims = 0
+    store.claim = async (...args) => { claims++; return await claim(...args) }
+    const pending: Array<(r: DeliveryResult) => void> = []
+    const h = harness({ store, init: { window: 1 }, send: async () => await new Promise<DeliveryResult>(resolve => pending.push(resolve)) })
+    await h.outbox.start()
+    await h.outbox.enqueue(fields('first', { enqueuedAt: 1 }))
+    await until(() => pending.length === 1, 'the first send')
+    assert.equal(claims, 0, 'the idle hop sent the entry it had just written')
+    // The window (1) is full: these two wait on disk only.
+    await h.outbox.enqueue(fields('second', { enqueuedAt: 2 }))
+    await h.outbox.enqueue(fields('third', { enqueuedAt: 3 }))
+    while (h.outbox.stats().delivered < 3) {
+      await until(() => pending.length > 0, 'a send')
+      pending.shift()?.({ outcome: 'accepted' })
+      await until(() => pending.length > 0 || h.outbox.stats().delivered === 3, 'the next send or the end')
+    }
+    assert.deepEqual(h.sends.map(s => s.message), ['first', 'second', 'third'], 'oldest first')
+    assert.equal(claims, 2, 'read back from the store, one window at a time')
+    assert.equal(store.held.size, 0)
+    h.outbox.stop()
+  })
+
+  it('a message kept in memory past half its claim\'s lease is claimed again from the store before it is sent', async () => {
+    const store = memoryStore()
+    const claim = store.claim.bind(store)
+    let claims = 0
+    store.claim = async (...args) => { claims++; return await claim(...args) }
+    const pending: Array<(r: DeliveryResult) => void> = []
+    const h = harness({ store, init: { window: 2, leaseMs: 20 }, send: async () => await new Promise<DeliveryResult>(resolve => pending.push(resolve)) })
+    await h.outbox.start()
+    await h.outbox.enqueue(fields('first', { enqueuedAt: 1 }))
+    await until(() => pending.length === 1, 'the first send')
+    // Kept in memory behind the first, whose send waits past half the lease.
+    await h.outbox.enqueue(fields('second', { enqueuedAt: 2 }))
+    await new Promise(resolve => setTimeout(resolve, 15))
+    pending.shift()?.({ outcome: 'accepted' })
+    await until(() => pending.length === 1, 'the second send')
+    assert.equal(claims, 1, 'the second was claimed again, renewing its lease')
+    pending.shift()?.({ outcome: 'accepted' })
+    await until(() => h.outbox.stats().delivered === 2, 'both delivered')
+    assert.deepEqual(h.sends.map(s => s.message), ['first', 'second'])
     h.outbox.stop()
   })
 
