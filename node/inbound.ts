@@ -43,6 +43,8 @@ export interface InboundComponents {
   metrics?: Pick<NodeMetrics, 'message' | 'legacyJwe'>
   /** Where replies go when a request says `return_route: "none"`; without it they stay on the connection. */
   returnRoutes?: ReturnRoutes
+  /** False while the node starts or stops: what fails then (a closed store, a stopped worker) is "not now", not a fault. */
+  accepting?: () => boolean
 }
 
 export interface Inbound {
@@ -150,6 +152,11 @@ export function createInbound (components: InboundComponents): Inbound {
         // Nothing was stored, so nothing may be acknowledged: the sender keeps the message and retries.
         logger.warn({ err }, 'store unreachable; refusing')
         return await refuse(new ProblemReportError(PROBLEM.notReady, 'the node cannot reach its store; send again later'), request)
+      }
+      if (!(err instanceof ProblemReportError) && components.accepting?.() === false) {
+        // A relaying peer told "internal error" would drop the message and report it undeliverable.
+        logger.debug({ err }, 'failed while the node stops; refusing for now')
+        return await refuse(new ProblemReportError(PROBLEM.notReady, 'the node is stopping; send again later'), request)
       }
       if (!(err instanceof ProblemReportError)) {
         logger.error({ err, mid: request?.message.id }, 'inbound message failed')

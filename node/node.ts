@@ -183,8 +183,11 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     }
   })
   lifecycle.started('mesh', async () => { await mesh.stop() })
+  // Transports, phase one: listening, but DIDComm waits (503) until the node is named. False again once it stops.
+  let accepting = false
   const inbound = createInbound({
     envelope, logger, metrics,
+    accepting: () => accepting,
     dids: identity.dids,
     returnRoutes: createReturnRoutes({ mediations, mailbox, live, onward: mesh.onward, resolver, envelope, ownDids: identity.dids }),
     dispatch: createDispatcher({
@@ -205,8 +208,6 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
     })
   })
 
-  // Transports, phase one: listening, but DIDComm waits (503) until the node is named.
-  let accepting = false
   // One invitation per DID, so the banner, /oob and the home page's QR code show the same one.
   let invitation: Invitation | undefined
   const node: RunningNode = {
