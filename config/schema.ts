@@ -92,6 +92,8 @@ export const configSchema = z.object({
     .describe('Most open libp2p connections'),
   maxConnectionsPerHost: positive.default(32)
     .describe('Most inbound libp2p connections from one IP address (peer IDs cost nothing to make; one machine must not take all of max-connections)'),
+  inboundConnectionsPerSecond: positive.default(5)
+    .describe("New inbound libp2p connections admitted per second from one IP address (libp2p's own default, 5); raise it where many peers share an address (a NAT, or a test mesh on one machine)"),
   relayOpen: z.boolean().default(false)
     .describe("Relay forwards to other mediators for anyone, not only this node's clients and mesh peers"),
   relayPrivateDestinations: z.boolean().default(false)

@@ -54,6 +54,8 @@ export interface Libp2pInit {
   maxConnections?: number
   /** Inbound connections one IP address may hold at once (default 32). */
   maxConnectionsPerHost?: number
+  /** New inbound connections a second from one IP address. */
+  inboundConnectionsPerSecond?: number
   /** libp2p's own metrics join this registry (their objects are per process: the first node's registry gets them). */
   metricsRegistry?: Registry
   /** Where the filesystem-usage metric looks (the data dir). */
@@ -131,7 +133,7 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: init.maxConnections ?? 300 },
+    connectionManager: { maxConnections: init.maxConnections ?? 300, ...(init.inboundConnectionsPerSecond === undefined ? {} : { inboundConnectionThreshold: init.inboundConnectionsPerSecond }) },
     // On a public mesh, a peer (or a provider record, or a DHT answer) naming a loopback or private
     // address must not make this node dial into its own network: such addresses are dropped before
     // the peer store keeps them (identify, ADD_PROVIDER, routes) and refused at dial time.

@@ -269,6 +269,7 @@ async function startLibp2p (config: Config, keys: NodeKeys, store: Store, metric
     privateAddresses: config.privateAddresses,
     maxConnections: config.maxConnections,
     maxConnectionsPerHost: config.maxConnectionsPerHost,
+    inboundConnectionsPerSecond: config.inboundConnectionsPerSecond,
     metricsRegistry: metrics.registry,
     statfsLocation: config.dataDir
   })

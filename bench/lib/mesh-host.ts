@@ -21,9 +21,9 @@ export interface MeshHostMemory { rssMb: number, heapMb: number }
 
 /**
  * Every node is on 127.0.0.1 here, as no two mesh nodes would be: the per-host inbound connection
- * limit (default 32) would otherwise refuse most of the mesh.
+ * limits (32 open, 5 new a second) would otherwise refuse most of the mesh's dials.
  */
-const NODE_FLAGS = { maxConnectionsPerHost: 10_000 }
+const NODE_FLAGS = { maxConnectionsPerHost: 10_000, inboundConnectionsPerSecond: 10_000 }
 
 function describe (node: InProcessNode): MeshHostNode {
   return { url: node.url, wsUrl: node.wsUrl, did: node.did, peerId: node.info.peerId, multiaddr: node.info.multiaddrs[0] as string }

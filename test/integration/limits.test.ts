@@ -207,6 +207,28 @@ describe('limits', () => {
   })
 })
 
+describe('limits: new libp2p connections a second from one host', () => {
+  const nodes = testNodes()
+  after(async () => { await nodes.stopAll() })
+
+  /** Eight hosts dialling the node at once: how many connections it admitted. */
+  async function admittedAtOnce (node: TestNode): Promise<number> {
+    const address = multiaddr(node.info.multiaddrs[0] as string)
+    const hosts = await Promise.all(Array.from({ length: 8 }, async () => await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })))
+    try {
+      await Promise.all(hosts.map(async host => { await host.dial(address, { signal: AbortSignal.timeout(5000) }).catch(() => {}) }))
+      return hosts.filter(host => host.getConnections().some(connection => connection.status === 'open')).length
+    } finally {
+      await Promise.all(hosts.map(async host => { await host.stop() }))
+    }
+  }
+
+  it("admits libp2p's 5 a second by default, and as many as inbound-connections-per-second allows", async () => {
+    assert.ok(await admittedAtOnce(await nodes.start()) <= 5, 'at most 5 of 8 at once by default')
+    assert.equal(await admittedAtOnce(await nodes.start({ inboundConnectionsPerSecond: 100 })), 8, 'all 8 with the limit raised')
+  })
+})
+
 describe('limits: WebSocket frames waiting per socket', () => {
   const nodes = testNodes()
   let node: TestNode
