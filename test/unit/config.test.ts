@@ -60,6 +60,7 @@ describe('loadConfig', () => {
       privateAddresses: true,
       maxConnections: 300,
       maxConnectionsPerHost: 32,
+      inboundConnectionsPerSecond: 5,
       relayOpen: false,
       relayPrivateDestinations: false,
       relayMaxAttempts: 50,
