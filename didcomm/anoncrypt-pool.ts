@@ -32,6 +32,8 @@ export interface AnoncryptPool {
   warm(): Promise<void>
   /** Stops the threads; jobs still out fail with AnoncryptThreadError, later ones are decrypted on the calling thread. */
   close(): Promise<void>
+  /** The V8 heaps of the running threads, in bytes: each thread is an isolate the main one's heap figures leave out. */
+  heap(): Promise<{ used: number, total: number }>
 }
 
 interface Thread {
@@ -128,6 +130,10 @@ export function createAnoncryptPool (size: number): AnoncryptPool {
     async warm () {
       if (inThreadOnly) return
       await Promise.all(threads.map(async (thread, slot) => { await (thread ?? start(slot)).load.promise }))
+    },
+    async heap () {
+      const stats = await Promise.all(threads.filter(thread => thread?.loaded === true).map(async thread => await (thread as Thread).worker.getHeapStatistics().catch(() => undefined)))
+      return stats.reduce((sum, heap) => ({ used: sum.used + (heap?.used_heap_size ?? 0), total: sum.total + (heap?.total_heap_size ?? 0) }), { used: 0, total: 0 })
     },
     async close () {
       inThreadOnly = true

@@ -22,6 +22,8 @@ export interface MetricSources {
   peers: () => number
   mixPeers: () => number
   mixHeld: () => number
+  /** The unpack threads' V8 heaps, in bytes. */
+  threadHeap: () => Promise<{ used: number, total: number }>
 }
 
 export interface NodeMetrics {
@@ -89,6 +91,9 @@ export function createNodeMetrics (registry: Registry = new Registry()): NodeMet
   new Gauge({ name: `${PREFIX}data_dir_available_bytes`, help: 'Bytes available to the node on the filesystem of its data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.available ?? 0) } })
   new Gauge({ name: `${PREFIX}data_dir_size_bytes`, help: 'Size in bytes of the filesystem of the data dir', registers: [registry], async collect () { this.set((await sources.disk?.())?.size ?? 0) } })
   new Gauge({ name: `${PREFIX}mix_peers`, help: 'Mesh peers in the mix directory offered to clients', registers: [registry], collect () { this.set(sources.mixPeers?.() ?? 0) } })
+  // prom-client's heap figures are the main thread's: each worker thread is an isolate with its own heap.
+  new Gauge({ name: `${PREFIX}unpack_threads_heap_used_bytes`, help: 'V8 heap in use by the anoncrypt unpack threads (--unpack-workers), all together', registers: [registry], async collect () { this.set((await sources.threadHeap?.())?.used ?? 0) } })
+  new Gauge({ name: `${PREFIX}unpack_threads_heap_size_bytes`, help: 'V8 heap the anoncrypt unpack threads hold (used or not), all together', registers: [registry], async collect () { this.set((await sources.threadHeap?.())?.total ?? 0) } })
   new Gauge({ name: `${PREFIX}mix_held`, help: 'Forwards held for their random mix delay now', registers: [registry], collect () { this.set(sources.mixHeld?.() ?? 0) } })
   new Counter({
     name: `${PREFIX}route_lookups_total`,

@@ -149,7 +149,10 @@ async function startStages (config: Config, options: NodeOptions & { logger: Log
   const resolver = createResolver({ fetchDidWeb: createDidWebFetcher({ privateDestinations: config.relayPrivateDestinations, ports: config.didWebPorts }), own: identity.document })
   // What the node packs for its clients (replies, deliveries, problem reports) is padded to a size bucket.
   const anoncryptPool = anoncryptThreads(config.unpackWorkers)
-  if (anoncryptPool !== undefined) lifecycle.started('anoncrypt threads', async () => { await anoncryptPool.close() })
+  if (anoncryptPool !== undefined) {
+    lifecycle.started('anoncrypt threads', async () => { await anoncryptPool.close() })
+    metrics.observe({ threadHeap: async () => await anoncryptPool.heap() })
+  }
   const envelope = paddedEnvelope(createEnvelope(resolver, identity.secret, { legacyJwe: config.legacyJwe, anoncryptPool }))
   const { mediations } = store
   const mailbox = meteredMailbox(store.mailbox, limits, metrics)

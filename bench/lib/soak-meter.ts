@@ -54,6 +54,8 @@ export class SoakMeter {
       minute: round((reading.at - this.start) / 60_000, 2),
       rssMb: this.node.rssMb(),
       heapUsedMb: round(metric(reading.scrape, `${PREFIX}nodejs_heap_size_used_bytes`) / MB, 1),
+      heapSizeMb: round(metric(reading.scrape, `${PREFIX}nodejs_heap_size_total_bytes`) / MB, 1),
+      threadsHeapMb: round(metric(reading.scrape, `${PREFIX}unpack_threads_heap_size_bytes`) / MB, 1),
       externalMb: round(metric(reading.scrape, `${PREFIX}nodejs_external_memory_bytes`) / MB, 1),
       eventLoopP99Ms: round(metric(reading.scrape, `${PREFIX}nodejs_eventloop_lag_p99_seconds`) * 1000, 1),
       forwardP50Ms: percentile(latencies, 0.5),

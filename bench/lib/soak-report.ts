@@ -10,6 +10,10 @@ export interface SoakSample {
   rssMb: number
   /** V8 heap used, as the node's metrics report it at the end of the interval. */
   heapUsedMb: number
+  /** V8 heap the main thread holds, used or not. */
+  heapSizeMb: number
+  /** V8 heap the unpack threads hold (each is an isolate of its own), used or not. */
+  threadsHeapMb: number
   /** Memory outside the V8 heap that JavaScript objects hold (Buffers, ArrayBuffers), as the node's metrics report it. */
   externalMb: number
   /** The node's event-loop delay p99 over the interval (prom-client: its 10 ms timer period included). */
@@ -38,6 +42,8 @@ const COLUMNS: Array<[heading: string, value: (sample: SoakSample) => number]> =
   ['min', s => s.minute],
   ['rss MB', s => s.rssMb],
   ['heap MB', s => s.heapUsedMb],
+  ['heap size MB', s => s.heapSizeMb],
+  ['threads heap', s => s.threadsHeapMb],
   ['external MB', s => s.externalMb],
   ['loop p99 ms', s => s.eventLoopP99Ms],
   ['fwd p50 ms', s => s.forwardP50Ms],

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import YAML from 'yaml'
 import { z } from 'zod'
 import { TestAgent, sendTo } from '../helpers/client.ts'
-import { testNodes } from '../helpers/node.ts'
+import { testNodes, waitFor } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
 
 const ALERTS = new URL('../../deploy/prometheus/alerts.yml', import.meta.url)
@@ -193,5 +193,19 @@ describe('the dashboard and the alert rules', () => {
     assert.ok(sample('didcomm_mesh_data_dir_size_bytes') >= sample('didcomm_mesh_data_dir_available_bytes'))
     assert.equal(sample('didcomm_mesh_mailbox_fill_ratio_count'), 1)
     assert.equal(sample('didcomm_mesh_mailbox_fill_ratio_bucket{le="0.1"}'), 1, 'one small message in an empty mailbox')
+  })
+
+  it("the unpack threads' heaps, which the main thread's heap figures leave out, are on the scrape once a thread runs", async () => {
+    const { pairwise } = await TestAgent.mediatedWallet(node)
+    const threadHeap = async (): Promise<number | undefined> => {
+      // A forward keeps the thread at work (the first one starts it, and is opened on the main thread until it has loaded).
+      await sendTo(node, pairwise, 'for the unpack thread')
+      const text = await (await fetch(`${node.url}/metrics`)).text()
+      const size = Number(/^didcomm_mesh_unpack_threads_heap_size_bytes (\S+)$/m.exec(text)?.[1])
+      const used = Number(/^didcomm_mesh_unpack_threads_heap_used_bytes (\S+)$/m.exec(text)?.[1])
+      return size > 0 && used > 0 && used <= size ? size : undefined
+    }
+    const size = await waitFor(threadHeap, 20_000, 'the unpack threads\' heap on /metrics')
+    assert.ok(size > 1024 * 1024, `a V8 isolate holds at least a megabyte (${size} bytes)`)
   })
 })

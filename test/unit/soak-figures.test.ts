@@ -16,7 +16,7 @@ describe('the soak run\'s figures', () => {
 
   it('reports growth in MB per hour over the samples after the warm-up, and says which were skipped', () => {
     const sample = (minute: number, rssMb: number, heapUsedMb: number): SoakSample => ({
-      minute, rssMb, heapUsedMb, externalMb: 5, eventLoopP99Ms: 11, forwardP50Ms: 2, forwardP99Ms: 9, accepted: 100, forwardsPerS: 100, pickedUp: 100, mailbox: 0, nodeCpuPct: 40, loadCpuPct: 50, packWaitMs: 0, loadAverage: 1
+      minute, rssMb, heapUsedMb, heapSizeMb: 64, threadsHeapMb: 8, externalMb: 5, eventLoopP99Ms: 11, forwardP50Ms: 2, forwardP99Ms: 9, accepted: 100, forwardsPerS: 100, pickedUp: 100, mailbox: 0, nodeCpuPct: 40, loadCpuPct: 50, packWaitMs: 0, loadAverage: 1
     })
     // The warm-up sample jumps; after it RSS grows 1 MB a minute and heap stays flat.
     const samples = [sample(1, 100, 40), sample(2, 150, 50), sample(3, 151, 50), sample(4, 152, 50)]
