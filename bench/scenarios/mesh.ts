@@ -1,9 +1,11 @@
 /**
  * A 10-node mesh in this process. A business posts to its node, which finds the wallet's home node
  * (through the DHT the first time: route_cold_ms), relays, and the home node pushes the message live to
- * the wallet's WebSocket (e2e_*). e2e_mix2_*: the same through two mix nodes, the path built by the
- * client library; e2e_mix2_nodelay_*: through two mixes that hold nothing (`--mix-delay-ms 0`), which
- * tells the path's own cost from the deliberate delay. The three kinds alternate message by message.
+ * the wallet's WebSocket (e2e_*). e2e_mix0_*: the same path packed by the client library (padded,
+ * filled layers), as a MeshAgent sends with no mix hops; e2e_mix2_*: through two mix nodes, also
+ * packed by the client library; e2e_mix2_nodelay_*: through two mixes that hold nothing
+ * (`--mix-delay-ms 0`), which tells the path's own cost from the deliberate delay. The four kinds
+ * alternate message by message.
  * relay_*: one acknowledged node-to-node hop on a warm connection, from a bare mesh peer to the home
  * node (acknowledged after the home node's durable write).
  */
@@ -124,6 +126,7 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
   const mixed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix }, 1 + settings.e2eRuns)
   const undelayedMix = { ...mix, mixes: mixes.undelayed }
   const mixedUndelayed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix: undelayedMix }, 1 + settings.e2eRuns)
+  const unmixed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix: { ...mix, mixes: [] } }, settings.e2eRuns)
   const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
   const socket = await WalletSocket.open(wallet, home)
   try {
@@ -132,26 +135,28 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
     const [cold] = await sequentialE2e(sender, socket, viaSender.slice(0, 1))
     // Each mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
     await sequentialE2e(sender, socket, [mixed[0] as string, mixedUndelayed[0] as string])
-    const kinds = [viaSender.slice(1, 1 + settings.e2eRuns), mixed.slice(1), mixedUndelayed.slice(1)]
-    const [e2e, e2eMix2, e2eMix2Undelayed] = unalternate(await sequentialE2e(sender, socket, alternate(kinds)), kinds.length) as [number[], number[], number[]]
+    const kinds = [viaSender.slice(1, 1 + settings.e2eRuns), unmixed, mixed.slice(1), mixedUndelayed.slice(1)]
+    const [e2e, e2eMix0, e2eMix2, e2eMix2Undelayed] = unalternate(await sequentialE2e(sender, socket, alternate(kinds)), kinds.length) as [number[], number[], number[], number[]]
     await checkRelayedBy(mesh, [...mix.mixes, ...undelayedMix.mixes], mixed.length)
     const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
     const hops = await relayHops(peer, home, direct)
     const relayP50 = percentile(hops, 0.5)
-    const e2eP50 = percentile(e2e, 0.5)
+    const e2eMix0P50 = percentile(e2eMix0, 0.5)
     const e2eMix2UndelayedP50 = percentile(e2eMix2Undelayed, 0.5)
     return {
       route_cold_ms: round(cold ?? NaN),
       relay_p50_ms: relayP50,
       relay_p99_ms: percentile(hops, 0.99),
       e2e_per_s: e2eRate,
-      e2e_p50_ms: e2eP50,
+      e2e_p50_ms: percentile(e2e, 0.5),
       e2e_p99_ms: percentile(e2e, 0.99),
+      e2e_mix0_p50_ms: e2eMix0P50,
+      e2e_mix0_p99_ms: percentile(e2eMix0, 0.99),
       e2e_mix2_p50_ms: percentile(e2eMix2, 0.5),
       e2e_mix2_p99_ms: percentile(e2eMix2, 0.99),
       e2e_mix2_nodelay_p50_ms: e2eMix2UndelayedP50,
       e2e_mix2_nodelay_p99_ms: percentile(e2eMix2Undelayed, 0.99),
-      mix2_over_relay_p50: round((e2eMix2UndelayedP50 - e2eP50) / relayP50, 2)
+      mix2_over_relay_p50: round((e2eMix2UndelayedP50 - e2eMix0P50) / relayP50, 2)
     }
   } finally {
     await socket.close()

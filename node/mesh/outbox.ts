@@ -37,7 +37,7 @@ export interface OutboxComponents {
   forget: (did: string) => void
   send: (route: Route, packed: string) => Promise<DeliveryResult>
   /** Waited for before an entry is sent (a mix node's random delay). */
-  hold?: (entry: OutboxEntry) => Promise<void>
+  hold?: (entry: Pick<OutboxEntry, 'origin'>) => Promise<void>
   /** Tells the entry's origin (a local client) that it was not delivered. */
   report: (entry: OutboxEntry, code: string, comment: string) => Promise<void>
   logger: Logger
@@ -63,7 +63,10 @@ export interface OutboxHop {
 export interface Outbox {
   start(): Promise<void>
   stop(): void
-  /** Durably queues `message` for `next`, then tries to deliver it. Resolves once it is on disk; throws a ProblemReportError when a quota is full. */
+  /**
+   * Durably queues `message` for `next` and tries to deliver it; for a hop with nothing else to do,
+   * while it is being written. Resolves once it is on disk; throws a ProblemReportError when a quota is full.
+   */
   enqueue(entry: Omit<OutboxEntry, 'id' | 'attempts' | 'size'>): Promise<void>
   /** The libp2p peer `peer` connected: hops waiting for it are tried now, not when their timer fires. */
   retryNow(peer: string): void
@@ -271,13 +274,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
           hop.failures = 0
           continue
         }
-        hop.failures++
-        components.forget(hop.next)
-        const soonest = Math.min(...hop.window.map(e => e.expiresAt))
-        // A hop waiting to retry holds nothing in memory: it reads its window again when it wakes.
-        hop.window = []
-        takeFresh(hop)
-        wakeLater(hop, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
+        backOff(hop, Math.min(...hop.window.map(e => e.expiresAt)))
         return
       }
       // Nothing left to back off for: a message still being written wakes the hop at once.
@@ -297,6 +294,51 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       hop.draining = false
       // A message queued while the last look at the disk was under way: look again (not during a backoff).
       if (hop.woken && hop.failures === 0) void drain(hop)
+      hop.woken = false
+    }
+  }
+
+  /** After a failed round: the hop forgets its route and waits, at most until `soonest` (its next expiry). */
+  function backOff (hop: Hop, soonest = Infinity): void {
+    hop.failures++
+    components.forget(hop.next)
+    // A hop waiting to retry holds nothing in memory: it reads its window again when it wakes.
+    hop.window = []
+    takeFresh(hop)
+    wakeLater(hop, Math.min(backoff(hop.failures), Math.max(0, soonest - Date.now())))
+  }
+
+  /**
+   * Cut-through: the only message for an idle hop goes out while it is being written, so the fsync
+   * is no longer on its way (a mix path has one per hop). The previous hop is still acknowledged only
+   * once the write is durable (enqueue waits for it), and the entry is settled only then: what the
+   * next hop did not accept stays on disk for the hop's rounds. A process that dies after sending and
+   * before writing gets the message again from the previous hop; the next hop deduplicates it.
+   */
+  async function sendWhileWriting (hop: Hop, fields: Pick<OutboxEntry, 'message' | 'origin'>, written: Promise<OutboxAdded>): Promise<void> {
+    hop.draining = true
+    const done = await sending()
+    let retry = false
+    try {
+      const route = await components.lookup(hop.next)
+      hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
+      let result: DeliveryResult = { outcome: 'retry', reason: 'no route' }
+      if (route !== undefined) {
+        await components.hold?.(fields)
+        result = await components.send(route, fields.message)
+      }
+      const added = await written
+      // A duplicate is another entry's message: that entry is sent and settled in its own round.
+      if (!added.duplicate && running) retry = await settle(hop, added.entry, result)
+    } catch (err) {
+      // The write failed (enqueue tells the previous hop, which sends again), or the store closed under a stopping node.
+      if (running) logger.warn({ err, next: hop.next }, 'relaying while writing failed; what is on disk goes in a later round')
+    } finally {
+      done()
+      hop.draining = false
+      if (retry) backOff(hop)
+      else if (hop.count > 0) void drain(hop)
+      else hops.delete(hop.next)
       hop.woken = false
     }
   }
@@ -354,14 +396,18 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
       const hop = reserve(fields.sender, fields.next, size)
       let added: OutboxAdded = { duplicate: true }
       hop.writing++
+      const written = store.add({ ...fields, size }, options.leaseMs)
+      // Nothing else waits for the hop, and it is neither sending nor backing off.
+      const idle = running && hop.count === 1 && !hop.draining && hop.failures === 0 && fields.expiresAt > Date.now()
+      if (idle) void sendWhileWriting(hop, fields, written)
       try {
-        added = await store.add({ ...fields, size }, options.leaseMs)
+        added = await written
       } finally {
         hop.writing--
         if (added.duplicate) release(fields.sender, size, hop)
       }
       // A hop backing off is not tried sooner because more messages arrive for it.
-      if (added.duplicate || hop.failures > 0 || !running) return
+      if (idle || added.duplicate || hop.failures > 0 || !running) return
       keepFresh(hop, added.entry)
       void drain(hop)
     },

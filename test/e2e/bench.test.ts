@@ -15,7 +15,7 @@ const TIMEOUT_MS = 180_000
 const FIGURES = [
   'unpack_ceiling_per_s', 'ingest_per_s', 'ingest_ratio', 'ingest_p50_ms', 'ingest_p99_ms', 'ingest_16k_per_s',
   'pickup_per_s', 'relay_p50_ms', 'relay_p99_ms', 'route_cold_ms', 'e2e_per_s', 'e2e_p50_ms', 'e2e_p99_ms',
-  'e2e_mix2_p50_ms', 'e2e_mix2_p99_ms', 'e2e_mix2_nodelay_p50_ms', 'e2e_mix2_nodelay_p99_ms', 'mix2_over_relay_p50',
+  'e2e_mix0_p50_ms', 'e2e_mix0_p99_ms', 'e2e_mix2_p50_ms', 'e2e_mix2_p99_ms', 'e2e_mix2_nodelay_p50_ms', 'e2e_mix2_nodelay_p99_ms', 'mix2_over_relay_p50',
   'live_wallets', 'live_setup_s', 'live_sockets_mb_per_1k', 'live_push_p50_ms', 'live_push_p99_ms',
   'mesh100_route_cold_p50_ms', 'mesh100_route_cold_p99_ms', 'mesh100_dht_msgs_per_node_min', 'mesh100_mb_per_node',
   'rss_idle_mb', 'rss_idle_built_mb', 'rss_loaded_mb', 'disk_bytes_per_message'

@@ -280,6 +280,74 @@ describe('outbox', () => {
     h.outbox.stop()
   })
 
+  it('cut-through: an idle hop sends a message while it is being written; the previous hop is answered only once it is written, and the entry goes once accepted', async () => {
+    const store = memoryStore()
+    const add = store.add.bind(store)
+    const writes: Array<() => void> = []
+    // Each write waits until the test lets it reach the disk.
+    store.add = async (...args) => { await new Promise<void>(resolve => writes.push(resolve)); return await add(...args) }
+    const h = harness({ store })
+    await h.outbox.start()
+    let answered = false
+    const enqueued = h.outbox.enqueue(fields('cut through')).then(() => { answered = true })
+    await until(() => h.sends.length === 1, 'the send, before the write is done')
+    assert.equal(answered, false, 'not acknowledged before the write')
+    assert.equal(store.held.size, 0, 'still being written')
+    writes.shift()?.()
+    await enqueued
+    await until(() => h.outbox.stats().delivered === 1, 'settled once written')
+    assert.equal(store.held.size, 0, 'removed after the next hop accepted')
+    assert.deepEqual(h.outbox.stats(), { depth: 0, delivered: 1, expired: 0, rejected: 0, retries: 0, exhausted: 0 })
+    h.outbox.stop()
+  })
+
+  it('cut-through: what the next hop did not take while it was written stays on disk with its attempt and goes in a later round; a busy hop\'s next message waits its turn', async () => {
+    const store = memoryStore()
+    const add = store.add.bind(store)
+    const writes: Array<() => void> = []
+    store.add = async (...args) => { await new Promise<void>(resolve => writes.push(resolve)); return await add(...args) }
+    const results: DeliveryResult[] = [{ outcome: 'retry', reason: 'next hop busy' }]
+    const attempts: number[] = []
+    const h = harness({
+      store,
+      send: async (_route, message) => {
+        attempts.push([...store.held.values()].find(e => e.message === message)?.attempts ?? -1)
+        return results.shift() ?? { outcome: 'accepted' }
+      }
+    })
+    await h.outbox.start()
+    const first = h.outbox.enqueue(fields('refused for now', { enqueuedAt: 1 }))
+    await until(() => h.sends.length === 1, 'the send while writing')
+    // The hop is busy with the first: the second is not cut through, it waits for the hop's round.
+    const second = h.outbox.enqueue(fields('behind it', { enqueuedAt: 2 }))
+    await until(() => writes.length === 2, 'both writes under way')
+    assert.equal(h.sends.length, 1, 'one send while the hop is busy')
+    for (const write of writes.splice(0)) write()
+    await Promise.all([first, second])
+    await until(() => h.outbox.stats().delivered === 2, 'both delivered in a later round')
+    assert.deepEqual(h.sends.map(s => s.message), ['refused for now', 'refused for now', 'behind it'])
+    assert.deepEqual(attempts, [-1, 1, 0], 'the failed try was recorded once the entry was on disk')
+    assert.equal(h.outbox.stats().retries, 1)
+    assert.equal(store.held.size, 0)
+    h.outbox.stop()
+  })
+
+  it('cut-through: a write that fails after the message went out is answered as failed and leaves nothing counted', async () => {
+    const store = memoryStore()
+    let fail: (() => void) | undefined
+    store.add = async () => { await new Promise<void>(resolve => { fail = resolve }); throw new Error('disk full') }
+    const h = harness({ store })
+    await h.outbox.start()
+    const enqueued = h.outbox.enqueue(fields('sent, never written'))
+    await until(() => h.sends.length === 1 && fail !== undefined, 'the send while writing')
+    fail?.()
+    await assert.rejects(enqueued, /disk full/)
+    await new Promise(resolve => setTimeout(resolve, 5))
+    assert.deepEqual(h.outbox.stats(), { depth: 0, delivered: 0, expired: 0, rejected: 0, retries: 0, exhausted: 0 })
+    assert.deepEqual(h.outbox.hops(), [])
+    h.outbox.stop()
+  })
+
   it('a message kept in memory past half its claim\'s lease is claimed again from the store before it is sent', async () => {
     const store = memoryStore()
     const claim = store.claim.bind(store)
