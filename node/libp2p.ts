@@ -139,10 +139,11 @@ export async function createMeshLibp2p (init: Libp2pInit): Promise<MeshLibp2p> {
     // the peer store keeps them (identify, ADD_PROVIDER, routes) and refused at dial time.
     ...(init.privateAddresses === false ? { peerStore: { addressFilter: (_peer: PeerId, address: Multiaddr) => !isPrivate(address) } } : {}),
     connectionGater: { denyInboundConnection, ...(init.privateAddresses === false ? { denyDialMultiaddr: isPrivate } : {}) },
-    // The heartbeat ping shares the one outbound /ipfs/ping stream allowed per peer with the DHT's
-    // routing-table pings; when both ping at once the heartbeat fails and would abort the whole
-    // connection, killing in-flight DHT queries and relays. Yamux keep-alive still closes dead ones.
-    connectionMonitor: { abortConnectionOnPingFailure: false },
+    // No heartbeat pings. Each one opens a stream (negotiation and a peer store write) on every
+    // connection every 10 s, for a round-trip time nothing reads; aborting a connection on a failed
+    // one killed in-flight DHT queries and relays, since it shares the one outbound /ipfs/ping stream
+    // allowed per peer with the DHT's routing-table pings. Yamux keep-alive closes dead connections.
+    connectionMonitor: { enabled: false },
     ...(init.metricsRegistry === undefined ? {} : { metrics: prometheusMetrics({ registry: init.metricsRegistry, collectDefaultMetrics: false, preserveExistingMetrics: true, statfsLocation: init.statfsLocation }) }),
     peerDiscovery,
     services: {

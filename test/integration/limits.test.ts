@@ -13,6 +13,7 @@ import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from 'libp2p'
 import WebSocket from 'ws'
@@ -29,6 +30,8 @@ function varint (value: number): Uint8Array {
     bytes.push((rest % 128) | 0x80)
   }
 }
+
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -203,6 +206,32 @@ describe('limits', () => {
       assert.equal(capped.node.info().peers.length, 2)
     } finally {
       await Promise.all(hosts.map(async host => { await host.stop() }))
+    }
+  })
+})
+
+describe('limits: libp2p heartbeats', () => {
+  const nodes = testNodes()
+  after(async () => { await nodes.stopAll() })
+
+  it("a connected peer gets no heartbeat pings: libp2p's would open a stream on every connection every 10 s, for a round-trip time nothing reads", async () => {
+    const node = await nodes.start()
+    const pinged: string[] = []
+    const peer = await createLibp2p({ addresses: { listen: [] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()], services: { identify: identify() } })
+    try {
+      await peer.handle(PING_PROTOCOL, stream => {
+        pinged.push(new Date().toISOString())
+        stream.abort(new Error('counted'))
+      })
+      await peer.dial(multiaddr(node.info.multiaddrs[0] as string))
+      // Connected and identified: the node's protocols are known to the peer.
+      await waitFor(async () => (await peer.peerStore.get(peerIdFromString(node.info.peerId))).protocols.length > 0 ? true : undefined, 5_000, "the node's identify")
+      // libp2p's connection monitor pings every connection 10 s after it starts, then every 10 s.
+      await sleep(11_000)
+      assert.equal(peer.getConnections().length, 1, 'still connected')
+      assert.deepEqual(pinged, [], 'pings from the node')
+    } finally {
+      await peer.stop()
     }
   })
 })
