@@ -43,6 +43,8 @@ export interface Settings {
   meshScaleSizes: number[]
   /** First messages between fresh pairs of nodes at each size, for its route_cold percentiles. */
   meshScaleSamples: number
+  /** At most this long, after each growth, the mesh host is given to go quiet (its joins done) before the first sample. */
+  meshScaleSettleMs: number
   /** How long the largest mesh is watched idle for its DHT traffic. */
   dhtIdleMs: number
 }
@@ -56,7 +58,7 @@ export const FILL_CHUNK = 1000
 export function settingsFor (quick: boolean, out: string): Settings {
   const common = { quick, out, senders: 64, e2eSenders: 8, meshNodes: 10 }
   if (quick) {
-    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, liveWallets: 200, livePushes: 50, liveSettleMs: 2_000, meshScaleSizes: [5, 8], meshScaleSamples: 3, dhtIdleMs: 5_000 }
+    return { ...common, unpackRuns: 300, warmup: 48, ingestMessages: 400, ingest16kMessages: 200, openLoopSeconds: 1.5, idleSettleMs: 500, pickupMessages: 500, diskMessages: 5_000, e2eRuns: 30, e2eMessages: 100, liveWallets: 200, livePushes: 50, liveSettleMs: 2_000, meshScaleSizes: [5, 8], meshScaleSamples: 3, meshScaleSettleMs: 20_000, dhtIdleMs: 5_000 }
   }
-  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, liveWallets: 10_000, livePushes: 500, liveSettleMs: 10_000, meshScaleSizes: [10, 25, 50, 100], meshScaleSamples: 30, dhtIdleMs: 300_000 }
+  return { ...common, unpackRuns: 3000, warmup: 200, ingestMessages: 5000, ingest16kMessages: 1500, openLoopSeconds: 10, idleSettleMs: 2000, pickupMessages: 5000, diskMessages: 100_000, e2eRuns: 300, e2eMessages: 1000, liveWallets: 10_000, livePushes: 500, liveSettleMs: 10_000, meshScaleSizes: [10, 25, 50, 100], meshScaleSamples: 30, meshScaleSettleMs: 420_000, dhtIdleMs: 300_000 }
 }
