@@ -48,6 +48,15 @@ function memoryStore (): OutboxStore & { held: Map<string, OutboxEntry> } {
   }
 }
 
+/** A memoryStore whose each write waits until the test lets it reach the disk (calls the next of `writes`). */
+function slowDiskStore (): { store: ReturnType<typeof memoryStore>, writes: Array<() => void> } {
+  const store = memoryStore()
+  const add = store.add.bind(store)
+  const writes: Array<() => void> = []
+  store.add = async (...args) => { await new Promise<void>(resolve => writes.push(resolve)); return await add(...args) }
+  return { store, writes }
+}
+
 /** Polls (on the event loop, no fixed sleeps) until `check` holds. */
 async function until (check: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -281,11 +290,7 @@ describe('outbox', () => {
   })
 
   it('cut-through: an idle hop sends a message while it is being written; the previous hop is answered only once it is written, and the entry goes once accepted', async () => {
-    const store = memoryStore()
-    const add = store.add.bind(store)
-    const writes: Array<() => void> = []
-    // Each write waits until the test lets it reach the disk.
-    store.add = async (...args) => { await new Promise<void>(resolve => writes.push(resolve)); return await add(...args) }
+    const { store, writes } = slowDiskStore()
     const h = harness({ store })
     await h.outbox.start()
     let answered = false
@@ -302,10 +307,7 @@ describe('outbox', () => {
   })
 
   it('cut-through: what the next hop did not take while it was written stays on disk with its attempt and goes in a later round; a busy hop\'s next message waits its turn', async () => {
-    const store = memoryStore()
-    const add = store.add.bind(store)
-    const writes: Array<() => void> = []
-    store.add = async (...args) => { await new Promise<void>(resolve => writes.push(resolve)); return await add(...args) }
+    const { store, writes } = slowDiskStore()
     const results: DeliveryResult[] = [{ outcome: 'retry', reason: 'next hop busy' }]
     const attempts: number[] = []
     const h = harness({
