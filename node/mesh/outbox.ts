@@ -261,14 +261,8 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
           if (expired.length > 0) continue
           break
         }
-        const route = await components.lookup(hop.next)
-        hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
-        const results: DeliveryResult[] = route === undefined
-          ? window.map(() => ({ outcome: 'retry', reason: 'no route' }))
-          : await Promise.all(window.map(async entry => {
-            await components.hold?.(entry)
-            return await components.send(route, entry.message)
-          }))
+        const route = await routeOf(hop)
+        const results = await Promise.all(window.map(async entry => await attempt(route, entry)))
         const retry = (await Promise.all(window.map(async (entry, i) => await settle(hop, entry, results[i] as DeliveryResult)))).some(Boolean)
         if (!retry) {
           hop.failures = 0
@@ -298,6 +292,20 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     }
   }
 
+  /** The hop's route now; its libp2p peer is remembered, since that peer's connecting is worth a retry. */
+  async function routeOf (hop: Hop): Promise<Route | undefined> {
+    const route = await components.lookup(hop.next)
+    hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
+    return route
+  }
+
+  /** One delivery attempt of `entry` along `route` (after a mix node's hold); without a route, one to retry. */
+  async function attempt (route: Route | undefined, entry: Pick<OutboxEntry, 'message' | 'origin'>): Promise<DeliveryResult> {
+    if (route === undefined) return { outcome: 'retry', reason: 'no route' }
+    await components.hold?.(entry)
+    return await components.send(route, entry.message)
+  }
+
   /** After a failed round: the hop forgets its route and waits, at most until `soonest` (its next expiry). */
   function backOff (hop: Hop, soonest = Infinity): void {
     hop.failures++
@@ -320,13 +328,7 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     const done = await sending()
     let retry = false
     try {
-      const route = await components.lookup(hop.next)
-      hop.peer = route?.kind === 'libp2p' ? route.peerId.toString() : undefined
-      let result: DeliveryResult = { outcome: 'retry', reason: 'no route' }
-      if (route !== undefined) {
-        await components.hold?.(fields)
-        result = await components.send(route, fields.message)
-      }
+      const result = await attempt(await routeOf(hop), fields)
       const added = await written
       // A duplicate is another entry's message: that entry is sent and settled in its own round.
       if (!added.duplicate && running) retry = await settle(hop, added.entry, result)
