@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto'
 import { MailboxFullError, contentHash } from '../store.ts'
 import type { AddResult, Mailbox, MailboxLimits, MailboxStatus } from '../store.ts'
+import { BoxFloors } from './box-floors.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
 import type { Database, GroupCommit, Sublevel } from './database.ts'
 
 const TIME_WIDTH = 15
+/** Boxes whose scan floor is kept (each ~130 bytes); past this the least recently touched starts from its head again. */
+const FLOOR_BOXES = 10_000
 
 /**
  * A recipient's mailbox is named by a short hash of its DID, not the DID itself: a did:peer:2 runs
@@ -53,8 +56,23 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     }
   })()
 
+  const floors = new BoxFloors(FLOOR_BOXES)
+
+  /** A box's keys, oldest first (newest first if `reverse`); a forward scan starts at the box's floor and raises it. */
   async function * keys (box: string, reverse = false): AsyncGenerator<ReturnType<typeof parseKey> & { key: string }> {
-    for await (const key of messages.keys({ ...boxRange(box), reverse })) yield { key, ...parseKey(key) }
+    const range = boxRange(box)
+    if (reverse) {
+      for await (const key of messages.keys({ ...range, reverse })) yield { key, ...parseKey(key) }
+      return
+    }
+    const { from, ticket } = floors.start(box)
+    let empty = true
+    for await (const key of messages.keys(from === undefined ? range : { gte: from, lt: range.lt })) {
+      if (empty) floors.raise(box, ticket, key)
+      empty = false
+      yield { key, ...parseKey(key) }
+    }
+    if (empty) floors.raise(box, ticket, range.lt)
   }
 
   function totalsOf (box: string): Promise<{ count: number, bytes: number }> {
@@ -120,6 +138,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         { type: 'put', sublevel: messages, key, value: message },
         { type: 'put', sublevel: byId, key: box + KEY_SEPARATOR + id, value: key }
       ])
+      floors.lower(box, key)
     } catch (err) {
       total.count--
       total.bytes -= size

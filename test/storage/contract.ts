@@ -125,6 +125,29 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.deepEqual(await mailbox.queued(), { messages: 1, bytes: 6 })
     })
 
+    it('mailbox: a box drained batch by batch lists and counts what is left, and a message older than all left (a clock stepped back) comes first', async () => {
+      const { mailbox } = (await fresh()).store
+      const recipient = 'did:ex:drained'
+      for (let i = 0; i < 30; i++) await mailbox.add(recipient, `message ${i}`, 1000 + i)
+      for (let batch = 0; batch < 2; batch++) {
+        const listed = await mailbox.list([recipient], 10)
+        assert.deepEqual(listed.map(m => m.receivedAt), Array.from({ length: 10 }, (_, i) => 1000 + batch * 10 + i))
+        assert.equal(await mailbox.remove([recipient], listed.map(m => m.id)), 10)
+        assert.deepEqual(await mailbox.status(recipient), { count: 30 - 10 * (batch + 1), bytes: (30 - 10 * (batch + 1)) * 10, oldest: 1010 + batch * 10, newest: 1029 })
+      }
+      await mailbox.add(recipient, 'from the past', 5)
+      assert.deepEqual((await mailbox.list([recipient], 2)).map(m => m.message), ['from the past', 'message 20'])
+      assert.equal((await mailbox.status(recipient)).oldest, 5)
+
+      const rest = await mailbox.list([recipient], 100)
+      assert.equal(await mailbox.remove([recipient], rest.map(m => m.id)), 11)
+      assert.deepEqual(await mailbox.status(recipient), { count: 0, bytes: 0 })
+      assert.deepEqual(await mailbox.list([recipient], 10), [])
+      await mailbox.add(recipient, 'after the drain', 1)
+      assert.deepEqual((await mailbox.list([recipient], 10)).map(m => m.message), ['after the drain'])
+      assert.deepEqual(await mailbox.status(recipient), { count: 1, bytes: 15, oldest: 1, newest: 1 })
+    })
+
     it('mailbox: lists the oldest across recipients; status looks past excluded (in-flight) messages; removes by box or by id', async () => {
       const { mailbox } = (await fresh()).store
       for (const [recipient, message, at] of [['did:ex:m1', 'm1-a', 100], ['did:ex:m2', 'm2-a', 200], ['did:ex:m1', 'm1-b', 300], ['did:ex:m3', 'm3-a', 400], ['did:ex:m2', 'm2-b', 500]] as const) {
