@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { clientKey } from '../storage/store.ts'
 import type { MailSignals, Mailbox, Mediations, QueuedMessage } from '../storage/store.ts'
 import type { NodeMetrics } from './metrics.ts'
-import { PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
+import { DELIVERY_MAX_BYTES, PICKUP_VERSIONS, deliveryMessage } from '../protocols/pickup/messages.ts'
 import type { Session } from '../protocols/message.ts'
 import type { LiveDelivery, PickupVersion } from '../protocols/pickup/live.ts'
 
@@ -74,7 +74,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
     const exclude = inFlight(client)
     const room = IN_FLIGHT_MAX - exclude.size
     if (room <= 0) return undefined
-    const batch = await mailbox.claim(await mediations.mailboxDids(client), room, exclude, PUSH_LEASE_MS)
+    const batch = await mailbox.claim(await mediations.mailboxDids(client), room, exclude, PUSH_LEASE_MS, DELIVERY_MAX_BYTES)
     for (const m of batch) binding.inFlight.add(m.id)
     return { binding, messages: batch }
   }
@@ -156,7 +156,7 @@ export function createLiveDelivery (components: LiveDeliveryComponents): NodeLiv
       return await serially(client, async () => {
         const binding = [...byClient.get(client) ?? []].at(-1)
         if (binding === undefined) return undefined
-        const batch = await mailbox.claim(recipients, limit, inFlight(client), PUSH_LEASE_MS)
+        const batch = await mailbox.claim(recipients, limit, inFlight(client), PUSH_LEASE_MS, DELIVERY_MAX_BYTES)
         for (const m of batch) binding.inFlight.add(m.id)
         return batch
       })

@@ -50,14 +50,17 @@ export interface Mailbox {
   add(recipient: string, message: string, now?: number): Promise<AddResult>
   /** Costs a few reads per excluded id, however many messages wait. */
   status(recipient: string, exclude?: ReadonlySet<string>): Promise<MailboxStatus>
-  /** The `limit` oldest messages among all the given recipients', oldest first. */
-  list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>): Promise<QueuedMessage[]>
+  /**
+   * The `limit` oldest messages among all the given recipients', oldest first; fewer if together they
+   * would pass `maxBytes` (but always the oldest one), so one request never reads a box's worth of large messages.
+   */
+  list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>, maxBytes?: number): Promise<QueuedMessage[]>
   /**
    * Like list, for pushing to a live client: only messages no other process serving this store has
    * claimed in the last `leaseMs`, claimed now for this one (its own earlier claims it gets again),
    * so replicas never push one message at once, and a replica that dies lets go of its claims.
    */
-  claim(recipients: readonly string[], limit: number, exclude: ReadonlySet<string>, leaseMs: number): Promise<QueuedMessage[]>
+  claim(recipients: readonly string[], limit: number, exclude: ReadonlySet<string>, leaseMs: number, maxBytes?: number): Promise<QueuedMessage[]>
   /** Deletes the given ids among the given recipients' messages; returns how many were deleted (each once, however often it is named or raced). */
   remove(recipients: readonly string[], ids: readonly string[]): Promise<number>
   /** Deletes messages received before `before` (epoch ms); returns how many. */
@@ -269,4 +272,16 @@ export interface Store {
  */
 export function contentHash (message: string): string {
   return createHash('sha256').update(message).digest('base64url')
+}
+
+/** The first of `sorted` (oldest first) whose sizes together stay within `maxBytes`, and always the first. */
+export function withinBytes<T extends { size: number }> (sorted: readonly T[], maxBytes: number): T[] {
+  let bytes = 0
+  let count = 0
+  for (const entry of sorted) {
+    bytes += entry.size
+    if (count > 0 && bytes > maxBytes) break
+    count++
+  }
+  return sorted.slice(0, count)
 }

@@ -50,8 +50,8 @@ export interface Settings {
 }
 
 export const KIB = 1024
-/** Messages per pickup delivery-request. */
-export const PICKUP_BATCH = 100
+/** Messages asked for per pickup delivery-request: the node's most, of which it sends at most 1 MiB (DELIVERY_MAX_BYTES). */
+export const PICKUP_BATCH = 1000
 /** Forwards packed and sent per round when filling a mailbox (the next round packs meanwhile). */
 export const FILL_CHUNK = 1000
 

@@ -1,6 +1,6 @@
 /**
- * pickup_per_s: a wallet drains a full mailbox over a WebSocket, 100 messages per delivery-request,
- * acknowledging each batch in the same breath as it asks for the next.
+ * pickup_per_s: a wallet drains a full mailbox over a WebSocket, as many messages per delivery-request
+ * as the node gives (1 MiB of them), acknowledging each batch in the same breath as it asks for the next.
  */
 import { ThirdPartyAgent } from '../lib/agent.ts'
 import { withChildNode } from '../lib/child-node.ts'

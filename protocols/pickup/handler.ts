@@ -6,7 +6,7 @@ import { parseBody, replyTo } from '../message.ts'
 import { ProblemReportError } from '../problem-report/error.ts'
 import type { LiveDelivery } from './live.ts'
 import {
-  PICKUP_V3, PICKUP_V4, deliveryMessage, deliveryRequestBody, liveDeliveryChangeBody,
+  DELIVERY_MAX_BYTES, PICKUP_V3, PICKUP_V4, deliveryMessage, deliveryRequestBody, liveDeliveryChangeBody,
   messagesReceivedBody, statusBody, statusRequestBody
 } from './messages.ts'
 import type { PickupVocabulary } from './messages.ts'
@@ -73,7 +73,7 @@ function versionHandlers (v: PickupVocabulary, components: PickupComponents): Re
       const { limit, recipient_did: named } = parseBody(deliveryRequestBody(v), inbound)
       const recipients = await recipientsOf(client, named, mediations)
       // A live client asking (a backlog beyond the in-flight window) gets messages no push will repeat.
-      const batch = await live.handOut(client, recipients, limit) ?? await mailbox.list(recipients, limit, live.inFlight(client))
+      const batch = await live.handOut(client, recipients, limit) ?? await mailbox.list(recipients, limit, live.inFlight(client), DELIVERY_MAX_BYTES)
       if (batch.length === 0 && !v.emptyDelivery) return { replies: [await status(inbound, ctx, client, named)] }
       const delivery = deliveryMessage(v, batch, ctx.nodeDid, client, named, inbound.message.thid ?? inbound.message.id, ctx.dialect === 'legacy' ? 'json' : 'base64')
       return { replies: [delivery] }

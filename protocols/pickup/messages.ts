@@ -34,7 +34,13 @@ export const PICKUP_V4: PickupVocabulary = {
 
 export const PICKUP_VERSIONS: Record<PickupVersion, PickupVocabulary> = { '3.0': PICKUP_V3, '4.0': PICKUP_V4 }
 
-export const DELIVERY_MAX = 100
+/**
+ * The most messages one delivery carries, and the most bytes of queued messages (always at least
+ * one message, however large): a delivery is read, encoded and encrypted whole, so a box of large
+ * messages must not make one request hold a hundred megabytes.
+ */
+export const DELIVERY_MAX = 1000
+export const DELIVERY_MAX_BYTES = 1_048_576
 
 export const statusRequestBody = z.object({ recipient_did: z.string().min(1).optional() })
 export const deliveryRequestBody = (v: PickupVocabulary): z.ZodType<{ limit: number, recipient_did?: string | undefined }> =>

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { MailboxFullError, contentHash } from '../store.ts'
+import { MailboxFullError, contentHash, withinBytes } from '../store.ts'
 import type { AddResult, Mailbox, MailboxLimits, MailboxStatus } from '../store.ts'
 import { BoxFloors } from './box-floors.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
@@ -201,11 +201,11 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
     },
 
     // Only one process opens a LevelDB, so no claim ever contends: the lease is not recorded.
-    async claim (recipients, limit, exclude) {
-      return await this.list(recipients, limit, exclude)
+    async claim (recipients, limit, exclude, _leaseMs, maxBytes) {
+      return await this.list(recipients, limit, exclude, maxBytes)
     },
 
-    async list (recipients, limit, exclude) {
+    async list (recipients, limit, exclude, maxBytes = Infinity) {
       // Keys first (they hold time and size), values for the chosen ones only: a client holding many
       // recipients must not make the node read `limit` whole messages from each of them.
       let oldest: Array<ReturnType<typeof parseKey> & { key: string }> = []
@@ -220,6 +220,7 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
         }
         oldest = oldest.sort((a, b) => a.receivedAt - b.receivedAt).slice(0, limit)
       }
+      oldest = withinBytes(oldest, maxBytes)
       const values = await messages.getMany(oldest.map(entry => entry.key))
       // A message acknowledged meanwhile has no value any more.
       return oldest.flatMap(({ id, receivedAt, size }, i) => typeof values[i] === 'string' ? [{ id, receivedAt, size, message: values[i] }] : [])

@@ -28,29 +28,45 @@ const STATUS = `
     (SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM ${MESSAGES} WHERE box = $1 AND id = ANY($2::text[])) x
   WHERE b.box = $1`
 
-/** At most `limit` from each box (an index walk apiece), then the oldest `limit` of those. */
+/**
+ * At most `limit` from each box (an index walk apiece, keys and sizes only), then the oldest `limit`
+ * of those while their sizes add up to no more than $4 (the first always), and only their messages read.
+ */
 const LIST = `
-  SELECT m.id, m.received_at, m.size, m.message
-  FROM unnest($1::bytea[]) AS r (box)
-  CROSS JOIN LATERAL (
-    SELECT id, received_at, size, message FROM ${MESSAGES}
-    WHERE box = r.box AND id <> ALL($2::text[])
-    ORDER BY received_at, id LIMIT $3
-  ) m
-  ORDER BY m.received_at, m.id LIMIT $3`
+  WITH oldest AS (
+    SELECT m.box, m.id, m.received_at, sum(m.size) OVER w AS running, row_number() OVER w AS n
+    FROM unnest($1::bytea[]) AS r (box)
+    CROSS JOIN LATERAL (
+      SELECT box, id, received_at, size FROM ${MESSAGES}
+      WHERE box = r.box AND id <> ALL($2::text[])
+      ORDER BY received_at, id LIMIT $3
+    ) m
+    WINDOW w AS (ORDER BY m.received_at, m.id)
+    ORDER BY m.received_at, m.id LIMIT $3
+  )
+  SELECT o.id, o.received_at, m.size, m.message
+  FROM oldest o JOIN ${MESSAGES} m ON m.box = o.box AND m.id = o.id
+  WHERE o.running <= $4 OR o.n = 1
+  ORDER BY o.received_at, o.id`
 
 /**
- * The oldest unclaimed (or own, or lapsed) messages of the boxes, claimed: rows another replica is
- * claiming right now are skipped, not waited for.
+ * The oldest unclaimed (or own, or lapsed) messages of the boxes, within $7 bytes as LIST, claimed:
+ * rows another replica is claiming right now are skipped, not waited for.
  */
 const CLAIM = `
-  UPDATE ${MESSAGES} m SET claimed_by = $4, claimed_until = $5
-  FROM (
-    SELECT box, id FROM ${MESSAGES}
+  WITH candidates AS (
+    SELECT box, id, received_at, size FROM ${MESSAGES}
     WHERE box = ANY($1::bytea[]) AND id <> ALL($2::text[]) AND (claimed_by = $4 OR claimed_until < $6)
     ORDER BY received_at, id LIMIT $3
     FOR UPDATE SKIP LOCKED
-  ) chosen
+  ), chosen AS (
+    SELECT box, id FROM (
+      SELECT box, id, sum(size) OVER w AS running, row_number() OVER w AS n FROM candidates WINDOW w AS (ORDER BY received_at, id)
+    ) c
+    WHERE running <= $7 OR n = 1
+  )
+  UPDATE ${MESSAGES} m SET claimed_by = $4, claimed_until = $5
+  FROM chosen
   WHERE m.box = chosen.box AND m.id = chosen.id
   RETURNING m.id, m.received_at, m.size, m.message`
 
@@ -114,16 +130,16 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
       return status
     },
 
-    async claim (recipients, limit, exclude, leaseMs) {
+    async claim (recipients, limit, exclude, leaseMs, maxBytes = Number.MAX_SAFE_INTEGER) {
       if (limit <= 0) return []
       const now = Date.now()
-      const rows = await db.query<Row>(CLAIM, [boxesOf(recipients), [...exclude], limit, holder, now + leaseMs, now])
+      const rows = await db.query<Row>(CLAIM, [boxesOf(recipients), [...exclude], limit, holder, now + leaseMs, now, Math.min(maxBytes, Number.MAX_SAFE_INTEGER)])
       return rows.map(queuedOf).sort((a, b) => a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : 1))
     },
 
-    async list (recipients, limit, exclude = new Set()) {
+    async list (recipients, limit, exclude = new Set(), maxBytes = Number.MAX_SAFE_INTEGER) {
       if (limit <= 0) return []
-      const rows = await db.query<Row>(LIST, [boxesOf(recipients), [...exclude], limit])
+      const rows = await db.query<Row>(LIST, [boxesOf(recipients), [...exclude], limit, Math.min(maxBytes, Number.MAX_SAFE_INTEGER)])
       return rows.map(queuedOf)
     },
 

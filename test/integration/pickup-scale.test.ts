@@ -1,10 +1,12 @@
 /**
  * Pickup for a client holding many recipients: deliveries take the oldest messages across all of
- * them, and acknowledgements are bounded in size and delete exactly what they name.
+ * them, hold at most DELIVERY_MAX_BYTES of queued messages, and acknowledgements are bounded in size
+ * and delete exactly what they name.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import { DELIVERY_MAX_BYTES } from '../../protocols/pickup/messages.ts'
 import { CM3, PICKUP3, TestAgent, post, sendTo } from '../helpers/client.ts'
 import { testNodes } from '../helpers/node.ts'
 import type { TestNode } from '../helpers/node.ts'
@@ -47,6 +49,24 @@ describe('pickup with many recipients', () => {
     const rest = await wallet.request(node.url, node.did, `${PICKUP3}/delivery-request`, { limit: 100 })
     const left = await Promise.all((rest.attachments ?? []).map(async a => (await wallet.unpack(Buffer.from(a.data.base64 ?? '', 'base64').toString('utf8'))).message.body.content))
     assert.deepEqual(left, sent.slice(10).map((_, i) => `message ${i + 10}`))
+  })
+
+  it('a delivery holds at most 1 MiB of queued messages, however many the client asks for; the rest follow in later ones', async () => {
+    const recipient = recipients[500] as string // one the test above sent nothing to
+    // ~430 KB each once packed: two fit in a delivery, three would not.
+    for (let i = 0; i < 5; i++) await sendTo(node, recipient, `${i}:${randomBytes(120_000).toString('hex')}`)
+    const counts: number[] = []
+    for (;;) {
+      const delivery = await wallet.request(node.url, node.did, `${PICKUP3}/delivery-request`, { limit: 1000, recipient_did: recipient })
+      const attachments = delivery.attachments ?? []
+      if (attachments.length === 0) break
+      const packed = attachments.map(a => Buffer.from(a.data.base64 ?? '', 'base64'))
+      assert.ok(packed.length === 1 || packed.reduce((sum, bytes) => sum + bytes.length, 0) <= DELIVERY_MAX_BYTES, `${packed.length} messages of ${packed.map(bytes => bytes.length).join(', ')} bytes`)
+      for (const bytes of packed) assert.ok(bytes.length > 300_000)
+      counts.push(attachments.length)
+      await wallet.request(node.url, node.did, `${PICKUP3}/messages-received`, { message_id_list: attachments.map(a => a.id) })
+    }
+    assert.deepEqual(counts, [2, 2, 1])
   })
 
   for (const [what, ids, where] of [

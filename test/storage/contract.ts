@@ -148,6 +148,17 @@ export function storeContract (name: string, newPlace: () => Promise<StorePlace>
       assert.deepEqual(await mailbox.status(recipient), { count: 1, bytes: 15, oldest: 1, newest: 1 })
     })
 
+    it('mailbox: a list or claim stops before the message that would pass its byte limit, but always takes the oldest', async () => {
+      const { mailbox } = (await fresh()).store
+      for (const [at, size] of [[1, 400], [2, 300], [3, 400], [4, 100]] as const) await mailbox.add('did:ex:sized', String(at).repeat(size), at)
+      const sizesOf = (messages: Array<{ size: number }>): number[] => messages.map(m => m.size)
+      assert.deepEqual(sizesOf(await mailbox.list(['did:ex:sized'], 10, undefined, 700)), [400, 300])
+      assert.deepEqual(sizesOf(await mailbox.list(['did:ex:sized'], 10, undefined, 1200)), [400, 300, 400, 100])
+      assert.deepEqual(sizesOf(await mailbox.list(['did:ex:sized'], 10, undefined, 50)), [400], 'the oldest, though alone it passes the limit')
+      assert.deepEqual(sizesOf(await mailbox.list(['did:ex:sized'], 10, new Set([contentHash('1'.repeat(400))]), 750)), [300, 400])
+      assert.deepEqual(sizesOf(await mailbox.claim(['did:ex:sized'], 10, new Set(), 60_000, 750)), [400, 300])
+    })
+
     it('mailbox: lists the oldest across recipients; status looks past excluded (in-flight) messages; removes by box or by id', async () => {
       const { mailbox } = (await fresh()).store
       for (const [recipient, message, at] of [['did:ex:m1', 'm1-a', 100], ['did:ex:m2', 'm2-a', 200], ['did:ex:m1', 'm1-b', 300], ['did:ex:m3', 'm3-a', 400], ['did:ex:m2', 'm2-b', 500]] as const) {
