@@ -25,6 +25,11 @@ export interface OutboxInit {
   /** How long a hop's claim on its window keeps other replicas off it (far longer than a relay round). */
   leaseMs?: number
   /**
+   * How long the only message for an idle hop waits for the next hop's answer before it is written
+   * here (see passThrough); 0: written at once, while it goes out.
+   */
+  passThroughMs?: number
+  /**
    * With replicas sharing the store: how often to read what waits (their work, and what a dead
    * replica let go of) and bring the counts in line. Unset when no other process writes the store.
    */
@@ -100,7 +105,18 @@ interface Hop {
   retryAt?: number
 }
 
-const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 30_000 }
+const DEFAULTS = { baseDelayMs: 500, maxDelayMs: 3_600_000, maxAttempts: 50, window: 16, concurrentHops: 32, maxPerSender: 1000, maxMessages: 100_000, maxBytes: 1024 ** 3, leaseMs: 30_000, passThroughMs: 50 }
+
+/** `promise`'s value if it settles within `ms`, else undefined (a rejection counts as not settled: the caller awaits it later). */
+async function settledWithin<T> (promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<undefined>(resolve => { timer = setTimeout(() => { resolve(undefined) }, ms) })
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
 
 /**
  * Store-and-forward towards other mediators: one queue per next hop, oldest first with a window of
@@ -317,32 +333,62 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
   }
 
   /**
-   * Cut-through: the only message for an idle hop goes out while it is being written, so the fsync
-   * is no longer on its way (a mix path has one per hop). The previous hop is still acknowledged only
-   * once the write is durable (enqueue waits for it), and the entry is settled only then: what the
-   * next hop did not accept stays on disk for the hop's rounds. A process that dies after sending and
-   * before writing gets the message again from the previous hop; the next hop deduplicates it.
+   * Pass-through: the only message for an idle hop goes out at once, and if the next hop accepts it
+   * within `passThroughMs` it is never written here. The next hop has it durably by then, and the
+   * previous hop, answered only now, held it until then: at least once holds with one fsync per
+   * path instead of one per hop (on a mix path, each hop's fsync was on the next one's way). Else it
+   * is written, the previous hop answered once that is durable, and the entry settled with the next
+   * hop's answer when it comes: what was not accepted waits on disk for the hop's rounds. A process
+   * that dies before either gets the message again from the previous hop; the next hop deduplicates.
+   * Resolves once the message is accepted downstream or durable here.
    */
-  async function sendWhileWriting (hop: Hop, fields: Pick<OutboxEntry, 'message' | 'origin'>, written: Promise<OutboxAdded>): Promise<void> {
-    hop.draining = true
-    const done = await sending()
-    let retry = false
-    try {
-      const result = await attempt(await routeOf(hop), fields)
-      const added = await written
-      // A duplicate is another entry's message: that entry is sent and settled in its own round.
-      if (!added.duplicate && running) retry = await settle(hop, added.entry, result)
-    } catch (err) {
-      // The write failed (enqueue tells the previous hop, which sends again), or the store closed under a stopping node.
-      if (running) logger.warn({ err, next: hop.next }, 'relaying while writing failed; what is on disk goes in a later round')
-    } finally {
-      done()
-      hop.draining = false
-      if (retry) backOff(hop)
-      else if (hop.count > 0) void drain(hop)
-      else hops.delete(hop.next)
-      hop.woken = false
+  function passThrough (hop: Hop, fields: Omit<OutboxEntry, 'id' | 'attempts'>): Promise<void> {
+    const answered = Promise.withResolvers<void>()
+    let settled = false
+    const answer = (err?: unknown): void => {
+      settled = true
+      if (err === undefined) answered.resolve()
+      else answered.reject(err)
     }
+    hop.draining = true
+    void (async () => {
+      const done = await sending()
+      let retry = false
+      try {
+        // The route lookup too is within the wait: a DHT search for a hop that is down takes seconds.
+        const sent = (async () => await attempt(await routeOf(hop), fields))()
+        const early = await settledWithin(sent, options.passThroughMs)
+        if (early?.outcome === 'accepted') {
+          release(fields.sender, fields.size, hop)
+          stats.delivered++
+          answer()
+          return
+        }
+        hop.writing++
+        const added = await store.add(fields, options.leaseMs).finally(() => { hop.writing-- })
+        answer()
+        // A duplicate is another entry's message: that entry is sent and settled in its own round.
+        if (added.duplicate) release(fields.sender, fields.size, hop)
+        else {
+          const result = await sent
+          if (running) retry = await settle(hop, added.entry, result)
+        }
+      } catch (err) {
+        if (!settled) {
+          // Neither accepted nor written: the previous hop is told, and sends it again.
+          release(fields.sender, fields.size, hop)
+          answer(err)
+        } else if (running) logger.warn({ err, next: hop.next }, 'relaying failed; what is on disk goes in a later round')
+      } finally {
+        done()
+        hop.draining = false
+        if (retry) backOff(hop)
+        else if (hop.count > 0) void drain(hop)
+        else hops.delete(hop.next)
+        hop.woken = false
+      }
+    })()
+    return answered.promise
   }
 
   /** Drains `hop` again in `ms`, unless the outbox was stopped meanwhile: a stopped node keeps no timer alive. */
@@ -396,20 +442,21 @@ export function createOutbox (components: OutboxComponents, init: OutboxInit = {
     async enqueue (fields) {
       const size = Buffer.byteLength(fields.message)
       const hop = reserve(fields.sender, fields.next, size)
+      // Nothing else waits for the hop, and it is neither sending nor backing off.
+      if (running && hop.count === 1 && !hop.draining && hop.failures === 0 && fields.expiresAt > Date.now()) {
+        await passThrough(hop, { ...fields, size })
+        return
+      }
       let added: OutboxAdded = { duplicate: true }
       hop.writing++
-      const written = store.add({ ...fields, size }, options.leaseMs)
-      // Nothing else waits for the hop, and it is neither sending nor backing off.
-      const idle = running && hop.count === 1 && !hop.draining && hop.failures === 0 && fields.expiresAt > Date.now()
-      if (idle) void sendWhileWriting(hop, fields, written)
       try {
-        added = await written
+        added = await store.add({ ...fields, size }, options.leaseMs)
       } finally {
         hop.writing--
         if (added.duplicate) release(fields.sender, size, hop)
       }
       // A hop backing off is not tried sooner because more messages arrive for it.
-      if (idle || added.duplicate || hop.failures > 0 || !running) return
+      if (added.duplicate || hop.failures > 0 || !running) return
       keepFresh(hop, added.entry)
       void drain(hop)
     },

@@ -201,7 +201,7 @@ describe('outbox', () => {
     await h.outbox.start()
     await h.outbox.enqueue(fields('eventually'))
     await until(() => h.outbox.stats().delivered === 1, 'delivery after retries')
-    assert.deepEqual(attempts, [0, 1, 2])
+    assert.deepEqual(attempts, [-1, 1, 2], 'the first try before it was written (pass-through), then as recorded')
     assert.equal(h.outbox.stats().retries, 2)
     assert.equal(h.outbox.stats().exhausted, 0)
     assert.deepEqual(h.reports, [])
@@ -289,24 +289,61 @@ describe('outbox', () => {
     h.outbox.stop()
   })
 
-  it('cut-through: an idle hop sends a message while it is being written; the previous hop is answered only once it is written, and the entry goes once accepted', async () => {
-    const { store, writes } = slowDiskStore()
-    const h = harness({ store })
+  it('pass-through: an idle hop\'s message the next hop accepts at once is never written here; the previous hop is answered once it is accepted', async () => {
+    const store = memoryStore()
+    let writes = 0
+    const add = store.add.bind(store)
+    store.add = async (...args) => { writes++; return await add(...args) }
+    let accept: ((result: DeliveryResult) => void) | undefined
+    const h = harness({ store, send: async () => await new Promise<DeliveryResult>(resolve => { accept = resolve }) })
     await h.outbox.start()
     let answered = false
-    const enqueued = h.outbox.enqueue(fields('cut through')).then(() => { answered = true })
-    await until(() => h.sends.length === 1, 'the send, before the write is done')
-    assert.equal(answered, false, 'not acknowledged before the write')
-    assert.equal(store.held.size, 0, 'still being written')
-    writes.shift()?.()
+    const enqueued = h.outbox.enqueue(fields('passed through')).then(() => { answered = true })
+    await until(() => accept !== undefined, 'the send')
+    await new Promise(resolve => setTimeout(resolve, 5))
+    assert.equal(answered, false, 'not answered before the next hop')
+    accept?.({ outcome: 'accepted' })
     await enqueued
-    await until(() => h.outbox.stats().delivered === 1, 'settled once written')
-    assert.equal(store.held.size, 0, 'removed after the next hop accepted')
+    assert.equal(writes, 0, 'never written')
     assert.deepEqual(h.outbox.stats(), { depth: 0, delivered: 1, expired: 0, rejected: 0, retries: 0, exhausted: 0 })
+    assert.deepEqual(h.outbox.hops(), [])
     h.outbox.stop()
   })
 
-  it('cut-through: what the next hop did not take while it was written stays on disk with its attempt and goes in a later round; a busy hop\'s next message waits its turn', async () => {
+  it('pass-through: a next hop slower than passThroughMs: the message is written, the previous hop answered once it is durable, and the entry settled with the late answer', async () => {
+    const { store, writes } = slowDiskStore()
+    let accept: ((result: DeliveryResult) => void) | undefined
+    const h = harness({ store, init: { passThroughMs: 10 }, send: async () => await new Promise<DeliveryResult>(resolve => { accept = resolve }) })
+    await h.outbox.start()
+    let answered = false
+    const enqueued = h.outbox.enqueue(fields('slow next hop')).then(() => { answered = true })
+    await until(() => writes.length === 1, 'the write, once the next hop did not answer in time')
+    assert.equal(h.sends.length, 1, 'sent before it was written')
+    assert.equal(answered, false, 'not answered before the write is durable')
+    writes.shift()?.()
+    await enqueued
+    assert.equal(store.held.size, 1, 'on disk while the next hop has not answered')
+    accept?.({ outcome: 'accepted' })
+    await until(() => h.outbox.stats().delivered === 1, 'settled with the late answer')
+    assert.equal(store.held.size, 0)
+    assert.equal(h.outbox.stats().depth, 0)
+    h.outbox.stop()
+  })
+
+  it('pass-through: a route lookup slower than passThroughMs (a DHT search for a hop that is down) does not hold the previous hop\'s answer', async () => {
+    let found: (() => void) | undefined
+    const h = harness({ init: { passThroughMs: 10 }, lookup: async () => { await new Promise<void>(resolve => { found = resolve }); return peerRoute('peer-1') } })
+    await h.outbox.start()
+    await h.outbox.enqueue(fields('route still unknown'))
+    assert.equal(h.store.held.size, 1, 'written, and the previous hop answered, while the lookup goes on')
+    assert.equal(h.sends.length, 0)
+    found?.()
+    await until(() => h.outbox.stats().delivered === 1, 'sent once the route is found')
+    assert.equal(h.store.held.size, 0)
+    h.outbox.stop()
+  })
+
+  it('pass-through: what the next hop did not take stays on disk with its attempt and goes in a later round; a busy hop\'s next message waits its turn', async () => {
     const { store, writes } = slowDiskStore()
     const results: DeliveryResult[] = [{ outcome: 'retry', reason: 'next hop busy' }]
     const attempts: number[] = []
@@ -334,14 +371,14 @@ describe('outbox', () => {
     h.outbox.stop()
   })
 
-  it('cut-through: a write that fails after the message went out is answered as failed and leaves nothing counted', async () => {
+  it('pass-through: a write that fails after the next hop refused for now is answered as failed and leaves nothing counted', async () => {
     const store = memoryStore()
     let fail: (() => void) | undefined
     store.add = async () => { await new Promise<void>(resolve => { fail = resolve }); throw new Error('disk full') }
-    const h = harness({ store })
+    const h = harness({ store, send: async () => ({ outcome: 'retry', reason: 'next hop busy' }) })
     await h.outbox.start()
     const enqueued = h.outbox.enqueue(fields('sent, never written'))
-    await until(() => h.sends.length === 1 && fail !== undefined, 'the send while writing')
+    await until(() => h.sends.length === 1 && fail !== undefined, 'the send, then the write')
     fail?.()
     await assert.rejects(enqueued, /disk full/)
     await new Promise(resolve => setTimeout(resolve, 5))
