@@ -8,7 +8,7 @@ export const FIGURES = {
   ingest_p99_ms: 'forward response time at half of ingest_per_s, open loop',
   ingest_16k_per_s: 'ingest_per_s with 16 KiB bodies',
   pickup_per_s: 'messages delivered and acknowledged through pickup 3.0 over WebSocket, asking for 1000 a delivery (the node sends at most 1 MiB of them), each acknowledgement sent with the next request',
-  relay_p50_ms: 'one acknowledged node-to-node libp2p hop on a warm connection',
+  relay_p50_ms: 'one acknowledged node-to-node libp2p hop on a warm connection, alternating with the e2e kinds',
   relay_p99_ms: 'one acknowledged node-to-node libp2p hop on a warm connection',
   route_cold_ms: "business to live wallet, first message: the home node's route found through the DHT",
   e2e_per_s: 'business -> its node -> home node -> live wallet, concurrent senders, pushes acknowledged',

@@ -4,10 +4,10 @@
  * the wallet's WebSocket (e2e_*). e2e_mix0_*: the same path packed by the client library (padded,
  * filled layers), as a MeshAgent sends with no mix hops; e2e_mix2_*: through two mix nodes, also
  * packed by the client library; e2e_mix2_nodelay_*: through two mixes that hold nothing
- * (`--mix-delay-ms 0`), which tells the path's own cost from the deliberate delay. The four kinds
- * alternate message by message.
+ * (`--mix-delay-ms 0`), which tells the path's own cost from the deliberate delay.
  * relay_*: one acknowledged node-to-node hop on a warm connection, from a bare mesh peer to the home
- * node (acknowledged after the home node's durable write).
+ * node (acknowledged after the home node's durable write). The four kinds and a relay alternate
+ * message by message.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -20,37 +20,34 @@ import { postAccepted, sendAll } from '../lib/load.ts'
 import { packForwards } from '../lib/pack.ts'
 import { KIB } from '../lib/settings.ts'
 import type { Settings } from '../lib/settings.ts'
-import { perSecond, percentile, round } from '../lib/stats.ts'
+import { perSecond, percentile, round, sleep } from '../lib/stats.ts'
 import { memberOf, startBarePeer, startMesh, waitForRoute } from '../lib/in-process-mesh.ts'
 import type { Mesh } from '../lib/in-process-mesh.ts'
 import type { InProcessNode } from '../lib/in-process-node.ts'
 import { waitFor } from '../lib/wait.ts'
 import { DELIVERY, WalletSocket } from '../lib/wallet-socket.ts'
 
+/** Before each timed message: the one before it has been acknowledged along its whole path (a few ms, 10 with mix delays). */
+const QUIET_MS = 20
+
 /** Nodes that mix without holding anything (the others keep the default --mix-delay-ms). */
 const UNDELAYED_MIXES = [2, 3]
 
-/** Milliseconds from each POST to the business's node until the wallet has the push, one message at a time. */
+/** Milliseconds from a POST to the business's node until the wallet has the push. */
+async function e2eOnce (sender: InProcessNode, socket: WalletSocket, forward: string): Promise<number> {
+  const start = performance.now()
+  await postAccepted(sender.url, forward)
+  const pushed = await socket.next(DELIVERY)
+  const ms = performance.now() - start
+  await socket.acknowledge(pushed)
+  return ms
+}
+
+/** e2eOnce for each of `forwards`, one at a time. */
 async function sequentialE2e (sender: InProcessNode, socket: WalletSocket, forwards: readonly string[]): Promise<number[]> {
   const latencies: number[] = []
-  for (const forward of forwards) {
-    const start = performance.now()
-    await postAccepted(sender.url, forward)
-    const pushed = await socket.next(DELIVERY)
-    latencies.push(performance.now() - start)
-    await socket.acknowledge(pushed)
-  }
+  for (const forward of forwards) latencies.push(await e2eOnce(sender, socket, forward))
   return latencies
-}
-
-/** The lists' messages in turn (the first list's first), so that the machine's noise falls on all alike. */
-function alternate<T> (lists: ReadonlyArray<readonly T[]>): T[] {
-  return (lists[0] ?? []).flatMap((_, i) => lists.map(list => list[i] as T))
-}
-
-/** alternate's `count` lists again. */
-function unalternate<T> (list: readonly T[], count: number): T[][] {
-  return Array.from({ length: count }, (_, k) => list.filter((_, i) => i % count === k))
 }
 
 /** The mediator DIDs `business`'s node lists as mixes (the DIDComm query a MeshAgent makes), none of them `home`'s. */
@@ -99,19 +96,17 @@ async function concurrentE2e (sender: InProcessNode, socket: WalletSocket, forwa
   return perSecond(forwards.length, performance.now() - start)
 }
 
-/** Milliseconds for each acknowledged libp2p relay of one message from `peer` to `home`. */
-async function relayHops (peer: MeshLibp2p, home: InProcessNode, messages: readonly string[]): Promise<number[]> {
+/** Times acknowledged libp2p relays of one message from `peer` to `home` (milliseconds each). */
+async function relayTimer (peer: MeshLibp2p, home: InProcessNode): Promise<(packed: string) => Promise<number>> {
   const relay = createRelay(peer)
   const route = { kind: 'libp2p' as const, peerId: peerIdFromString(home.info.peerId) }
   await peer.dial(multiaddr(home.info.multiaddrs[0] as string))
-  const hops: number[] = []
-  for (const packed of messages) {
+  return async packed => {
     const start = performance.now()
     const result = await relay.send(route, packed)
     if (result.outcome !== 'accepted') throw new Error(`relay not accepted: ${JSON.stringify(result)}`)
-    hops.push(performance.now() - start)
+    return performance.now() - start
   }
-  return hops
 }
 
 async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promise<Figures> {
@@ -127,7 +122,9 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
   const undelayedMix = { ...mix, mixes: mixes.undelayed }
   const mixedUndelayed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix: undelayedMix }, 1 + settings.e2eRuns)
   const unmixed = await packForwards(business, { to: pairwise, bodyBytes: KIB, mix: { ...mix, mixes: [] } }, settings.e2eRuns)
-  const direct = await packForwards(business, { to: pairwise, bodyBytes: KIB }, settings.e2eRuns)
+  // For a wallet of the home node that is not live: a relay is stored, and pushes nothing to the socket the e2e kinds are read from.
+  const offline = await ThirdPartyAgent.mediatedWallet(home)
+  const direct = await packForwards(business, { to: offline.pairwise, bodyBytes: KIB }, 1 + settings.e2eRuns)
   const socket = await WalletSocket.open(wallet, home)
   try {
     await socket.goLive()
@@ -135,11 +132,25 @@ async function measure (mesh: Mesh, peer: MeshLibp2p, settings: Settings): Promi
     const [cold] = await sequentialE2e(sender, socket, viaSender.slice(0, 1))
     // Each mixed path's first message: each hop finds the next (untimed, as the cold one is for the direct path).
     await sequentialE2e(sender, socket, [mixed[0] as string, mixedUndelayed[0] as string])
+    const relay = await relayTimer(peer, home)
+    await relay(direct[0] as string)
+    // The four kinds and a single relay in turn, so that the machine's noise falls on all alike (a
+    // mix path's cost is told in relays), each started on a quiet mesh: not while the acknowledgements
+    // of the one before still travel back along its path.
     const kinds = [viaSender.slice(1, 1 + settings.e2eRuns), unmixed, mixed.slice(1), mixedUndelayed.slice(1)]
-    const [e2e, e2eMix0, e2eMix2, e2eMix2Undelayed] = unalternate(await sequentialE2e(sender, socket, alternate(kinds)), kinds.length) as [number[], number[], number[], number[]]
+    const latencies: number[][] = [[], [], [], []]
+    const hops: number[] = []
+    for (let i = 0; i < settings.e2eRuns; i++) {
+      for (const [k, forwards] of kinds.entries()) {
+        await sleep(QUIET_MS)
+        latencies[k]?.push(await e2eOnce(sender, socket, forwards[i] as string))
+      }
+      await sleep(QUIET_MS)
+      hops.push(await relay(direct[1 + i] as string))
+    }
+    const [e2e, e2eMix0, e2eMix2, e2eMix2Undelayed] = latencies as [number[], number[], number[], number[]]
     await checkRelayedBy(mesh, [...mix.mixes, ...undelayedMix.mixes], mixed.length)
     const e2eRate = await concurrentE2e(sender, socket, viaSender.slice(1 + settings.e2eRuns), settings.e2eSenders)
-    const hops = await relayHops(peer, home, direct)
     const relayP50 = percentile(hops, 0.5)
     const e2eMix0P50 = percentile(e2eMix0, 0.5)
     const e2eMix2UndelayedP50 = percentile(e2eMix2Undelayed, 0.5)
