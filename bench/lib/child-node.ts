@@ -72,7 +72,12 @@ export function rssMb (pid: number): number {
 
 export async function directoryBytes (dir: string): Promise<number> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true })
-  const sizes = await Promise.all(entries.filter(entry => entry.isFile()).map(async entry => (await stat(join(entry.parentPath, entry.name))).size))
+  // A file gone since the listing (LevelDB removes logs and tables as it compacts) holds nothing.
+  const sizeOf = async (path: string): Promise<number> => await stat(path).then(info => info.size, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return 0
+    throw err
+  })
+  const sizes = await Promise.all(entries.filter(entry => entry.isFile()).map(async entry => await sizeOf(join(entry.parentPath, entry.name))))
   return sizes.reduce((sum, size) => sum + size, 0)
 }
 
