@@ -292,10 +292,10 @@ describe('pickup', () => {
   const V4 = 'https://didcomm.org/message-pickup/4.0'
 
   function stubMailbox (statuses: Record<string, MailboxStatus>, queued: QueuedMessage[] = []) {
-    const calls = { status: [] as Array<{ recipient: string, exclude: string[] }>, list: [] as Array<{ recipients: readonly string[], limit: number, exclude: string[] }>, remove: [] as Array<{ recipients: readonly string[], ids: readonly string[] }> }
+    const calls = { status: [] as Array<{ recipient: string, exclude: string[] }>, list: [] as Array<{ recipients: readonly string[], limit: number, exclude: string[], maxBytes?: number }>, remove: [] as Array<{ recipients: readonly string[], ids: readonly string[] }> }
     const mailbox: Partial<Mailbox> = {
       async status (recipient, exclude = new Set()) { calls.status.push({ recipient, exclude: [...exclude] }); return statuses[recipient] ?? { count: 0, bytes: 0 } },
-      async list (recipients, limit, exclude = new Set()) { calls.list.push({ recipients, limit, exclude: [...exclude] }); return queued.slice(0, limit) },
+      async list (recipients, limit, exclude = new Set(), maxBytes) { calls.list.push({ recipients, limit, exclude: [...exclude], maxBytes }); return queued.slice(0, limit) },
       async remove (recipients, ids) { calls.remove.push({ recipients, ids }); return ids.length }
     }
     return { mailbox: mailbox as Mailbox, calls }
@@ -330,16 +330,17 @@ describe('pickup', () => {
     await rejectsWith(dispatch({ message: message(`${V3}/status-request`), sender: 'did:ex:stranger' }, context({ mediations, mailbox: box.mailbox })), 'e.p.req.not-enrolled')
   })
 
-  it('delivery-request attaches the oldest messages (capped at 100, excluding in-flight); an empty 3.0 request gets a status, 4.0 an empty delivery', async () => {
+  it('delivery-request attaches the oldest messages (capped at 1000 and 1 MiB, excluding in-flight); an empty 3.0 request gets a status, 4.0 an empty delivery', async () => {
     const queued = [{ id: 'id-1', receivedAt: 1, size: 5, message: 'first' }, { id: 'id-2', receivedAt: 2, size: 6, message: 'second' }]
     const box = stubMailbox({}, queued)
     const live = stubLive(['in-flight-id'])
-    const request = message(`${V3}/delivery-request`, { limit: 1000 })
+    const request = message(`${V3}/delivery-request`, { limit: 5000 })
     const reply = onlyReply(await dispatch({ message: request, sender: CLIENT }, context({ mediations, mailbox: box.mailbox, live: live.live })))
     assert.equal(reply.type, `${V3}/delivery`)
     assert.equal(reply.thid, request.id)
     assert.deepEqual(reply.attachments?.map(a => [a.id, Buffer.from((a.data as { base64: string }).base64, 'base64').toString()]), [['id-1', 'first'], ['id-2', 'second']])
-    assert.equal(box.calls.list[0]?.limit, 100)
+    assert.equal(box.calls.list[0]?.limit, 1000)
+    assert.equal(box.calls.list[0]?.maxBytes, 1_048_576)
     assert.deepEqual(box.calls.list[0]?.exclude, ['in-flight-id'])
     assert.deepEqual([...box.calls.list[0]?.recipients ?? []].sort(), [CLIENT, 'did:ex:r1', 'did:ex:r2'])
 
