@@ -26,7 +26,7 @@ export interface OutboxInit {
   leaseMs?: number
   /**
    * How long the only message for an idle hop waits for the next hop's answer before it is written
-   * here (see passThrough); 0: written at once, while it goes out.
+   * here (see passThrough); 0: written without waiting for the answer.
    */
   passThroughMs?: number
   /**
@@ -69,8 +69,9 @@ export interface Outbox {
   start(): Promise<void>
   stop(): void
   /**
-   * Durably queues `message` for `next` and tries to deliver it; for a hop with nothing else to do,
-   * while it is being written. Resolves once it is on disk; throws a ProblemReportError when a quota is full.
+   * Queues `message` for `next` and tries to deliver it. Resolves once it is on disk here, or, for a
+   * hop with nothing else to do, accepted by the next hop (see passThrough); throws a
+   * ProblemReportError when a quota is full.
    */
   enqueue(entry: Omit<OutboxEntry, 'id' | 'attempts' | 'size'>): Promise<void>
   /** The libp2p peer `peer` connected: hops waiting for it are tried now, not when their timer fires. */
