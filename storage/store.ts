@@ -53,6 +53,7 @@ export interface Mailbox {
   /**
    * The `limit` oldest messages among all the given recipients', oldest first; fewer if together they
    * would pass `maxBytes` (but always the oldest one), so one request never reads a box's worth of large messages.
+   * Each recipient's messages are considered up to perBoxLimit: with many full boxes, the oldest of each one's share.
    */
   list(recipients: readonly string[], limit: number, exclude?: ReadonlySet<string>, maxBytes?: number): Promise<QueuedMessage[]>
   /**
@@ -272,6 +273,18 @@ export interface Store {
  */
 export function contentHash (message: string): string {
   return createHash('sha256').update(message).digest('base64url')
+}
+
+/** Keys one list reads at most over all its recipients' boxes: a delivery of 100 from 1,000 recipients. */
+export const LIST_KEYS_MAX = 100_000
+
+/**
+ * How many of each box's oldest messages a list over `boxes` boxes considers: all `limit` while the
+ * boxes together stay within LIST_KEYS_MAX, else an equal share (at least one). Per recipient the
+ * result is still oldest first, and a client with a thousand full boxes costs a request no more.
+ */
+export function perBoxLimit (limit: number, boxes: number): number {
+  return Math.max(1, Math.min(limit, Math.floor(LIST_KEYS_MAX / Math.max(1, boxes))))
 }
 
 /** The first of `sorted` (oldest first) whose sizes together stay within `maxBytes`, and always the first. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { MailboxFullError, contentHash, withinBytes } from '../store.ts'
+import { MailboxFullError, contentHash, perBoxLimit, withinBytes } from '../store.ts'
 import type { AddResult, Mailbox, MailboxLimits, MailboxStatus } from '../store.ts'
 import { BoxFloors } from './box-floors.ts'
 import { KEY_SEPARATOR, readKey, sublevel } from './database.ts'
@@ -209,11 +209,13 @@ export function createLevelMailbox (db: Database, commit: GroupCommit, limits: M
       // Keys first (they hold time and size), values for the chosen ones only: a client holding many
       // recipients must not make the node read `limit` whole messages from each of them.
       let oldest: Array<ReturnType<typeof parseKey> & { key: string }> = []
-      for (const box of new Set(recipients.map(boxOf))) {
+      const boxes = new Set(recipients.map(boxOf))
+      const share = perBoxLimit(limit, boxes.size)
+      for (const box of boxes) {
         const newestWanted = oldest.length >= limit ? (oldest[limit - 1]?.receivedAt ?? Infinity) : Infinity
         let taken = 0
         for await (const entry of keys(box)) {
-          if (taken >= limit || entry.receivedAt > newestWanted) break
+          if (taken >= share || entry.receivedAt > newestWanted) break
           if (exclude?.has(entry.id) === true) continue
           oldest.push(entry)
           taken++

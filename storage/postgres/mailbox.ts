@@ -1,4 +1,4 @@
-import { MailboxFullError, contentHash } from '../store.ts'
+import { MailboxFullError, contentHash, perBoxLimit } from '../store.ts'
 import type { Mailbox, MailboxLimits, MailboxStatus, QueuedMessage } from '../store.ts'
 import { SCHEMA, hashOf } from './database.ts'
 import type { Database, Queryable } from './database.ts'
@@ -29,8 +29,8 @@ const STATUS = `
   WHERE b.box = $1`
 
 /**
- * At most `limit` from each box (an index walk apiece, keys and sizes only), then the oldest `limit`
- * of those while their sizes add up to no more than $4 (the first always), and only their messages read.
+ * At most $5 (perBoxLimit) from each box (an index walk apiece, keys and sizes only), then the oldest
+ * `limit` of those while their sizes add up to no more than $4 (the first always), and only their messages read.
  */
 const LIST = `
   WITH oldest AS (
@@ -39,7 +39,7 @@ const LIST = `
     CROSS JOIN LATERAL (
       SELECT box, id, received_at, size FROM ${MESSAGES}
       WHERE box = r.box AND id <> ALL($2::text[])
-      ORDER BY received_at, id LIMIT $3
+      ORDER BY received_at, id LIMIT $5
     ) m
     WINDOW w AS (ORDER BY m.received_at, m.id)
     ORDER BY m.received_at, m.id LIMIT $3
@@ -139,7 +139,8 @@ export function createPostgresMailbox (db: Database, commit: GroupCommit, limits
 
     async list (recipients, limit, exclude = new Set(), maxBytes = Number.MAX_SAFE_INTEGER) {
       if (limit <= 0) return []
-      const rows = await db.query<Row>(LIST, [boxesOf(recipients), [...exclude], limit, Math.min(maxBytes, Number.MAX_SAFE_INTEGER)])
+      const boxes = boxesOf(recipients)
+      const rows = await db.query<Row>(LIST, [boxes, [...exclude], limit, Math.min(maxBytes, Number.MAX_SAFE_INTEGER), perBoxLimit(limit, boxes.length)])
       return rows.map(queuedOf)
     },
 
